@@ -1,0 +1,1 @@
+"""The control plane: tenancy, prompts, versions, deployments and resolve."""

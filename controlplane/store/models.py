@@ -1,0 +1,161 @@
+"""SQLAlchemy models of the control plane; the same schema on SQLite and PostgreSQL.
+
+Ids are UUIDv7 (time-ordered, so b-tree inserts stay local); public ids in the
+routes' own shapes (``prm_...``, ``pmt_...``, ``tmpl-...``) are derived from them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+import uuid_utils
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def new_id() -> uuid.UUID:
+    """A fresh time-ordered UUIDv7."""
+    return uuid.UUID(bytes=uuid_utils.uuid7().bytes)
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class Plan(StrEnum):
+    """Billing plans; seed 001's "Pro" is ``team`` (see ARCHITECTURE.md)."""
+
+    FREE = "free"
+    TEAM = "team"
+    BUSINESS = "business"
+
+
+class Scope(StrEnum):
+    """What an API key may do."""
+
+    READ = "read"
+    WRITE = "write"
+    DEPLOY = "deploy"
+    INGEST = "ingest"
+
+
+class Base(DeclarativeBase):
+    """Declarative base with timezone-aware datetimes everywhere."""
+
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+
+
+class Organization(Base):
+    """A customer: holds projects, and its plan sets their limits."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    plan: Mapped[str] = mapped_column(String(20), default=Plan.FREE.value)
+    limit_overrides: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    projects: Mapped[list[Project]] = relationship(back_populates="organization")
+
+
+class Project(Base):
+    """The unit of tenancy: prompts, keys and events all belong to one project."""
+
+    __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    organization: Mapped[Organization] = relationship(back_populates="projects")
+
+
+class ApiKey(Base):
+    """A project's API key; only the SHA-256 of the secret is kept (keys are random, so no KDF)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    prefix: Mapped[str] = mapped_column(String(32))
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Prompt(Base):
+    """A named prompt in a project; its content lives in immutable versions."""
+
+    __tablename__ = "prompts"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    versions: Mapped[list[PromptVersion]] = relationship(
+        back_populates="prompt", order_by="PromptVersion.number"
+    )
+
+
+class PromptVersion(Base):
+    """One immutable version of a prompt, numbered from 1 within its prompt."""
+
+    __tablename__ = "prompt_versions"
+    __table_args__ = (
+        UniqueConstraint("prompt_id", "number"),
+        Index("ix_prompt_versions_hash", "prompt_id", "content_hash"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    prompt_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(80))
+    variables: Mapped[list[str]] = mapped_column(JSON, default=list)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    prompt: Mapped[Prompt] = relationship(back_populates="versions")
+
+
+class Deployment(Base):
+    """A traffic split over a prompt's versions; every one is kept as history."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (Index("ix_deployments_prompt_time", "prompt_id", "deployed_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    prompt_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    traffic: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    deployed_by: Mapped[str] = mapped_column(String(200), default="")
+    deployed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    rollback_of: Mapped[uuid.UUID | None] = mapped_column(default=None)
+
+
+class CatalogRevision(Base):
+    """A single counter bumped by every control-plane write.
+
+    Every process polls it and reloads its in-memory catalog when it moves, so hot paths
+    (resolve, ingest) never query the database and still see changes within a second.
+    """
+
+    __tablename__ = "catalog_revision"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)

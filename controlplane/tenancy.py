@@ -1,0 +1,73 @@
+"""Organisations, projects and API keys: what the admin command creates."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from controlplane.keys import generate_key
+from controlplane.store.models import ApiKey, Organization, Plan, Project, Scope
+from controlplane.store.revision import bump_revision
+
+ALL_SCOPES = tuple(scope.value for scope in Scope)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A key just created: its secret is shown to the user once and never stored."""
+
+    key_id: uuid.UUID
+    project_id: uuid.UUID
+    secret: str
+    scopes: tuple[str, ...]
+
+
+def parse_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    """Validated, de-duplicated scope names; raises ValueError on an unknown one."""
+    known = set(ALL_SCOPES)
+    result: dict[str, None] = {}
+    for scope in scopes:
+        if scope not in known:
+            raise ValueError(f"unknown scope {scope!r}; known: {', '.join(ALL_SCOPES)}")
+        result.setdefault(scope, None)
+    return tuple(result)
+
+
+async def create_organization(session: AsyncSession, name: str, plan: str) -> Organization:
+    """A new organisation on ``plan`` (free, team or business)."""
+    org = Organization(name=name, plan=Plan(plan).value, limit_overrides={})
+    session.add(org)
+    await bump_revision(session)
+    await session.flush()
+    return org
+
+
+async def create_project(session: AsyncSession, org_id: uuid.UUID, name: str) -> Project:
+    """A new project in an organisation."""
+    project = Project(org_id=org_id, name=name)
+    session.add(project)
+    await bump_revision(session)
+    await session.flush()
+    return project
+
+
+async def create_api_key(
+    session: AsyncSession, project_id: uuid.UUID, scopes: Iterable[str], name: str = ""
+) -> IssuedKey:
+    """A new key for a project; the returned secret is the only copy."""
+    checked = parse_scopes(scopes)
+    new = generate_key()
+    key = ApiKey(
+        project_id=project_id,
+        name=name,
+        prefix=new.prefix,
+        secret_sha256=new.sha256,
+        scopes=list(checked),
+    )
+    session.add(key)
+    await bump_revision(session)
+    await session.flush()
+    return IssuedKey(key_id=key.id, project_id=project_id, secret=new.secret, scopes=checked)

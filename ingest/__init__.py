@@ -1,0 +1,1 @@
+"""The ingestion edge: validates events, answers fast, and produces them to Kafka."""

@@ -1,0 +1,1 @@
+"""The edge's route handlers, one module per event kind."""

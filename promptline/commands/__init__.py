@@ -1,0 +1,1 @@
+"""Implementations of the ``promptline`` subcommands, one module per command group."""

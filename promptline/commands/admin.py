@@ -1,0 +1,99 @@
+"""``promptline admin``: organisations, projects and API keys, from the command line."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from controlplane.authoring import get_or_create_prompt, push_version
+from controlplane.store.engine import create_engine, session_factory
+from controlplane.store.models import Organization, Project, PromptVersion
+from controlplane.tenancy import (
+    ALL_SCOPES,
+    create_api_key,
+    create_organization,
+    create_project,
+)
+from promptline.settings import Settings
+
+DEMO_PROMPT = "checkout-assistant"
+DEMO_CONTENT = (
+    "You are a helpful checkout assistant for {{store_name}}. "
+    "Guide the user through their purchase. Be concise and friendly."
+)
+
+
+async def create_org(settings: Settings, name: str, plan: str) -> dict[str, Any]:
+    """Create an organisation."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            org = await create_organization(session, name, plan)
+            return {"org_id": str(org.id), "name": org.name, "plan": org.plan}
+    finally:
+        await engine.dispose()
+
+
+async def create_proj(settings: Settings, org_id: uuid.UUID, name: str) -> dict[str, Any]:
+    """Create a project in an organisation."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            project = await create_project(session, org_id, name)
+            return {"project_id": str(project.id), "org_id": str(org_id), "name": name}
+    finally:
+        await engine.dispose()
+
+
+async def create_key(
+    settings: Settings, project_id: uuid.UUID, scopes: list[str], name: str
+) -> dict[str, Any]:
+    """Create an API key; its secret is printed once and never stored."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            issued = await create_api_key(session, project_id, scopes, name)
+            return {
+                "key_id": str(issued.key_id),
+                "project_id": str(project_id),
+                "scopes": list(issued.scopes),
+                "api_key": issued.secret,
+            }
+    finally:
+        await engine.dispose()
+
+
+async def quickstart(settings: Settings) -> dict[str, Any]:
+    """The local organisation, project and demo prompt (made once), and a fresh key."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            org = await session.scalar(select(Organization).where(Organization.name == "local"))
+            if org is None:
+                org = await create_organization(session, "local", "business")
+            project = await session.scalar(
+                select(Project).where(Project.org_id == org.id, Project.name == "default")
+            )
+            if project is None:
+                project = await create_project(session, org.id, "default")
+            prompt = await get_or_create_prompt(session, project.id, DEMO_PROMPT)
+            version = await session.scalar(
+                select(PromptVersion).where(PromptVersion.prompt_id == prompt.id).limit(1)
+            )
+            if version is None:
+                version = await push_version(
+                    session, prompt, DEMO_CONTENT, message="First version", created_by="quickstart"
+                )
+            issued = await create_api_key(session, project.id, ALL_SCOPES, "quickstart")
+            return {
+                "org_id": str(org.id),
+                "project_id": str(project.id),
+                "api_key": issued.secret,
+                "prompt_name": prompt.name,
+                "prompt_id": str(prompt.id),
+                "version_hash": version.content_hash,
+            }
+    finally:
+        await engine.dispose()

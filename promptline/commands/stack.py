@@ -1,0 +1,189 @@
+"""``promptline stack up|down|status``: the whole local stack, without Docker.
+
+``up`` starts the broker, the ClickHouse dev server, the HTTP service and a worker in
+the background, records their process ids under the state folder, waits until each is
+healthy, and prints how to send a first event. ``down`` stops them by those ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from promptline.commands.admin import quickstart
+from promptline.commands.migrate import run_migrations
+from promptline.devstack.services import (
+    broker_command,
+    clickhouse_command,
+    http_ok,
+    pid_alive,
+    spawn,
+    stop_pid,
+    tcp_open,
+    wait_until,
+)
+from promptline.settings import Settings
+
+BROKER_PORT = 19092
+CLICKHOUSE_PORT = 18123
+START_TIMEOUT = 60.0
+
+# Settings every process of the local stack shares; Tansu has no idempotent producer.
+LOCAL_ENV = {
+    "PROMPTLINE_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{BROKER_PORT}",
+    "PROMPTLINE_KAFKA_ENABLE_IDEMPOTENCE": "false",
+    "PROMPTLINE_CLICKHOUSE_URL": f"http://127.0.0.1:{CLICKHOUSE_PORT}",
+    "PROMPTLINE_KAFKA_SESSION_TIMEOUT_MS": "6000",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StackPaths:
+    """Where the local stack keeps its pids, logs and data."""
+
+    root: Path
+
+    @property
+    def pids(self) -> Path:
+        return self.root / "pids"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def pid_file(self, name: str) -> Path:
+        return self.pids / f"{name}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+
+def local_settings(base: Settings) -> Settings:
+    """The settings the stack's processes run with."""
+    overrides = {key.removeprefix("PROMPTLINE_").lower(): value for key, value in LOCAL_ENV.items()}
+    return base.model_copy(
+        update=Settings.model_validate(overrides).model_dump(include=set(overrides))
+    )
+
+
+def _running(paths: StackPaths, name: str) -> int | None:
+    pid_file = paths.pid_file(name)
+    if not pid_file.exists():
+        return None
+    pid = int(pid_file.read_text().strip() or 0)
+    return pid if pid and pid_alive(pid) else None
+
+
+def _start(paths: StackPaths, name: str, command: list[str], env: dict[str, str]) -> None:
+    if _running(paths, name) is not None:
+        print(f"  {name}: already running")
+        return
+    process = spawn(command, paths.log_file(name), env)
+    paths.pids.mkdir(parents=True, exist_ok=True)
+    paths.pid_file(name).write_text(f"{process.pid}\n")
+    print(f"  {name}: started (pid {process.pid}, log {paths.log_file(name)})")
+
+
+def up(base: Settings) -> int:
+    """Start everything, wait for health, print the URL, a fresh key and a curl command."""
+    settings = local_settings(base)
+    paths = StackPaths(settings.state_dir.resolve())
+    env = dict(LOCAL_ENV)
+    promptline = [sys.executable, "-m", "promptline"]
+    print("Starting the promptline local stack:")
+    _start(paths, "broker", broker_command(BROKER_PORT), env)
+    wait_until("broker", lambda: tcp_open(BROKER_PORT), START_TIMEOUT, paths.log_file("broker"))
+    _start(paths, "clickhouse", clickhouse_command(CLICKHOUSE_PORT, paths.root / "clickhouse"), env)
+    wait_until(
+        "clickhouse",
+        lambda: http_ok(f"http://127.0.0.1:{CLICKHOUSE_PORT}/ping"),
+        START_TIMEOUT,
+        paths.log_file("clickhouse"),
+    )
+    asyncio.run(run_migrations(settings))
+    _start(paths, "server", [*promptline, "serve"], env)
+    wait_until(
+        "server",
+        lambda: http_ok(f"{settings.base_url}/readyz"),
+        START_TIMEOUT,
+        paths.log_file("server"),
+    )
+    _start(paths, "worker", [*promptline, "worker"], env)
+    wait_until(
+        "worker",
+        lambda: http_ok(f"http://{settings.listen_host}:{settings.worker_http_port}/healthz"),
+        START_TIMEOUT,
+        paths.log_file("worker"),
+    )
+    demo = asyncio.run(quickstart(settings))
+    _write_local_env(paths, settings.base_url, demo["api_key"])
+    _print_welcome(settings, demo)
+    return 0
+
+
+def down(base: Settings) -> int:
+    """Stop every process the stack started, by the ids it recorded."""
+    paths = StackPaths(base.state_dir.resolve())
+    stopped = False
+    for name in ("worker", "server", "clickhouse", "broker"):
+        pid = _running(paths, name)
+        if pid is not None:
+            killed = stop_pid(pid)
+            print(f"  {name}: stopped (pid {pid}{', killed' if killed else ''})")
+            stopped = True
+        paths.pid_file(name).unlink(missing_ok=True)
+    if not stopped:
+        print("The local stack was not running.")
+    return 0
+
+
+def status(base: Settings) -> int:
+    """Print which of the stack's processes run; exit 1 if any is down."""
+    paths = StackPaths(base.state_dir.resolve())
+    all_up = True
+    for name in ("broker", "clickhouse", "server", "worker"):
+        pid = _running(paths, name)
+        all_up = all_up and pid is not None
+        print(f"  {name}: {f'running (pid {pid})' if pid else 'stopped'}")
+    return 0 if all_up else 1
+
+
+def _write_local_env(paths: StackPaths, url: str, api_key: str) -> None:
+    paths.root.mkdir(parents=True, exist_ok=True)
+    (paths.root / "local.env").write_text(f"PROMPTLINE_URL={url}\nPROMPTLINE_API_KEY={api_key}\n")
+
+
+def _print_welcome(settings: Settings, demo: dict[str, str]) -> None:
+    body = json.dumps(
+        {
+            "prompt_id": demo["prompt_id"],
+            "version_hash": demo["version_hash"],
+            "latency_ms": 412.5,
+            "cost_usd": 0.0021,
+            "score": 0.9,
+        }
+    )
+    send = (
+        f"curl -i -X POST {settings.base_url}/api/v1/prompts/analytics \\\n"
+        f"  -H 'Authorization: Bearer {demo['api_key']}' \\\n"
+        f"  -H 'Content-Type: application/json' \\\n"
+        f"  -d {shlex.quote(body)}"
+    )
+    database = settings.clickhouse_database
+    query = (
+        f"curl -s '{settings.clickhouse_url}/?database={database}' --data-binary "
+        "'SELECT event_id, received_at, version_hash, latency_ms, cost_usd, score "
+        "FROM analytics_events FINAL ORDER BY received_at DESC LIMIT 10 FORMAT PrettyCompact'"
+    )
+    print(
+        f"\npromptline is up at {settings.base_url}\n"
+        f"API key (shown once): {demo['api_key']}\n"
+        f"(URL and key are also in {settings.state_dir / 'local.env'})\n\n"
+        f"Send an analytics event:\n\n{send}\n\n"
+        f"A worker writes it to ClickHouse within about a second; see it with:\n\n{query}\n\n"
+        "Stop everything with: make down\n"
+    )

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every route family: errors, JSON bodies, authentication."""

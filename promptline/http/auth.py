@@ -1,0 +1,33 @@
+"""Bearer API-key authentication against the in-memory catalog."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from controlplane.catalog import Catalog, Principal
+from controlplane.keys import digest
+from promptline.http.errors import ApiError, ErrorKind
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """The token of an ``Authorization: Bearer ...`` header, if there is one."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def authenticate(request: web.Request, catalog: Catalog, scope: str) -> Principal:
+    """The caller's principal; 401 without a valid key, 403 without ``scope``."""
+    token = bearer_token(request)
+    if token is None:
+        raise ApiError(
+            ErrorKind.UNAUTHORIZED, "API key missing: send 'Authorization: Bearer <key>'."
+        )
+    principal = catalog.principal(digest(token))
+    if principal is None:
+        raise ApiError(ErrorKind.UNAUTHORIZED, "API key invalid or revoked.")
+    if scope not in principal.scopes:
+        raise ApiError(ErrorKind.FORBIDDEN, f"API key lacks the '{scope}' scope for this action.")
+    return principal

@@ -1,0 +1,143 @@
+"""One error type for every route, rendered in each route family's documented shape.
+
+The seeds disagree on error codes (``validation_error`` vs ``VALIDATION_ERROR`` vs
+``invalid_request``), so a handler raises an :class:`ApiError` of a canonical
+:class:`ErrorKind`, and the middleware renders it with the code of the family that
+serves the path (see ARCHITECTURE.md, "Route families").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+
+import orjson
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+DOCS_URL = "https://promptline.dev/docs/errors"
+
+
+class ErrorKind(StrEnum):
+    """What went wrong, independent of how a route family spells it."""
+
+    INVALID_REQUEST = "invalid_request"
+    VALIDATION = "validation_error"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    CONFLICT = "conflict"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    WEIGHT_MISMATCH = "weight_mismatch"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal_error"
+
+
+STATUS = {
+    ErrorKind.INVALID_REQUEST: 400,
+    ErrorKind.VALIDATION: 422,
+    ErrorKind.UNAUTHORIZED: 401,
+    ErrorKind.FORBIDDEN: 403,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.METHOD_NOT_ALLOWED: 405,
+    ErrorKind.CONFLICT: 409,
+    ErrorKind.PAYLOAD_TOO_LARGE: 413,
+    ErrorKind.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorKind.WEIGHT_MISMATCH: 422,
+    ErrorKind.RATE_LIMITED: 429,
+    ErrorKind.UNAVAILABLE: 503,
+    ErrorKind.INTERNAL: 500,
+}
+
+
+class ApiError(Exception):
+    """Raised by handlers; becomes an error envelope with the right status and code."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status: int | None = None,
+        field: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status if status is not None else STATUS[kind]
+        self.field = field
+        self.retry_after = retry_after
+
+
+class ErrorDialect:
+    """How one route family spells its error codes."""
+
+    def __init__(self, name: str, overrides: dict[ErrorKind, str] | None = None) -> None:
+        self.name = name
+        self._overrides = overrides or {}
+
+    def code(self, kind: ErrorKind) -> str:
+        """The code string this family documents for ``kind``."""
+        return self._overrides.get(kind, kind.value)
+
+
+DEFAULT_DIALECT = ErrorDialect("default")
+
+
+def error_response(error: ApiError, dialect: ErrorDialect) -> web.Response:
+    """The JSON error envelope for ``error``."""
+    code = dialect.code(error.kind)
+    body: dict[str, str] = {"code": code, "message": error.message, "docs": f"{DOCS_URL}#{code}"}
+    if error.field is not None:
+        body["field"] = error.field
+    headers: dict[str, str] = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(error.retry_after + 0.499)))
+    return web.Response(
+        status=error.status,
+        body=orjson.dumps({"error": body}),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+DialectResolver = Callable[[web.Request], ErrorDialect]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_middleware(resolve_dialect: DialectResolver) -> web.middleware:  # type: ignore[valid-type]
+    """Turn ApiError, aiohttp's HTTP errors and crashes into envelopes; never leak a trace."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as error:
+            return error_response(error, resolve_dialect(request))
+        except web.HTTPException as http_error:
+            if http_error.status < 400:
+                raise
+            kind = _KIND_OF_STATUS.get(http_error.status, ErrorKind.INVALID_REQUEST)
+            message = http_error.reason if http_error.status != 404 else "No such route."
+            api_error = ApiError(kind, message, status=http_error.status)
+            return error_response(api_error, resolve_dialect(request))
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            api_error = ApiError(ErrorKind.INTERNAL, "Something went wrong on our end.")
+            return error_response(api_error, resolve_dialect(request))
+
+    return middleware
+
+
+_KIND_OF_STATUS = {
+    404: ErrorKind.NOT_FOUND,
+    405: ErrorKind.METHOD_NOT_ALLOWED,
+    413: ErrorKind.PAYLOAD_TOO_LARGE,
+    415: ErrorKind.UNSUPPORTED_MEDIA_TYPE,
+}

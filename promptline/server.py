@@ -1,0 +1,88 @@
+"""The HTTP service: control-plane routes and the ingestion edge in one aiohttp app.
+
+One process serves both by default (the local stack and small installs); production
+can run several of them behind a load balancer, since all state is in the store and
+Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from sqlalchemy import text
+
+from controlplane.catalog import CatalogWatcher
+from controlplane.store.engine import create_engine, session_factory
+from ingest.context import EDGE_CONTEXT, EdgeContext
+from ingest.producer import EventProducer
+from ingest.routes import analytics
+from promptline.http.bodies import json_response
+from promptline.http.errors import error_middleware
+from promptline.http.families import dialect_for
+from promptline.kafka import create_producer
+from promptline.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+READY_TIMEOUT_SECONDS = 2.0
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    """Alive: the process answers."""
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready: the control-plane store and Kafka both answer."""
+    ctx = request.app[EDGE_CONTEXT]
+    checks: dict[str, str] = {}
+    try:
+        async with ctx.catalog.sessions() as session:
+            await asyncio.wait_for(session.execute(text("SELECT 1")), READY_TIMEOUT_SECONDS)
+        checks["store"] = "ok"
+    except Exception as error:
+        checks["store"] = f"error: {error!r}"
+    try:
+        await asyncio.wait_for(ctx.producer.check(), READY_TIMEOUT_SECONDS)
+        checks["kafka"] = "ok"
+    except Exception as error:
+        checks["kafka"] = f"error: {error!r}"
+    ready = all(value == "ok" for value in checks.values())
+    return json_response(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The application with all routes; its cleanup context owns every connection."""
+    app = web.Application(middlewares=[error_middleware(dialect_for)])
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_resources)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    analytics.add_routes(app)
+    return app
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    engine = create_engine(settings.database_url)
+    catalog = CatalogWatcher(session_factory(engine))
+    producer = EventProducer(
+        create_producer(settings), ack_timeout=settings.kafka_request_timeout_ms / 1000
+    )
+    await catalog.start()
+    await producer.start()
+    app[EDGE_CONTEXT] = EdgeContext(
+        catalog=catalog, producer=producer, topic_prefix=settings.kafka_topic_prefix
+    )
+    try:
+        yield
+    finally:
+        # Order matters for graceful shutdown: the runner has stopped accepting and
+        # drained in-flight requests before this runs; flush Kafka, then let go.
+        await producer.stop()
+        await catalog.stop()
+        await engine.dispose()

@@ -1,0 +1,81 @@
+"""One settings object for every process, read from ``PROMPTLINE_*`` environment variables.
+
+Defaults point at the local stack (``make up``), so a developer needs no configuration;
+production sets the variables (see ``docker-compose.yml`` for the full list).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration shared by the edge, the control plane, the workers and the CLI."""
+
+    model_config = SettingsConfigDict(env_prefix="PROMPTLINE_", extra="ignore")
+
+    # Kafka
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    kafka_topic_prefix: str = Field(
+        default="promptline.",
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="Prefix of every topic name, so installations (or tests) can share a cluster.",
+    )
+    kafka_enable_idempotence: bool = Field(
+        default=True,
+        description="Idempotent producer; off in the local stack, whose broker lacks it.",
+    )
+    kafka_topic_partitions: int = 6
+    kafka_replication_factor: int = 1
+    kafka_linger_ms: int = 5
+    kafka_max_batch_bytes: int = 1_048_576
+    kafka_compression: str = "lz4"
+    kafka_request_timeout_ms: int = 10_000
+    kafka_consumer_group: str = "promptline-warehouse"
+    kafka_session_timeout_ms: int = 10_000
+
+    # ClickHouse
+    clickhouse_url: str = "http://127.0.0.1:18123"
+    clickhouse_database: str = Field(default="promptline", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    clickhouse_user: str = "default"
+    clickhouse_password: str = ""
+
+    # Control-plane store (SQLAlchemy async URL)
+    database_url: str = "sqlite+aiosqlite:///.promptline/control.db"
+
+    # HTTP service (edge and control plane)
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    public_url: str = Field(
+        default="",
+        description="URL users reach the service at; defaults to http://listen_host:listen_port.",
+    )
+
+    # Workers
+    worker_batch_max_rows: int = 10_000
+    worker_batch_max_seconds: float = 1.0
+    worker_http_port: int = Field(
+        default=8081, description="Health and metrics port; 0 turns it off."
+    )
+
+    # Logging
+    log_level: str = "INFO"
+    log_format: str = Field(default="json", description="'json' for machines, 'text' for people.")
+
+    # Local stack (make up); not read by production processes
+    state_dir: Path = Path(".promptline")
+
+    @property
+    def base_url(self) -> str:
+        """The URL clients use to reach the HTTP service."""
+        return self.public_url or f"http://{self.listen_host}:{self.listen_port}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

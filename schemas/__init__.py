@@ -1,0 +1,1 @@
+"""Pydantic models shared by the edge, the control plane and the workers."""

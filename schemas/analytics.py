@@ -1,0 +1,23 @@
+"""Analytics events (seed 004): latency, cost and score of one prompt invocation."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AnalyticsEventIn(BaseModel):
+    """The request body of ``POST /api/v1/prompts/analytics``.
+
+    Seed 004 does not forbid unknown fields, so they are ignored; numbers must be
+    finite and latency and cost non-negative, since a negative cost is always a bug.
+    """
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    prompt_id: UUID
+    version_hash: str = Field(min_length=1, max_length=128)
+    latency_ms: float | None = Field(default=None, ge=0)
+    cost_usd: float | None = Field(default=None, ge=0)
+    score: float | None = None

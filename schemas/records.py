@@ -1,0 +1,44 @@
+"""The records the edge produces to Kafka and the workers consume.
+
+Each record is one compact JSON object with a schema version ``v``, so a worker can
+tell a record it understands from one it must dead-letter. See ``docs/topics.md``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+import orjson
+from pydantic import BaseModel, ConfigDict
+
+RECORD_SCHEMA_VERSION = 1
+
+
+class RecordBase(BaseModel):
+    """Fields every event record carries: who sent it, when it arrived, and its id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = 1
+    event_id: UUID
+    received_at: datetime
+    org_id: UUID
+    project_id: UUID
+    idempotency_key: str | None = None
+
+    def to_bytes(self) -> bytes:
+        """The compact JSON encoding that goes on the wire."""
+        return orjson.dumps(self.model_dump(mode="json", exclude_none=True))
+
+
+class AnalyticsRecord(RecordBase):
+    """One analytics event (seed 004) as accepted by the edge."""
+
+    kind: Literal["analytics"] = "analytics"
+    prompt_id: UUID
+    version_hash: str
+    latency_ms: float | None = None
+    cost_usd: float | None = None
+    score: float | None = None

@@ -1,0 +1,1 @@
+"""ClickHouse DDL, versioned as numbered files under ``migrations/``, and its runner."""

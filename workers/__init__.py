@@ -1,0 +1,1 @@
+"""Kafka consumers that write events into ClickHouse in batches, then commit offsets."""

@@ -1,0 +1,38 @@
+"""Turning a Kafka record into a table row, or into a reason to dead-letter it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from schemas.validation import describe_validation_error
+from workers.tables import Lineage, TableSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Poison:
+    """A record no worker can store, and why."""
+
+    reason: str
+
+
+def decode(spec: TableSpec, value: bytes | None, lineage: Lineage) -> list[Any] | Poison:
+    """The row for ``value``, or a :class:`Poison` naming what is wrong with it."""
+    if value is None:
+        return Poison("empty record")
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError as error:
+        return Poison(f"undecodable JSON: {error}")
+    if not isinstance(data, dict):
+        return Poison("record is not a JSON object")
+    if data.get("v") != 1:
+        return Poison(f"unsupported schema version {data.get('v')!r}")
+    try:
+        record = spec.record.model_validate(data)
+    except ValidationError as error:
+        return Poison(f"schema mismatch: {describe_validation_error(error)[1]}")
+    return spec.to_row(record, lineage)
