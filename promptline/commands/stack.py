@@ -13,6 +13,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from promptline.commands.admin import quickstart
 from promptline.commands.migrate import run_migrations
@@ -28,17 +29,12 @@ from promptline.devstack.services import (
 )
 from promptline.settings import Settings
 
-BROKER_PORT = 19092
-CLICKHOUSE_PORT = 18123
 START_TIMEOUT = 60.0
+PROCESSES = ("broker", "clickhouse", "server", "worker")
 
-# Settings every process of the local stack shares; Tansu has no idempotent producer.
-LOCAL_ENV = {
-    "PROMPTLINE_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{BROKER_PORT}",
-    "PROMPTLINE_KAFKA_ENABLE_IDEMPOTENCE": "false",
-    "PROMPTLINE_CLICKHOUSE_URL": f"http://127.0.0.1:{CLICKHOUSE_PORT}",
-    "PROMPTLINE_KAFKA_SESSION_TIMEOUT_MS": "6000",
-}
+# What the local stack's processes run with, beyond the defaults: Tansu has no
+# idempotent producer, and a short session lets a restarted worker rejoin quickly.
+LOCAL_OVERRIDES = {"kafka_enable_idempotence": False, "kafka_session_timeout_ms": 6000}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +60,20 @@ class StackPaths:
 
 def local_settings(base: Settings) -> Settings:
     """The settings the stack's processes run with."""
-    overrides = {key.removeprefix("PROMPTLINE_").lower(): value for key, value in LOCAL_ENV.items()}
-    return base.model_copy(
-        update=Settings.model_validate(overrides).model_dump(include=set(overrides))
-    )
+    return base.model_copy(update=LOCAL_OVERRIDES)
+
+
+def local_env(settings: Settings) -> dict[str, str]:
+    """Environment variables that give a child process exactly ``settings``."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump(mode="json").items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        env[f"PROMPTLINE_{name.upper()}"] = text
+    return env
+
+
+def _port(address: str) -> int:
+    return int(urlsplit(address if "://" in address else f"tcp://{address}").port or 0)
 
 
 def _running(paths: StackPaths, name: str) -> int | None:
@@ -92,15 +98,17 @@ def up(base: Settings) -> int:
     """Start everything, wait for health, print the URL, a fresh key and a curl command."""
     settings = local_settings(base)
     paths = StackPaths(settings.state_dir.resolve())
-    env = dict(LOCAL_ENV)
+    env = local_env(settings.model_copy(update={"state_dir": paths.root}))
+    broker_port = _port(settings.kafka_bootstrap_servers.split(",")[0])
+    clickhouse_port = _port(settings.clickhouse_url)
     promptline = [sys.executable, "-m", "promptline"]
     print("Starting the promptline local stack:")
-    _start(paths, "broker", broker_command(BROKER_PORT), env)
-    wait_until("broker", lambda: tcp_open(BROKER_PORT), START_TIMEOUT, paths.log_file("broker"))
-    _start(paths, "clickhouse", clickhouse_command(CLICKHOUSE_PORT, paths.root / "clickhouse"), env)
+    _start(paths, "broker", broker_command(broker_port), env)
+    wait_until("broker", lambda: tcp_open(broker_port), START_TIMEOUT, paths.log_file("broker"))
+    _start(paths, "clickhouse", clickhouse_command(clickhouse_port, paths.root / "clickhouse"), env)
     wait_until(
         "clickhouse",
-        lambda: http_ok(f"http://127.0.0.1:{CLICKHOUSE_PORT}/ping"),
+        lambda: http_ok(f"http://127.0.0.1:{clickhouse_port}/ping"),
         START_TIMEOUT,
         paths.log_file("clickhouse"),
     )
@@ -129,7 +137,7 @@ def down(base: Settings) -> int:
     """Stop every process the stack started, by the ids it recorded."""
     paths = StackPaths(base.state_dir.resolve())
     stopped = False
-    for name in ("worker", "server", "clickhouse", "broker"):
+    for name in reversed(PROCESSES):
         pid = _running(paths, name)
         if pid is not None:
             killed = stop_pid(pid)
@@ -145,7 +153,7 @@ def status(base: Settings) -> int:
     """Print which of the stack's processes run; exit 1 if any is down."""
     paths = StackPaths(base.state_dir.resolve())
     all_up = True
-    for name in ("broker", "clickhouse", "server", "worker"):
+    for name in PROCESSES:
         pid = _running(paths, name)
         all_up = all_up and pid is not None
         print(f"  {name}: {f'running (pid {pid})' if pid else 'stopped'}")

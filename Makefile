@@ -1,0 +1,38 @@
+# The two commands of the README: `make up` (the whole local stack) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: up down status test lint types unit bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+up: $(STAMP)  ## start broker, ClickHouse, HTTP service and a worker; print a curl to try
+	$(BIN)/promptline stack up
+
+down:  ## stop everything `make up` started
+	@test -x $(BIN)/promptline && $(BIN)/promptline stack down || echo "nothing to stop"
+
+status: $(STAMP)
+	$(BIN)/promptline stack status
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+test: lint types  ## lint, types and the whole test suite
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+clean: down
+	rm -rf .promptline .mypy_cache .ruff_cache .pytest_cache

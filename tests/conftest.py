@@ -1,0 +1,64 @@
+"""Fixtures shared by all tests: real services, per-test settings, no blocking calls."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from blockbuster import BlockBuster, blockbuster_ctx
+
+from promptline.devstack.services import free_port
+from promptline.settings import Settings
+from tests.support.services import Endpoints, real_services
+
+OUR_PACKAGES = ["promptline", "controlplane", "ingest", "workers", "schemas", "sql"]
+
+
+@pytest.fixture(autouse=True)
+def blockbuster() -> Iterator[BlockBuster]:
+    """Fail any test in which our code makes a blocking call on the event loop."""
+    with blockbuster_ctx(
+        OUR_PACKAGES,
+        excluded_modules=["promptline.devstack.services", "promptline.commands.stack"],
+    ) as detector:
+        yield detector
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
+    """A real Kafka-protocol broker and a real ClickHouse, for the whole session."""
+    with real_services(tmp_path_factory.mktemp("services")) as endpoints:
+        yield endpoints
+
+
+@pytest.fixture
+def settings(services: Endpoints, tmp_path: Path) -> Settings:
+    """Settings for one test: its own topics, ClickHouse database, store and ports."""
+    tag = uuid.uuid4().hex[:12]
+    return Settings(
+        kafka_bootstrap_servers=services.kafka_bootstrap,
+        kafka_topic_prefix=f"test-{tag}.",
+        kafka_enable_idempotence=services.idempotent_producer,
+        kafka_topic_partitions=3,
+        kafka_session_timeout_ms=6000,
+        kafka_consumer_group=f"test-{tag}",
+        clickhouse_url=services.clickhouse_url,
+        clickhouse_database=f"test_{tag}",
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'control.db'}",
+        listen_port=free_port(),
+        worker_http_port=0,
+        worker_batch_max_seconds=0.2,
+        log_format="text",
+        state_dir=tmp_path / "state",
+    )
+
+
+@pytest.fixture
+async def migrated(settings: Settings) -> Settings:
+    """``settings`` with the store, ClickHouse and topics migrated."""
+    from promptline.commands.migrate import run_migrations
+
+    await run_migrations(settings)
+    return settings

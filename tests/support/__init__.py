@@ -1,0 +1,1 @@
+"""Test support: the real services the integration tests run against."""

@@ -1,0 +1,123 @@
+"""Where the integration tests get a real Kafka broker and a real ClickHouse.
+
+One setting chooses, and the tests never know which they got:
+``PROMPTLINE_TEST_SERVICES=local`` runs the local stand-ins (the Tansu broker and the
+chDB-backed ClickHouse HTTP server) as processes; ``docker`` runs Apache Kafka and
+ClickHouse server containers with testcontainers; ``auto`` (the default) uses Docker
+when an engine answers and the local stand-ins otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from promptline.devstack.services import (
+    broker_command,
+    clickhouse_command,
+    free_port,
+    http_ok,
+    spawn,
+    stop_pid,
+    tcp_open,
+    wait_until,
+)
+
+START_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """How to reach the services, and what the broker can do."""
+
+    kafka_bootstrap: str
+    clickhouse_url: str
+    idempotent_producer: bool
+    flavour: str
+
+
+def docker_available() -> bool:
+    """Whether a Docker engine answers (not just the client binary)."""
+    try:
+        import docker
+    except ImportError:
+        return False
+    try:
+        client = docker.from_env(timeout=3)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+def chosen_flavour() -> str:
+    """``local`` or ``docker``, from PROMPTLINE_TEST_SERVICES."""
+    wanted = os.environ.get("PROMPTLINE_TEST_SERVICES", "auto")
+    if wanted not in {"auto", "local", "docker"}:
+        raise ValueError(f"PROMPTLINE_TEST_SERVICES must be auto, local or docker, not {wanted!r}")
+    if wanted == "auto":
+        return "docker" if docker_available() else "local"
+    return wanted
+
+
+@contextlib.contextmanager
+def local_services(workdir: Path) -> Iterator[Endpoints]:
+    """The Tansu broker and the chDB ClickHouse server, on free loopback ports."""
+    broker_port, clickhouse_port = free_port(), free_port()
+    broker_log, clickhouse_log = workdir / "broker.log", workdir / "clickhouse.log"
+    broker = spawn(broker_command(broker_port), broker_log)
+    clickhouse = spawn(clickhouse_command(clickhouse_port, workdir / "clickhouse"), clickhouse_log)
+    try:
+        wait_until("broker", lambda: tcp_open(broker_port), START_TIMEOUT, broker_log)
+        wait_until(
+            "clickhouse",
+            lambda: http_ok(f"http://127.0.0.1:{clickhouse_port}/ping"),
+            START_TIMEOUT,
+            clickhouse_log,
+        )
+        yield Endpoints(
+            kafka_bootstrap=f"127.0.0.1:{broker_port}",
+            clickhouse_url=f"http://127.0.0.1:{clickhouse_port}",
+            idempotent_producer=False,
+            flavour="local",
+        )
+    finally:
+        for process in (clickhouse, broker):
+            stop_pid(process.pid)
+            process.wait()
+
+
+@contextlib.contextmanager
+def docker_services() -> Iterator[Endpoints]:
+    """Apache Kafka (KRaft) and ClickHouse server containers."""
+    from testcontainers.clickhouse import ClickHouseContainer
+    from testcontainers.kafka import KafkaContainer
+
+    with (
+        KafkaContainer("confluentinc/cp-kafka:7.6.1").with_kraft() as kafka,
+        ClickHouseContainer("clickhouse/clickhouse-server:24.8") as clickhouse,
+    ):
+        host = clickhouse.get_container_host_ip()
+        port = clickhouse.get_exposed_port(8123)
+        yield Endpoints(
+            kafka_bootstrap=kafka.get_bootstrap_server(),
+            clickhouse_url=f"http://{clickhouse.username}:{clickhouse.password}@{host}:{port}",
+            idempotent_producer=True,
+            flavour="docker",
+        )
+
+
+@contextlib.contextmanager
+def real_services(workdir: Path) -> Iterator[Endpoints]:
+    """The services the settings choose."""
+    if chosen_flavour() == "docker":
+        with docker_services() as endpoints:
+            yield endpoints
+    else:
+        with local_services(workdir) as endpoints:
+            yield endpoints
