@@ -7,6 +7,7 @@ checksum; a changed file that was already applied is an error, not silently skip
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -88,7 +89,7 @@ async def _apply(client: AsyncClient, database: str) -> list[Migration]:
     result = await client.query(f"SELECT version, checksum FROM `{database}`.schema_migrations")
     applied = {int(row[0]): str(row[1]) for row in result.result_rows}
     done: list[Migration] = []
-    for migration in load_migrations():
+    for migration in await asyncio.to_thread(load_migrations):
         if migration.version in applied:
             if applied[migration.version] != migration.checksum:
                 raise MigrationDrift(

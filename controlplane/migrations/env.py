@@ -1,37 +1,18 @@
-"""Alembic environment: runs migrations on the async engine from the database URL."""
+"""Alembic environment: runs migrations synchronously on the store's URL.
+
+Migrations are a one-off, blocking task, so they use a synchronous driver (sqlite3 or
+psycopg) in a thread of their own rather than an event loop.
+"""
 
 from __future__ import annotations
 
-import asyncio
-
 from alembic import context
-from sqlalchemy.engine import Connection
+from sqlalchemy import create_engine
 
-from controlplane.store.engine import create_engine
+from controlplane.store.engine import sync_url
 from controlplane.store.models import Base
 
 target_metadata = Base.metadata
-
-
-def _run(connection: Connection) -> None:
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-async def _run_async(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as connection:
-            await connection.run_sync(_run)
-            await connection.commit()
-    finally:
-        await engine.dispose()
 
 
 def main() -> None:
@@ -39,7 +20,20 @@ def main() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
     if url is None:
         raise RuntimeError("sqlalchemy.url is not set")
-    asyncio.run(_run_async(url))
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.connect() as connection:
+            context.configure(
+                connection=connection,
+                target_metadata=target_metadata,
+                render_as_batch=connection.dialect.name == "sqlite",
+                compare_type=True,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+            connection.commit()
+    finally:
+        engine.dispose()
 
 
 main()

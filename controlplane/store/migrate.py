@@ -8,6 +8,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from controlplane.store.engine import ensure_sqlite_folder
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -20,10 +22,11 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade_sync(database_url: str, revision: str = "head") -> None:
-    """Upgrade to ``revision``; runs its own event loop, so never call it inside one."""
+    """Upgrade to ``revision``; blocking, so async code calls :func:`upgrade` instead."""
+    ensure_sqlite_folder(database_url)
     command.upgrade(alembic_config(database_url), revision)
 
 
 async def upgrade(database_url: str, revision: str = "head") -> None:
-    """Upgrade from async code: Alembic runs in a worker thread with a loop of its own."""
+    """Upgrade from async code: Alembic runs in a worker thread."""
     await asyncio.to_thread(upgrade_sync, database_url, revision)

@@ -46,7 +46,10 @@ class Scope(StrEnum):
 class Base(DeclarativeBase):
     """Declarative base with timezone-aware datetimes everywhere."""
 
-    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+    }
 
 
 class Organization(Base):

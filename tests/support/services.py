@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,15 @@ class Endpoints:
 
 def docker_available() -> bool:
     """Whether a Docker engine answers (not just the client binary)."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if host.startswith("unix://"):
+        # Probe the socket first: the docker client leaks its socket when no daemon answers.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(2)
+            try:
+                probe.connect(host.removeprefix("unix://"))
+            except OSError:
+                return False
     try:
         import docker
     except ImportError:
