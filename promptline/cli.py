@@ -111,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``promptline`` console script."""
     args = build_parser().parse_args(argv)
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    if args.command == "stack":
+        # The stack speaks to a person; its processes log to their own files.
+        configure_logging("WARNING", "text")
+    else:
+        configure_logging(settings.log_level, settings.log_format)
     try:
         code: int = args.run(settings, args)
     except ValueError as error:

@@ -39,4 +39,5 @@ def configure_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("aiokafka").setLevel(max(root.level, logging.WARNING))
+    for chatty in ("aiokafka", "alembic.runtime.plugins"):
+        logging.getLogger(chatty).setLevel(max(root.level, logging.WARNING))
