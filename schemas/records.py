@@ -7,7 +7,7 @@ tell a record it understands from one it must dead-letter. See ``docs/topics.md`
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 import orjson
@@ -42,3 +42,35 @@ class AnalyticsRecord(RecordBase):
     latency_ms: float | None = None
     cost_usd: float | None = None
     score: float | None = None
+
+
+class SignalRecord(RecordBase):
+    """One feedback signal (seed 000): a thumbs up or down on a prompt's output.
+
+    ``signal_id`` is the integer id the edge answered with; ``metadata`` is the client's
+    own JSON object, kept as given.
+    """
+
+    kind: Literal["signal"] = "signal"
+    signal_id: int
+    prompt_id: UUID
+    value: Literal["positive", "negative"]
+    metadata: dict[str, Any] | None = None
+
+
+class UsageRecord(RecordBase):
+    """A usage link (seed 002): a trace (and span) used this version of a prompt.
+
+    Idempotent by (prompt, version, trace, span): the same link sent twice is one link.
+    """
+
+    kind: Literal["usage"] = "usage"
+    prompt_id: UUID
+    prompt_name: str
+    version: int
+    version_hash: str
+    trace_id: UUID
+    span_id: UUID | None = None
+
+
+EventRecord = AnalyticsRecord | SignalRecord | UsageRecord
