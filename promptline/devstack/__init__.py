@@ -1,0 +1,1 @@
+"""Local-mode stand-ins for the real services (Kafka, ClickHouse) on machines without Docker."""
