@@ -10,10 +10,7 @@ import asyncio
 import gzip
 import json
 import random
-import socket
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,9 +28,18 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 from clickhouse_connect.driver.summary import QuerySummary
 
+from promptline.devstack.services import (
+    LOOPBACK,
+    ServiceStartError,
+    clickhouse_command,
+    free_port,
+    http_ok,
+    spawn,
+    wait_until,
+)
+
 pytestmark = pytest.mark.clickhouse
 
-LOOPBACK = "127.0.0.1"
 STARTUP_TIMEOUT = 60.0
 
 COLUMNS = ["id", "name", "score", "ts", "uid", "kind", "note", "tags"]
@@ -52,12 +58,6 @@ CREATE TABLE {table} (
 AWKWARD = ["plain", "it's", 'say "hi"', "back\\slash", "tab\there", "new\nline", "ünïcødé ✓", ""]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
 class ServerProcess:
     """``python -m promptline.devstack.chdb_server`` on a data directory, started and stopped."""
 
@@ -67,34 +67,24 @@ class ServerProcess:
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
-    def command(self, port: int) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "promptline.devstack.chdb_server",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(self.data_dir),
-        ]
-
     def start(self) -> None:
-        self.port = _free_port()
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.command(self.port), stdin=subprocess.DEVNULL, stdout=log, stderr=log
+        self.port = free_port()
+        self.process = spawn(clickhouse_command(self.port, self.data_dir), self.log_path)
+        process = self.process
+        try:
+            wait_until(
+                "chDB server",
+                lambda: (
+                    process.poll() is not None or http_ok(f"http://{LOOPBACK}:{self.port}/ping")
+                ),
+                STARTUP_TIMEOUT,
+                self.log_path,
             )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                if http_get(self.port, "/ping") == "Ok.\n":
-                    return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"chDB server did not start:\n{self.log_path.read_text()}")
+        except ServiceStartError:
+            self.stop()
+            raise
+        if process.poll() is not None:
+            raise RuntimeError(f"chDB server did not start:\n{self.log_path.read_text()}")
 
     def stop(self) -> int:
         """SIGTERM by pid and wait; returns the exit code."""
@@ -451,7 +441,10 @@ def test_data_persists_across_restart_and_the_directory_is_exclusive(tmp_path: P
         finally:
             client.close()
         rival = subprocess.run(
-            process.command(_free_port()), capture_output=True, timeout=120, check=False
+            clickhouse_command(free_port(), process.data_dir),
+            capture_output=True,
+            timeout=120,
+            check=False,
         )
         assert rival.returncode == 1
     finally:
