@@ -62,3 +62,17 @@ async def migrated(settings: Settings) -> Settings:
     """``settings`` with the store, ClickHouse and topics migrated."""
     await run_migrations(settings)
     return settings
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the real services must say so with a marker (-m kafka, -m clickhouse)."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if "services" in getattr(item, "fixturenames", ())
+        and not any(item.get_closest_marker(name) for name in ("kafka", "clickhouse"))
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "tests using real services need a kafka or clickhouse marker: " + ", ".join(unmarked)
+        )
