@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from sqlalchemy import text
 
+from controlplane import api
 from controlplane.catalog import CatalogWatcher
 from controlplane.store.engine import create_engine, session_factory
 from ingest.context import EDGE_CONTEXT, EdgeContext
@@ -63,6 +64,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     analytics.add_routes(app)
+    api.add_routes(app)
     return app
 
 
@@ -73,16 +75,19 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     producer = EventProducer(
         create_producer(settings), ack_timeout=settings.kafka_request_timeout_ms / 1000
     )
+    limiter = await api.RateLimiter.open(settings.redis_url)
     await catalog.start()
     await producer.start()
     app[EDGE_CONTEXT] = EdgeContext(
         catalog=catalog, producer=producer, topic_prefix=settings.kafka_topic_prefix
     )
+    app[api.CONTROL_PLANE] = api.ControlPlane(catalog=catalog, limiter=limiter)
     try:
         yield
     finally:
         # Order matters for graceful shutdown: the runner has stopped accepting and
         # drained in-flight requests before this runs; flush Kafka, then let go.
         await producer.stop()
+        await limiter.close()
         await catalog.stop()
         await engine.dispose()

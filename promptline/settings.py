@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     # Control-plane store (SQLAlchemy async URL)
     database_url: str = "sqlite+aiosqlite:///.promptline/control.db"
 
+    # Rate-limit counters
+    redis_url: str = Field(
+        default="",
+        description=(
+            "Redis for the control plane's rate-limit counters, shared by every process "
+            "(e.g. redis://127.0.0.1:6379/0); empty keeps them in each process's memory."
+        ),
+    )
+
     # HTTP service (edge and control plane)
     listen_host: str = "127.0.0.1"
     listen_port: int = 8080

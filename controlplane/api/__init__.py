@@ -1,0 +1,28 @@
+"""The control plane's HTTP routes, one module per route family (seed document).
+
+- ``promptlab``: seed 001, ``/v1/...`` (resolve, prompts, versions, deploy, rollback);
+- ``dashboard``: seed 002, ``/dashboard/prompts/...`` (create and list versions);
+- ``templates``: seed 003, ``/api/v1/prompt-templates``.
+
+Every handler authenticates against the in-memory catalog, checks the key's scope, counts
+the call against the key's rate limit (``ratelimit``), and only then reads the body. The
+app must hold a :class:`ControlPlane` under :data:`CONTROL_PLANE` while serving (the
+server's cleanup context sets it).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from controlplane.api import dashboard, promptlab, templates
+from controlplane.api.context import CONTROL_PLANE, ControlPlane
+from controlplane.api.ratelimit import RateLimiter
+
+__all__ = ["CONTROL_PLANE", "ControlPlane", "RateLimiter", "add_routes"]
+
+
+def add_routes(app: web.Application) -> None:
+    """Register every control-plane route."""
+    promptlab.add_routes(app)
+    dashboard.add_routes(app)
+    templates.add_routes(app)

@@ -1,0 +1,80 @@
+"""What the control-plane handlers share, and the check every one of them starts with."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from controlplane.api.ratelimit import Endpoint, RateLimiter
+from controlplane.catalog import Catalog, CatalogWatcher, Principal
+from controlplane.transactions import WriteConflict, write
+from promptline.http.auth import authenticate
+from promptline.http.errors import ApiError, ErrorKind
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class ControlPlane:
+    """The catalog view (with its session factory) and the rate limiter."""
+
+    catalog: CatalogWatcher
+    limiter: RateLimiter
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions on the control-plane store (writes and non-hot-path reads)."""
+        return self.catalog.sessions
+
+    async def written(self) -> None:
+        """After a commit: reload this process's catalog now, so it reads its own writes.
+
+        Failure only delays the reload to the watcher's next poll, so it is logged, not
+        raised: the write itself succeeded.
+        """
+        try:
+            await self.catalog.refresh()
+        except Exception:
+            log.exception("catalog refresh after a write failed; the watcher will retry")
+
+
+CONTROL_PLANE = web.AppKey("control_plane", ControlPlane)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated, rate-checked request's context."""
+
+    plane: ControlPlane
+    catalog: Catalog
+    principal: Principal
+
+
+async def admit(request: web.Request, scope: str, endpoint: Endpoint) -> Caller:
+    """Authenticate (401/403), then count the call against the key's limit (429)."""
+    plane = request.app[CONTROL_PLANE]
+    catalog = plane.catalog.current
+    principal = authenticate(request, catalog, scope)
+    await plane.limiter.check(principal, endpoint)
+    return Caller(plane=plane, catalog=catalog, principal=principal)
+
+
+async def commit(plane: ControlPlane, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run a write (retried on races), then make this process's catalog current."""
+    try:
+        result = await write(plane.sessions, work)
+    except WriteConflict as error:
+        raise ApiError(
+            ErrorKind.CONFLICT,
+            "The prompt is being changed by concurrent requests; retry.",
+            retry_after=1.0,
+        ) from error
+    await plane.written()
+    return result

@@ -1,0 +1,381 @@
+"""Seed 001 (PromptLab, ``/v1``): resolve, prompts, versions, deploy and rollback.
+
+Besides the documented routes, the family has what a client needs around them:
+``POST /v1/prompts`` creates a prompt (``name``, optional ``description``; 409 ``conflict``
+if the name is taken), ``GET /v1/prompts/:prompt_id`` shows one with its versions and the
+deployment in force, ``GET /v1/prompts/:prompt_id/versions[/:version]`` lists or shows
+versions, and ``GET /v1/prompts/:prompt_id/deployments`` is the deployment history.
+
+Decisions the seed leaves open:
+
+- Creations (prompt, version, deployment) answer 201; rollback answers 200.
+- Any bad body is ``400 invalid_request`` naming the field (the family documents no other
+  4xx for bodies), except weights not summing to 100 (``422 weight_mismatch``) and a
+  version reference naming no version of the prompt (``404 not_found``).
+- ``active_version`` is the version with the largest share of the deployment in force (the
+  newer on a tie), or the latest version of a never-deployed prompt (which resolve serves
+  then), or null for a prompt without versions.
+- Rollback with nothing earlier to return to is ``409 conflict`` (the prompt exists, its
+  history does not allow the action); see ``controlplane.deployments``.
+- ``created_by`` / ``deployed_by`` name the API key (``key_<hex>``): there are no users.
+- Resolve takes the prompt's name (or any of its ids), never queries the database, and
+  adds ``prompt_id``, ``version_id``, ``content_hash``, ``deployment_id`` and
+  ``missing_variables`` to the documented fields; ``"strict": true`` turns missing template
+  variables into a 400.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from controlplane.api.context import Caller, admit, commit
+from controlplane.api.fields import Content, Label, Name, Text, Variable
+from controlplane.api.presenters import actor, iso, now_iso, version_label
+from controlplane.api.ratelimit import Endpoint, LimitClass
+from controlplane.api.references import (
+    MAX_NAME_LENGTH,
+    find_prompt,
+    find_version,
+    parse_version_ref,
+    prompt_name_in_catalog,
+)
+from controlplane.authoring import PromptExists, create_prompt, push_next_version
+from controlplane.deployments import (
+    NothingToRollBack,
+    history,
+    main_version,
+    record_deployment,
+    rollback,
+)
+from controlplane.ids import IdShape, encode
+from controlplane.listing import PromptOverview, prompt_overview, prompt_overviews, versions_of
+from controlplane.resolve import (
+    DeploymentSpecError,
+    MissingVariablesError,
+    VersionSet,
+    parse_rules,
+    parse_traffic,
+    resolve,
+)
+from controlplane.store.models import Deployment, Prompt, PromptVersion, Scope
+from promptline.http.bodies import json_response, parse_model, read_json
+from promptline.http.errors import ApiError, ErrorKind
+
+RESOLVE = Endpoint("POST /v1/resolve", LimitClass.RESOLVE)
+LIST_PROMPTS = Endpoint("GET /v1/prompts", LimitClass.READ)
+CREATE_PROMPT = Endpoint("POST /v1/prompts", LimitClass.WRITE)
+SHOW_PROMPT = Endpoint("GET /v1/prompts/:prompt_id", LimitClass.READ)
+LIST_VERSIONS = Endpoint("GET /v1/prompts/:prompt_id/versions", LimitClass.READ)
+SHOW_VERSION = Endpoint("GET /v1/prompts/:prompt_id/versions/:version", LimitClass.READ)
+CREATE_VERSION = Endpoint("POST /v1/prompts/:prompt_id/versions", LimitClass.WRITE)
+DEPLOY = Endpoint("POST /v1/prompts/:prompt_id/deploy", LimitClass.DEPLOY)
+ROLLBACK = Endpoint("POST /v1/prompts/:prompt_id/rollback", LimitClass.DEPLOY)
+HISTORY = Endpoint("GET /v1/prompts/:prompt_id/deployments", LimitClass.READ)
+
+MAX_USER_ID_LENGTH = 1_000
+MAX_VARIABLES = 200
+
+_ERROR_KINDS = {kind.value: kind for kind in ErrorKind}
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class _Body(BaseModel):
+    """Request bodies: JSON types are not coerced (``"90"`` is not a weight)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class ResolveIn(_Body):
+    prompt: Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
+    user_id: Annotated[str, Field(min_length=1, max_length=MAX_USER_ID_LENGTH)]
+    context: dict[str, Any] | None = None
+    strict: StrictBool = False
+
+
+class PromptIn(_Body):
+    name: Name
+    description: Text = ""
+
+
+class VersionIn(_Body):
+    content: Content
+    message: Text = ""
+    variables: Annotated[list[Variable], Field(max_length=MAX_VARIABLES)] | None = None
+
+
+class DeployIn(_Body):
+    traffic: Any
+    label: Label = ""
+    rules: Any = None
+
+
+async def _body(request: web.Request, model: type[ModelT]) -> ModelT:
+    return parse_model(model, await read_json(request), ErrorKind.INVALID_REQUEST)
+
+
+async def post_resolve(request: web.Request) -> web.Response:
+    """Which version this user gets; answered from the in-memory catalog only."""
+    caller = await admit(request, Scope.READ, RESOLVE)
+    body = await _body(request, ResolveIn)
+    project_id = caller.principal.project_id
+    name = prompt_name_in_catalog(caller.catalog, project_id, body.prompt)
+    try:
+        resolution = resolve(
+            caller.catalog, project_id, name, body.user_id, body.context or {}, strict=body.strict
+        )
+    except MissingVariablesError as error:
+        raise ApiError(ErrorKind.INVALID_REQUEST, str(error), field="context") from error
+    if resolution is None:
+        raise ApiError(
+            ErrorKind.NOT_FOUND,
+            f"Prompt '{body.prompt}' not found, or it has no version to serve yet.",
+            field="prompt",
+        )
+    return json_response(
+        {
+            "prompt": resolution.prompt_name,
+            "version": resolution.version,
+            "content": resolution.content,
+            "resolved_at": now_iso(),
+            "traffic_rule": resolution.traffic_rule,
+            "prompt_id": encode(IdShape.PROMPT, resolution.prompt_id),
+            "version_id": encode(IdShape.VERSION, resolution.version_id),
+            "content_hash": resolution.content_hash,
+            "deployment_id": (
+                encode(IdShape.DEPLOYMENT, resolution.deployment_id)
+                if resolution.deployment_id is not None
+                else None
+            ),
+            "missing_variables": list(resolution.missing_variables),
+        }
+    )
+
+
+async def get_prompts(request: web.Request) -> web.Response:
+    """Every prompt of the caller's project."""
+    caller = await admit(request, Scope.READ, LIST_PROMPTS)
+    async with caller.plane.sessions() as session:
+        overviews = await prompt_overviews(session, caller.principal.project_id)
+    return json_response(
+        {"prompts": [_prompt(overview) for overview in overviews], "total": len(overviews)}
+    )
+
+
+async def post_prompt(request: web.Request) -> web.Response:
+    """Create an empty prompt; versions are pushed to it afterwards."""
+    caller = await admit(request, Scope.WRITE, CREATE_PROMPT)
+    body = await _body(request, PromptIn)
+
+    async def work(session: AsyncSession) -> Prompt:
+        try:
+            return await create_prompt(
+                session, caller.principal.project_id, body.name, body.description
+            )
+        except PromptExists as error:
+            raise ApiError(ErrorKind.CONFLICT, str(error), field="name") from error
+
+    prompt = await commit(caller.plane, work)
+    return json_response(_prompt(PromptOverview(prompt, 0, None, None)), status=201)
+
+
+async def get_prompt(request: web.Request) -> web.Response:
+    """One prompt with its versions (newest first) and the deployment in force."""
+    caller = await admit(request, Scope.READ, SHOW_PROMPT)
+    async with caller.plane.sessions() as session:
+        prompt = await _find_prompt(session, caller, request)
+        overview = await prompt_overview(session, prompt)
+        versions = await versions_of(session, prompt.id)
+    deployment = overview.deployment
+    return json_response(
+        _prompt(overview)
+        | {
+            "versions": [_version(prompt, version) for version in versions],
+            "deployment": _deployment(prompt, deployment) if deployment is not None else None,
+        }
+    )
+
+
+async def get_versions(request: web.Request) -> web.Response:
+    """A prompt's versions, newest first."""
+    caller = await admit(request, Scope.READ, LIST_VERSIONS)
+    async with caller.plane.sessions() as session:
+        prompt = await _find_prompt(session, caller, request)
+        versions = await versions_of(session, prompt.id)
+    return json_response(
+        {"versions": [_version(prompt, version) for version in versions], "total": len(versions)}
+    )
+
+
+async def get_version(request: web.Request) -> web.Response:
+    """One version, with its content, by number, ``vN``, content hash or id."""
+    caller = await admit(request, Scope.READ, SHOW_VERSION)
+    ref_text = request.match_info["version"]
+    ref = parse_version_ref(ref_text)
+    async with caller.plane.sessions() as session:
+        prompt = await _find_prompt(session, caller, request)
+        version = await find_version(session, prompt.id, ref) if ref is not None else None
+    if version is None:
+        raise ApiError(
+            ErrorKind.NOT_FOUND,
+            f"Prompt '{prompt.name}' has no version '{ref_text[:MAX_NAME_LENGTH]}'.",
+        )
+    return json_response(_version(prompt, version, content=True))
+
+
+async def post_version(request: web.Request) -> web.Response:
+    """Save the next version; it is not served until deployed (unless never deployed)."""
+    caller = await admit(request, Scope.WRITE, CREATE_VERSION)
+    body = await _body(request, VersionIn)
+
+    async def work(session: AsyncSession) -> tuple[Prompt, PromptVersion]:
+        prompt = await _find_prompt(session, caller, request)
+        version = await push_next_version(
+            session,
+            prompt,
+            body.content,
+            message=body.message,
+            created_by=actor(caller.principal),
+            variables=body.variables,
+        )
+        return prompt, version
+
+    prompt, version = await commit(caller.plane, work)
+    return json_response(_version(prompt, version), status=201)
+
+
+async def post_deploy(request: web.Request) -> web.Response:
+    """Route traffic by weight (and optional targeting rules) over the prompt's versions."""
+    caller = await admit(request, Scope.DEPLOY, DEPLOY)
+    body = await _body(request, DeployIn)
+
+    async def work(session: AsyncSession) -> tuple[Prompt, Deployment]:
+        prompt = await _find_prompt(session, caller, request)
+        versions = VersionSet(
+            await session.scalars(select(PromptVersion).where(PromptVersion.prompt_id == prompt.id))
+        )
+        try:
+            traffic = parse_traffic(body.traffic, versions)
+            rules = parse_rules(body.rules, versions)
+        except DeploymentSpecError as error:
+            kind = _ERROR_KINDS.get(error.code, ErrorKind.INVALID_REQUEST)
+            raise ApiError(kind, error.message, field=error.field) from error
+        deployment = await record_deployment(
+            session,
+            prompt,
+            traffic=traffic.to_json(),
+            rules=[rule.to_json() for rule in rules],
+            label=body.label,
+            deployed_by=actor(caller.principal),
+        )
+        return prompt, deployment
+
+    prompt, deployment = await commit(caller.plane, work)
+    return json_response(_deployment(prompt, deployment), status=201)
+
+
+async def post_rollback(request: web.Request) -> web.Response:
+    """All traffic back to the previous deployment that sent 100% to one version."""
+    caller = await admit(request, Scope.DEPLOY, ROLLBACK)
+
+    async def work(session: AsyncSession) -> tuple[Prompt, Deployment, Deployment, int]:
+        prompt = await _find_prompt(session, caller, request)
+        try:
+            done = await rollback(session, prompt, actor(caller.principal))
+        except NothingToRollBack as error:
+            raise ApiError(ErrorKind.CONFLICT, str(error)) from error
+        return prompt, done.deployment, done.restored, done.version
+
+    prompt, deployment, restored, number = await commit(caller.plane, work)
+    return json_response(
+        {
+            "rolled_back_to": encode(IdShape.DEPLOYMENT, restored.id),
+            "version": version_label(number),
+            "rolled_back_at": iso(deployment.deployed_at),
+            "deployment_id": encode(IdShape.DEPLOYMENT, deployment.id),
+            "prompt_id": encode(IdShape.PROMPT, prompt.id),
+        }
+    )
+
+
+async def get_deployments(request: web.Request) -> web.Response:
+    """A prompt's deployment history, newest (the one in force) first."""
+    caller = await admit(request, Scope.READ, HISTORY)
+    async with caller.plane.sessions() as session:
+        prompt = await _find_prompt(session, caller, request)
+        rows = await history(session, prompt.id)
+    return json_response(
+        {"deployments": [_deployment(prompt, row) for row in rows], "total": len(rows)}
+    )
+
+
+async def _find_prompt(session: AsyncSession, caller: Caller, request: web.Request) -> Prompt:
+    ref = request.match_info["prompt_id"]
+    prompt = await find_prompt(session, caller.principal.project_id, ref)
+    if prompt is None:
+        raise ApiError(ErrorKind.NOT_FOUND, f"Prompt '{ref[:MAX_NAME_LENGTH]}' not found.")
+    return prompt
+
+
+def _prompt(overview: PromptOverview) -> dict[str, Any]:
+    prompt = overview.prompt
+    active = main_version(overview.deployment, overview.latest)
+    return {
+        "id": encode(IdShape.PROMPT, prompt.id),
+        "name": prompt.name,
+        "description": prompt.description,
+        "active_version": version_label(active) if active is not None else None,
+        "version_count": overview.version_count,
+        "created_at": iso(prompt.created_at),
+        "updated_at": iso(prompt.updated_at),
+    }
+
+
+def _version(prompt: Prompt, version: PromptVersion, *, content: bool = False) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "version_id": encode(IdShape.VERSION, version.id),
+        "version": version_label(version.number),
+        "prompt_id": encode(IdShape.PROMPT, prompt.id),
+        "content_hash": version.content_hash,
+        "message": version.message,
+        "variables": list(version.variables),
+        "created_by": version.created_by,
+        "created_at": iso(version.created_at),
+    }
+    if content:
+        shown["content"] = version.content
+    return shown
+
+
+def _deployment(prompt: Prompt, deployment: Deployment) -> dict[str, Any]:
+    restored = deployment.rollback_of
+    return {
+        "deployment_id": encode(IdShape.DEPLOYMENT, deployment.id),
+        "prompt_id": encode(IdShape.PROMPT, prompt.id),
+        "label": deployment.label,
+        "traffic": deployment.traffic,
+        "rules": deployment.rules,
+        "deployed_at": iso(deployment.deployed_at),
+        "deployed_by": deployment.deployed_by,
+        "rolled_back_to": encode(IdShape.DEPLOYMENT, restored) if restored else None,
+    }
+
+
+def add_routes(app: web.Application) -> None:
+    """Register seed 001's routes."""
+    router = app.router
+    router.add_post("/v1/resolve", post_resolve)
+    router.add_get("/v1/prompts", get_prompts)
+    router.add_post("/v1/prompts", post_prompt)
+    router.add_get("/v1/prompts/{prompt_id}", get_prompt)
+    router.add_get("/v1/prompts/{prompt_id}/versions", get_versions)
+    router.add_post("/v1/prompts/{prompt_id}/versions", post_version)
+    router.add_get("/v1/prompts/{prompt_id}/versions/{version}", get_version)
+    router.add_post("/v1/prompts/{prompt_id}/deploy", post_deploy)
+    router.add_post("/v1/prompts/{prompt_id}/rollback", post_rollback)
+    router.add_get("/v1/prompts/{prompt_id}/deployments", get_deployments)

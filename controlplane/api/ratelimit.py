@@ -1,0 +1,208 @@
+"""Per-key, per-endpoint rate limits by plan, with per-organisation overrides.
+
+Seed 001 documents Free and Pro columns for four endpoints. Plans map onto them:
+
+- ``free``: the Free column;
+- ``team``: the Pro column (seed 001's "Pro" is our ``team``);
+- ``business``: five times the Pro column;
+- any other plan string is treated as ``free``.
+
+Endpoints the table does not name take the limits of the row they resemble, each in its own
+bucket: other reads (``GET``) those of ``GET /prompts`` (30 / 300 per minute), other writes
+those of ``POST /versions`` (20 / 200 per minute), and rollback those of ``POST /deploy``
+(5 / 60 per minute). ``Organization.limit_overrides`` replaces a plan's limit for an endpoint:
+``{"POST /v1/resolve": "2000/second"}``; keys are endpoint names as served (``:param`` or
+``{param}`` placeholders), or the seed's short names (``POST /resolve``, ``GET /prompts``,
+``POST /versions``, ``POST /deploy``); values are ``limits`` strings such as ``"10/second;
+500/hour"`` (every limit must allow the call). An override that does not parse is ignored,
+with a warning, rather than failing requests.
+
+The moving-window strategy counts exactly the calls of the last window, so ``Retry-After``
+is exact. Counters live in process memory by default (one process: limits are per
+process), or in Redis when ``redis_url`` is set (shared by every process). If Redis fails
+mid-request the call is let through (logged): the limiter protects the service, it must
+not take resolve down with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import re
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+
+from controlplane.catalog import Principal
+from controlplane.store.models import Plan
+from promptline.http.errors import ApiError, ErrorKind
+
+log = logging.getLogger(__name__)
+
+BUSINESS_MULTIPLIER = 5
+REDIS_KEY_PREFIX = "promptline-ratelimit"
+
+
+class LimitClass(StrEnum):
+    """Which row of seed 001's table an endpoint's limits come from."""
+
+    RESOLVE = "POST /resolve"
+    READ = "GET /prompts"
+    WRITE = "POST /versions"
+    DEPLOY = "POST /deploy"
+
+
+# (Free, Pro) per row of seed 001's table, as (amount, per-seconds).
+_TABLE: dict[LimitClass, tuple[tuple[int, str], tuple[int, str]]] = {
+    LimitClass.RESOLVE: ((10, "second"), (500, "second")),
+    LimitClass.READ: ((30, "minute"), (300, "minute")),
+    LimitClass.WRITE: ((20, "minute"), (200, "minute")),
+    LimitClass.DEPLOY: ((5, "minute"), (60, "minute")),
+}
+
+# The endpoints seed 001's table names, by their short names there.
+_SHORT_NAMES = {
+    "POST /v1/resolve": LimitClass.RESOLVE.value,
+    "GET /v1/prompts": LimitClass.READ.value,
+    "POST /v1/prompts/:prompt_id/versions": LimitClass.WRITE.value,
+    "POST /v1/prompts/:prompt_id/deploy": LimitClass.DEPLOY.value,
+}
+
+_BRACE_PARAM = re.compile(r"\{([^}/]+)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A rate-limited endpoint: its name (its own bucket) and the row its limits follow."""
+
+    name: str
+    limit_class: LimitClass
+
+
+def plan_limit(plan: str, limit_class: LimitClass) -> str:
+    """The limit string for a plan and a row of the table."""
+    free, pro = _TABLE[limit_class]
+    if plan == Plan.BUSINESS:
+        amount, unit = pro[0] * BUSINESS_MULTIPLIER, pro[1]
+    elif plan == Plan.TEAM:
+        amount, unit = pro
+    else:
+        amount, unit = free
+    return f"{amount}/{unit}"
+
+
+def normalize_endpoint(name: str) -> str:
+    """``GET /a/{x}/`` and ``get /a/:x`` name the same endpoint."""
+    method, _, path = name.strip().partition(" ")
+    path = _BRACE_PARAM.sub(r":\1", path.strip())
+    if len(path) > 1:
+        path = path.rstrip("/")
+    return f"{method.upper()} {path}"
+
+
+@lru_cache(maxsize=1024)
+def _parse(limit: str) -> tuple[RateLimitItem, ...]:
+    return tuple(parse_many(limit))
+
+
+def limits_for(principal: Principal, endpoint: Endpoint) -> tuple[RateLimitItem, ...]:
+    """The limits that apply to this key's calls of this endpoint."""
+    override = _override(principal, endpoint)
+    if override is not None:
+        parsed = _parse_override(override, endpoint.name)
+        if parsed is not None:
+            return parsed
+    return _parse(plan_limit(principal.plan, endpoint.limit_class))
+
+
+@lru_cache(maxsize=1024)
+def _parse_override(limit: str, endpoint: str) -> tuple[RateLimitItem, ...] | None:
+    """An override's limits, or None (warned about once, not on every call) if unparsable."""
+    try:
+        return _parse(limit)
+    except ValueError:
+        log.warning("ignoring the unparsable rate-limit override %r for %s", limit, endpoint)
+        return None
+
+
+def _override(principal: Principal, endpoint: Endpoint) -> str | None:
+    if not principal.limit_overrides:
+        return None
+    wanted = normalize_endpoint(endpoint.name)
+    short = _SHORT_NAMES.get(wanted)
+    for key, value in principal.limit_overrides.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            continue
+        normalized = normalize_endpoint(key)
+        if normalized == wanted or (short is not None and normalized == short):
+            return value
+    return None
+
+
+class RateLimiter:
+    """Counts calls per (API key, endpoint) and refuses those over the limit with a 429."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+        self._strategy = MovingWindowRateLimiter(storage)
+
+    @classmethod
+    async def open(cls, redis_url: str = "") -> RateLimiter:
+        """In-memory counters, or Redis ones when ``redis_url`` is set (connects lazily).
+
+        The Redis client's first import reads many files, so it happens in a thread.
+        """
+        if not redis_url:
+            return cls(MemoryStorage())
+        await asyncio.to_thread(importlib.import_module, "coredis")
+        uri = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
+        return cls(RedisStorage(uri, wrap_exceptions=True, key_prefix=REDIS_KEY_PREFIX))
+
+    async def check(self, principal: Principal, endpoint: Endpoint) -> None:
+        """Count this call; raise ApiError(RATE_LIMITED) with Retry-After when over a limit."""
+        identity = (principal.key_id.hex, normalize_endpoint(endpoint.name))
+        for item in limits_for(principal, endpoint):
+            try:
+                allowed = await self._strategy.hit(item, *identity)
+                if allowed:
+                    continue
+                stats = await self._strategy.get_window_stats(item, *identity)
+            except StorageError as error:
+                log.warning("rate-limit storage failed, letting the call through: %r", error)
+                return
+            retry_after = max(0.0, stats.reset_time - time.time())
+            raise ApiError(
+                ErrorKind.RATE_LIMITED,
+                f"Rate limit of {item.amount} per {_window(item)} exceeded for "
+                f"{endpoint.name}; retry after the Retry-After header's seconds.",
+                retry_after=retry_after,
+            )
+
+    async def close(self) -> None:
+        """Stop the memory store's expiry task, or drop the Redis connections."""
+        storage = self._storage
+        if isinstance(storage, MemoryStorage):
+            timer = storage.timer
+            if timer is not None and not timer.done():
+                timer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await timer
+            await storage.reset()
+        elif isinstance(storage, RedisStorage):
+            client = getattr(storage.bridge, "storage", None)
+            pool = getattr(client, "connection_pool", None)
+            if pool is not None:
+                pool.disconnect()
+
+
+def _window(item: RateLimitItem) -> str:
+    unit = item.GRANULARITY.name
+    return unit if item.multiples == 1 else f"{item.multiples} {unit}s"
