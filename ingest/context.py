@@ -2,21 +2,52 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from controlplane.catalog import CatalogWatcher
+from ingest.admission import NoRequestLimits, RequestLimiter
+from ingest.metrics import EdgeMetrics
+from ingest.node_lease import NodeLease
 from ingest.producer import EventProducer
+from ingest.quota import MemoryQuota, SignalQuota
+from ingest.signal_ids import SignalIdGenerator, StaticLease
+from promptline.topics import EventKind, topic_name
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeLimits:
+    """Size limits of the edge's bodies (settings ``edge_*``)."""
+
+    max_body_bytes: int = 65_536
+    batch_max_bytes: int = 5_242_880
+    batch_max_events: int = 500
+    retry_after_seconds: float = 1.0
 
 
 @dataclass(slots=True)
 class EdgeContext:
-    """The edge's collaborators: the catalog view, the producer and topic names."""
+    """The edge's collaborators.
+
+    Only the first three are required, so a test can build one around a fake producer;
+    the server passes all of them (``ingest.resources.open_edge``), with the store-backed
+    quota and a leased signal-id node.
+    """
 
     catalog: CatalogWatcher
     producer: EventProducer
     topic_prefix: str
+    limiter: RequestLimiter = field(default_factory=NoRequestLimits)
+    quota: SignalQuota = field(default_factory=MemoryQuota)
+    signal_ids: SignalIdGenerator = field(default_factory=lambda: SignalIdGenerator(StaticLease(0)))
+    limits: EdgeLimits = field(default_factory=EdgeLimits)
+    metrics: EdgeMetrics = field(default_factory=EdgeMetrics)
+    node_lease: NodeLease | None = None
+
+    def topic(self, kind: EventKind) -> str:
+        """The topic that carries events of ``kind``."""
+        return topic_name(self.topic_prefix, kind)
 
 
 EDGE_CONTEXT = web.AppKey("edge_context", EdgeContext)

@@ -4,22 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
 log = logging.getLogger(__name__)
+
+PARTITIONER = DefaultPartitioner()
 
 
 class ProduceFailed(Exception):
     """Kafka did not acknowledge a record; the client must retry (503)."""
 
 
+class Outgoing(NamedTuple):
+    """One record to produce: topic, key (the prompt) and the encoded value."""
+
+    topic: str
+    key: bytes
+    value: bytes
+
+
 class EventProducer:
     """A thin wrapper that turns every Kafka failure into :class:`ProduceFailed`.
 
-    Sends from concurrent requests share the producer's batches (linger), so awaiting
-    one acknowledgement per request does not serialize requests.
+    Sends from concurrent requests share the producer's batches (linger, compression),
+    so awaiting one acknowledgement per request does not serialize requests; a batch of
+    events is appended whole first and its acknowledgements awaited together.
     """
 
     def __init__(self, producer: AIOKafkaProducer, ack_timeout: float) -> None:
@@ -40,9 +54,83 @@ class EventProducer:
 
     async def produce(self, topic: str, key: bytes, value: bytes) -> None:
         """Send one record and wait until the cluster has it (acks=all)."""
+        [failure] = await self.produce_many([Outgoing(topic, key, value)])
+        if failure is not None:
+            raise failure
+
+    async def produce_many(self, records: Sequence[Outgoing]) -> list[ProduceFailed | None]:
+        """Send every record, then await all acknowledgements together.
+
+        One deadline (the ack timeout) covers the whole call. The result has one entry
+        per record: None once the cluster acknowledged it, else why it failed. A record
+        that is not acknowledged in time may still land later; its client was told 503
+        and retries, which the idempotency key (or the signal's new id) makes visible.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._ack_timeout
+        deliveries: list[asyncio.Future[Any] | ProduceFailed] = []
         try:
-            delivery = await self._producer.send(topic, value=value, key=key)
-            await asyncio.wait_for(delivery, timeout=self._ack_timeout)
-        except (KafkaError, TimeoutError) as error:
-            log.warning("produce to %s failed: %r", topic, error)
-            raise ProduceFailed(str(error)) from error
+            async with asyncio.timeout_at(deadline):
+                await self._send_all(records, deliveries)
+        except TimeoutError as error:
+            deliveries.extend(_failed(error) for _ in records[len(deliveries) :])
+        pending = [item for item in deliveries if isinstance(item, asyncio.Future)]
+        if pending:
+            await asyncio.wait(pending, timeout=max(0.0, deadline - loop.time()))
+        outcomes = [_outcome(item) for item in deliveries]
+        failures = [failure for failure in outcomes if failure is not None]
+        if failures:
+            log.warning(
+                "%d of %d records were not acknowledged by Kafka: %r",
+                len(failures),
+                len(outcomes),
+                failures[0].__cause__,
+            )
+        return outcomes
+
+    async def _send_all(
+        self, records: Sequence[Outgoing], deliveries: list[asyncio.Future[Any] | ProduceFailed]
+    ) -> None:
+        """Append every record to the producer's batches, one delivery future each.
+
+        The partition of a (topic, key) is computed once per call (a batch's events
+        usually share their prompt) with the same murmur2 rule aiokafka applies to a key.
+        """
+        partitions: dict[tuple[str, bytes], int] = {}
+        for topic, key, value in records:
+            try:
+                partition = partitions.get((topic, key))
+                if partition is None:
+                    known = sorted(await self._producer.partitions_for(topic))
+                    partition = partitions[(topic, key)] = PARTITIONER(key, known, known)
+                delivery = await self._producer.send(
+                    topic, value=value, key=key, partition=partition
+                )
+            except KafkaError as error:
+                deliveries.append(_failed(error))
+                continue
+            delivery.add_done_callback(_retrieve)
+            deliveries.append(delivery)
+
+
+def _outcome(item: asyncio.Future[Any] | ProduceFailed) -> ProduceFailed | None:
+    if isinstance(item, ProduceFailed):
+        return item
+    if not item.done():
+        return _failed(TimeoutError("not acknowledged in time"))
+    if item.cancelled():
+        return _failed(asyncio.CancelledError())
+    error = item.exception()
+    return _failed(error) if error is not None else None
+
+
+def _failed(error: BaseException) -> ProduceFailed:
+    failure = ProduceFailed(str(error) or type(error).__name__)
+    failure.__cause__ = error
+    return failure
+
+
+def _retrieve(delivery: asyncio.Future[Any]) -> None:
+    """Mark a late failure as seen, so asyncio does not log it as never retrieved."""
+    if not delivery.cancelled():
+        delivery.exception()

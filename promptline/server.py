@@ -16,9 +16,12 @@ from sqlalchemy import text
 from controlplane import api
 from controlplane.catalog import CatalogWatcher
 from controlplane.store.engine import create_engine, session_factory
-from ingest.context import EDGE_CONTEXT, EdgeContext
+from ingest.context import EDGE_CONTEXT
+from ingest.metrics import EDGE_METRICS, EdgeMetrics
+from ingest.observe import observe_middleware
 from ingest.producer import EventProducer
-from ingest.routes import analytics
+from ingest.resources import close_edge, open_edge
+from ingest.routes import add_routes as add_edge_routes
 from promptline.http.bodies import json_response
 from promptline.http.errors import error_middleware
 from promptline.http.families import dialect_for
@@ -58,12 +61,20 @@ async def readyz(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings) -> web.Application:
     """The application with all routes; its cleanup context owns every connection."""
-    app = web.Application(middlewares=[error_middleware(dialect_for)])
+    metrics = EdgeMetrics()
+    app = web.Application(
+        middlewares=[
+            error_middleware(dialect_for),
+            # Inside the error middleware, so it sees each error's canonical code.
+            observe_middleware(metrics, access_log=settings.edge_access_log),
+        ]
+    )
     app[SETTINGS] = settings
+    app[EDGE_METRICS] = metrics
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    analytics.add_routes(app)
+    add_edge_routes(app)
     api.add_routes(app)
     return app
 
@@ -78,8 +89,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     limiter = await api.RateLimiter.open(settings.redis_url)
     await catalog.start()
     await producer.start()
-    app[EDGE_CONTEXT] = EdgeContext(
-        catalog=catalog, producer=producer, topic_prefix=settings.kafka_topic_prefix
+    app[EDGE_CONTEXT] = edge = await open_edge(
+        settings, catalog, producer, limiter, app[EDGE_METRICS]
     )
     app[api.CONTROL_PLANE] = api.ControlPlane(catalog=catalog, limiter=limiter)
     try:
@@ -88,6 +99,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         # Order matters for graceful shutdown: the runner has stopped accepting and
         # drained in-flight requests before this runs; flush Kafka, then let go.
         await producer.stop()
+        await close_edge(edge)  # after the flush: no signal id is issued past this point
         await limiter.close()
         await catalog.stop()
         await engine.dispose()

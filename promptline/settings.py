@@ -64,6 +64,28 @@ class Settings(BaseSettings):
         description="URL users reach the service at; defaults to http://listen_host:listen_port.",
     )
 
+    # Ingestion edge (signals, usage links, analytics, the batch route; docs/edge.md)
+    edge_max_body_bytes: int = Field(
+        default=65_536, ge=1024, description="Largest body of a single-event route (413 above)."
+    )
+    edge_batch_max_bytes: int = Field(
+        default=5_242_880, ge=1024, description="Largest body of the batch route (413 above)."
+    )
+    edge_batch_max_events: int = Field(
+        default=500, ge=1, le=10_000, description="Most events in one batch (413 above)."
+    )
+    edge_retry_after_seconds: float = Field(
+        default=1.0, gt=0, description="Retry-After sent with 503 when Kafka cannot take events."
+    )
+    edge_node_lease_seconds: float = Field(
+        default=60.0,
+        ge=3.0,
+        description="How long a process holds its signal-id node number between renewals.",
+    )
+    edge_access_log: bool = Field(
+        default=False, description="One structured log line per request (off the hot path)."
+    )
+
     # Workers
     worker_batch_max_rows: int = 10_000
     worker_batch_max_seconds: float = 1.0

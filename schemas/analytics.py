@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
 
 class AnalyticsEventIn(BaseModel):
     """The request body of ``POST /api/v1/prompts/analytics``.
 
-    Seed 004 does not forbid unknown fields, so they are ignored; numbers must be
-    finite and latency and cost non-negative, since a negative cost is always a bug.
+    Seed 004 does not forbid unknown fields, so they are ignored; numbers must be JSON
+    numbers (not strings or booleans, which would hide a client bug), finite, and latency
+    and cost non-negative, since a negative cost is always a bug.
     """
 
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     prompt_id: UUID
     version_hash: str = Field(min_length=1, max_length=128)
-    latency_ms: float | None = Field(default=None, ge=0)
-    cost_usd: float | None = Field(default=None, ge=0)
-    score: float | None = None
+    latency_ms: StrictFloat | None = Field(default=None, ge=0)
+    cost_usd: StrictFloat | None = Field(default=None, ge=0)
+    score: StrictFloat | None = None

@@ -12,7 +12,17 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 import uuid_utils
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -162,3 +172,36 @@ class CatalogRevision(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SignalQuotaUsage(Base):
+    """Signals accepted per organisation and UTC month, against the plan's monthly limit.
+
+    The edge reserves with one conditional ``UPDATE`` (``used`` never passes the limit,
+    whatever the number of processes); ``last_grant`` is how many units that statement
+    granted, computed from the row as it was and read back with ``RETURNING``.
+    """
+
+    __tablename__ = "signal_quota_usage"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+    last_grant: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EdgeNodeLease(Base):
+    """Which edge process holds which signal-id node number, and until when.
+
+    Signal ids embed a node number so processes never collide without a database round
+    trip per id; a process leases a number at start and renews it in the background.
+    ``expires_ms`` (Unix milliseconds) is also the floor of the next holder's ids.
+    """
+
+    __tablename__ = "edge_node_leases"
+
+    node_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holder: Mapped[uuid.UUID] = mapped_column()
+    expires_ms: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,185 @@
+"""Accepting prepared events: quota, ids, records, Kafka; the one path every route takes.
+
+For a list of prepared events (one for a single-event route, many for a batch):
+
+1. signals reserve units of the organisation's monthly quota, all in one reservation;
+   those beyond what is left get 429 ``rate_limited``, and all get 503 if the counter
+   cannot be reached (the quota is exact, so it fails closed);
+2. every event that is still in gets a UUIDv7 ``event_id`` and the receive time (and a
+   signal its integer id), and becomes one record;
+3. all records are handed to the producer, then all acknowledgements awaited together;
+4. signals Kafka did not take give their quota units back, and get 503 like every
+   other event Kafka did not take.
+
+Each event ends as :class:`Accepted` (its record is in Kafka) or an ``ApiError``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from controlplane.catalog import Principal
+from ingest.context import EdgeContext
+from ingest.ids import new_event_id, received_now
+from ingest.prepare import Prepared
+from ingest.producer import Outgoing, ProduceFailed
+from ingest.quota import QuotaUnavailable, month_of, monthly_signal_limit, next_month_start
+from ingest.signal_ids import SignalIdsUnavailable
+from promptline.http.errors import ApiError, ErrorKind
+from promptline.topics import EventKind
+from schemas.records import AnalyticsRecord, RecordBase, SignalRecord, UsageRecord
+
+log = logging.getLogger(__name__)
+
+RECORD_TYPES: dict[EventKind, type[RecordBase]] = {
+    EventKind.SIGNAL: SignalRecord,
+    EventKind.USAGE: UsageRecord,
+    EventKind.ANALYTICS: AnalyticsRecord,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """An event Kafka acknowledged, with the record it was produced as."""
+
+    kind: EventKind
+    record: RecordBase
+
+
+Outcome = Accepted | ApiError
+
+
+def unavailable(ctx: EdgeContext, what: str = "The event store") -> ApiError:
+    """503 with Retry-After: nothing was accepted, the client should retry."""
+    return ApiError(
+        ErrorKind.UNAVAILABLE,
+        f"{what} is unavailable; nothing was recorded, retry later.",
+        retry_after=ctx.limits.retry_after_seconds,
+    )
+
+
+async def accept(
+    ctx: EdgeContext, principal: Principal, events: Sequence[Prepared], label: str
+) -> list[Outcome]:
+    """Accept ``events`` (one outcome each, in order); ``label`` names them in metrics."""
+    received_at = received_now()
+    outcomes: list[Outcome | None] = [None] * len(events)
+    signal_ids: dict[int, int] = {}
+    signals = [index for index, event in enumerate(events) if event.kind is EventKind.SIGNAL]
+    month = month_of(received_at)
+    if signals:
+        await _admit_signals(ctx, principal, signals, received_at, outcomes, signal_ids)
+    chosen: list[int] = []
+    outgoing: list[Outgoing] = []
+    records: list[RecordBase] = []
+    for index, event in enumerate(events):
+        if outcomes[index] is not None:
+            continue
+        record = _record(principal, event, received_at, signal_ids.get(index))
+        chosen.append(index)
+        records.append(record)
+        key = str(event.prompt_id).encode()
+        outgoing.append(Outgoing(ctx.topic(event.kind), key, record.to_bytes()))
+    failures = await _publish(ctx, outgoing, label)
+    refused_signals = 0
+    for index, record, failure in zip(chosen, records, failures, strict=True):
+        if failure is None:
+            outcomes[index] = Accepted(events[index].kind, record)
+        else:
+            outcomes[index] = unavailable(ctx)
+            refused_signals += events[index].kind is EventKind.SIGNAL
+    if refused_signals:
+        await _give_back(ctx, principal, month, refused_signals)
+    final = [outcome for outcome in outcomes if outcome is not None]
+    _count(ctx, events, final)
+    return final
+
+
+async def _admit_signals(
+    ctx: EdgeContext,
+    principal: Principal,
+    signals: list[int],
+    received_at: datetime,
+    outcomes: list[Outcome | None],
+    signal_ids: dict[int, int],
+) -> None:
+    """Reserve quota for the signals and give the admitted ones their ids."""
+    limit = monthly_signal_limit(principal)
+    month = month_of(received_at)
+    try:
+        granted = await ctx.quota.reserve(principal.org_id, month, limit, len(signals))
+    except QuotaUnavailable:
+        for index in signals:
+            outcomes[index] = unavailable(ctx, "The signal quota counter")
+        return
+    resets = next_month_start(received_at)
+    over = ApiError(
+        ErrorKind.RATE_LIMITED,
+        f"Monthly signal limit of {limit} reached for your organisation; "
+        f"it resets at {resets:%Y-%m-%dT%H:%M:%SZ}.",
+        retry_after=(resets - received_at).total_seconds(),
+    )
+    for index in signals[granted:]:
+        outcomes[index] = over
+    unissued = 0
+    for index in signals[:granted]:
+        try:
+            signal_ids[index] = ctx.signal_ids.next_id()
+        except SignalIdsUnavailable:
+            outcomes[index] = unavailable(ctx, "Signal id issuing")
+            unissued += 1
+    if unissued:
+        await _give_back(ctx, principal, month, unissued)
+
+
+def _record(
+    principal: Principal, event: Prepared, received_at: datetime, signal_id: int | None
+) -> RecordBase:
+    extra = {"signal_id": signal_id} if signal_id is not None else {}
+    return RECORD_TYPES[event.kind](
+        event_id=new_event_id(),
+        received_at=received_at,
+        org_id=principal.org_id,
+        project_id=principal.project_id,
+        **event.fields,
+        **extra,
+    )
+
+
+async def _publish(
+    ctx: EdgeContext, outgoing: list[Outgoing], label: str
+) -> list[ProduceFailed | None]:
+    """Produce and time it; one record goes through ``produce``, several through one call."""
+    if not outgoing:
+        return []
+    started = time.perf_counter()
+    failures: list[ProduceFailed | None]
+    if len(outgoing) == 1:
+        try:
+            await ctx.producer.produce(*outgoing[0])
+            failures = [None]
+        except ProduceFailed as failure:
+            failures = [failure]
+    else:
+        failures = await ctx.producer.produce_many(outgoing)
+    ctx.metrics.produce_seconds.labels(label).observe(time.perf_counter() - started)
+    return failures
+
+
+async def _give_back(ctx: EdgeContext, principal: Principal, month: str, count: int) -> None:
+    """Release quota units of signals that were not accepted after all."""
+    try:
+        await ctx.quota.release(principal.org_id, month, count)
+    except Exception:
+        # The client was told 503 either way; the units are lost to this month only.
+        log.exception("could not give back %d signal units", count)
+
+
+def _count(ctx: EdgeContext, events: Sequence[Prepared], outcomes: list[Outcome]) -> None:
+    for event, outcome in zip(events, outcomes, strict=True):
+        result = "accepted" if isinstance(outcome, Accepted) else outcome.kind.value
+        ctx.metrics.observe_events(event.kind.value, result)

@@ -1,0 +1,79 @@
+"""Reading an event route's body: size-limited, JSON, an object, a valid model.
+
+Routes read the body themselves (not with ``request.read()``) so that each has its own
+size limit (one event is small, a batch is not) and a declared ``Content-Length`` over
+the limit is refused before a byte of the body is read.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel
+
+from promptline.http.bodies import parse_model
+from promptline.http.errors import ApiError, ErrorKind
+from schemas.idempotency import idempotency_key_problem
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def too_large(limit: int, size: int | None = None) -> ApiError:
+    """The 413 envelope for a body over ``limit`` bytes."""
+    got = f" ({size} bytes)" if size is not None else ""
+    return ApiError(
+        ErrorKind.PAYLOAD_TOO_LARGE,
+        f"Request body is larger than this route's limit of {limit} bytes{got}.",
+    )
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    """The raw body, or a 413 as soon as it is known to exceed ``limit`` bytes."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise too_large(limit, declared)
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def parse_object(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object; 400 ``invalid_request`` if empty, malformed or not an object."""
+    if not raw:
+        raise ApiError(ErrorKind.INVALID_REQUEST, "Request body is missing; send a JSON object.")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST, f"Request body is not valid JSON: {error}"
+        ) from error
+    if not isinstance(data, dict):
+        raise ApiError(ErrorKind.INVALID_REQUEST, "Request body must be a JSON object.")
+    return data
+
+
+async def read_model(
+    request: web.Request, model: type[ModelT], limit: int, kind: ErrorKind
+) -> ModelT:
+    """Read, parse and validate the body; field errors are raised as ``kind``."""
+    return parse_model(model, parse_object(await read_limited(request, limit)), kind)
+
+
+def idempotency_header(request: web.Request, kind: ErrorKind) -> str | None:
+    """The ``Idempotency-Key`` header, checked like the body's fields (error ``kind``)."""
+    value = request.headers.get(IDEMPOTENCY_HEADER)
+    if value is None:
+        return None
+    problem = idempotency_key_problem(value)
+    if problem is not None:
+        raise ApiError(kind, f"{IDEMPOTENCY_HEADER}: {problem}.", field=IDEMPOTENCY_HEADER)
+    return value

@@ -1,0 +1,65 @@
+"""Finding the prompt an event is about, in the caller's project only.
+
+Another project's prompt is reported exactly like one that does not exist (404), so
+keys cannot probe other tenants. Everything is read from the in-memory catalog.
+"""
+
+from __future__ import annotations
+
+from controlplane.catalog import Catalog, Principal, PromptEntry, VersionEntry
+from controlplane.ids import IdShape, decode
+from promptline.http.errors import ApiError, ErrorKind
+
+PROMPT_ID_SHAPES = (IdShape.SIGNAL_PROMPT, IdShape.PROMPT, IdShape.TEMPLATE)
+_SHOWN = 80
+
+
+def prompt_by_reference(
+    catalog: Catalog, principal: Principal, reference: str, field: str
+) -> PromptEntry:
+    """The prompt named by ``pmt_<hex>``, ``prm_<hex>``, ``tmpl-<uuid>``, a UUID, or its name."""
+    prompt_id = decode(reference, *PROMPT_ID_SHAPES)
+    prompt = catalog.prompt(principal.project_id, prompt_id) if prompt_id is not None else None
+    if prompt is None:
+        prompt = catalog.prompt_by_name(principal.project_id, reference)
+    if prompt is None:
+        raise ApiError(
+            ErrorKind.NOT_FOUND,
+            f"Prompt '{reference[:_SHOWN]}' not found in your organisation.",
+            field=field,
+        )
+    return prompt
+
+
+def prompt_by_name(catalog: Catalog, principal: Principal, name: str, field: str) -> PromptEntry:
+    """The project's prompt called ``name``."""
+    prompt = catalog.prompt_by_name(principal.project_id, name)
+    if prompt is None:
+        raise ApiError(
+            ErrorKind.NOT_FOUND, f"No prompt named '{name[:_SHOWN]}' in your project.", field=field
+        )
+    return prompt
+
+
+def version_by_number(prompt: PromptEntry, number: int, field: str) -> VersionEntry:
+    """Version ``number`` of ``prompt``."""
+    version = prompt.versions_by_number.get(number)
+    if version is None:
+        raise ApiError(
+            ErrorKind.NOT_FOUND,
+            f"Prompt '{prompt.name[:_SHOWN]}' has no version {number}.",
+            field=field,
+        )
+    return version
+
+
+def version_by_hash(prompt: PromptEntry, content_hash: str, field: str) -> VersionEntry:
+    """The version of ``prompt`` whose content hash is ``content_hash``."""
+    version = prompt.versions_by_hash.get(content_hash)
+    if version is None:
+        raise ApiError(
+            ErrorKind.NOT_FOUND,
+            f"Prompt '{prompt.name[:_SHOWN]}' has no version with hash {content_hash[:_SHOWN]}.",
+            field=field,
+        )
+    return version

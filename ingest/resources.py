@@ -1,0 +1,58 @@
+"""Opening and closing what the edge holds beyond the shared catalog and producer.
+
+The server's cleanup context calls :func:`open_edge` once the catalog and producer are
+up, and :func:`close_edge` after the producer has flushed: by then the runner has
+stopped accepting and drained in-flight requests, so no id is issued after the node
+number is handed back.
+"""
+
+from __future__ import annotations
+
+from controlplane.catalog import CatalogWatcher
+from ingest.admission import RequestLimiter
+from ingest.context import EdgeContext, EdgeLimits
+from ingest.metrics import EdgeMetrics
+from ingest.node_lease import NodeLease
+from ingest.producer import EventProducer
+from ingest.quota_store import StoreQuota
+from ingest.signal_ids import SignalIdGenerator
+from promptline.settings import Settings
+
+
+def edge_limits(settings: Settings) -> EdgeLimits:
+    """The body and batch limits the settings ask for."""
+    return EdgeLimits(
+        max_body_bytes=settings.edge_max_body_bytes,
+        batch_max_bytes=settings.edge_batch_max_bytes,
+        batch_max_events=settings.edge_batch_max_events,
+        retry_after_seconds=settings.edge_retry_after_seconds,
+    )
+
+
+async def open_edge(
+    settings: Settings,
+    catalog: CatalogWatcher,
+    producer: EventProducer,
+    limiter: RequestLimiter,
+    metrics: EdgeMetrics,
+) -> EdgeContext:
+    """The edge's context, with the store-backed quota and a leased signal-id node."""
+    lease = NodeLease(catalog.sessions, settings.edge_node_lease_seconds)
+    await lease.start()
+    return EdgeContext(
+        catalog=catalog,
+        producer=producer,
+        topic_prefix=settings.kafka_topic_prefix,
+        limiter=limiter,
+        quota=StoreQuota(catalog.sessions),
+        signal_ids=SignalIdGenerator(lease),
+        limits=edge_limits(settings),
+        metrics=metrics,
+        node_lease=lease,
+    )
+
+
+async def close_edge(ctx: EdgeContext) -> None:
+    """Hand the signal-id node number back (after the producer has flushed)."""
+    if ctx.node_lease is not None:
+        await ctx.node_lease.stop(ctx.signal_ids.issued_until_ms)

@@ -1,0 +1,92 @@
+"""``POST /api/v1/events/batch``: many signals, usage links and analytics events at once.
+
+Body ``{"events": [{"type": "signal" | "usage" | "analytics", ...fields}, ...]}``, at
+most ``edge_batch_max_events`` events (500 by default). Answer
+``{"results": [...], "accepted": n, "rejected": m}`` with one result per event in
+order: ``{"index", "type", "status", "event_id"[, "id"]}`` when accepted (``status`` and
+``id`` as the event's own route would answer: 201 and the integer id for a signal, 201
+for a usage link, 204 for analytics) or ``{"index", "type", "status", "error": {...}}``.
+Status 200 when every event was accepted, 207 Multi-Status otherwise (with Retry-After
+when some result is worth retrying). Errors of the request as a whole (nothing
+accepted): 400 ``invalid_request`` (not a JSON object), 422 ``validation_error`` (no
+``events`` list, or an empty one), 413 ``payload_too_large`` (too many bytes or
+events), 401, 403, 429 (request rate, Retry-After).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from aiohttp import web
+
+from ingest.accept import Accepted, Outcome, accept
+from ingest.admission import BATCH, admit
+from ingest.batch import event_type, prepare_event, result, retry_seconds
+from ingest.body import idempotency_header, parse_object, read_limited
+from ingest.context import EDGE_CONTEXT
+from ingest.prepare import Prepared
+from promptline.http.bodies import json_response, parse_model
+from promptline.http.errors import ApiError, ErrorKind
+from schemas.batch import BatchIn
+
+PATH = "/api/v1/events/batch"
+
+
+async def post_batch(request: web.Request) -> web.Response:
+    """Judge every event, accept the good ones together, and answer one result each."""
+    ctx = request.app[EDGE_CONTEXT]
+    catalog = ctx.catalog.current
+    principal = await admit(request, catalog, ctx.limiter, BATCH)
+    batch_key = idempotency_header(request, ErrorKind.VALIDATION)
+    data = parse_object(await read_limited(request, ctx.limits.batch_max_bytes))
+    events = data.get("events")
+    limit = ctx.limits.batch_max_events
+    if isinstance(events, list) and len(events) > limit:
+        raise ApiError(
+            ErrorKind.PAYLOAD_TOO_LARGE,
+            f"events: at most {limit} events per batch, got {len(events)}; split the batch.",
+            field="events",
+        )
+    items = parse_model(BatchIn, data, ErrorKind.VALIDATION).events
+    ctx.metrics.batch_events.observe(len(items))
+
+    outcomes: list[Outcome | None] = [None] * len(items)
+    kinds = [event_type(item) for item in items]
+    prepared: list[Prepared] = []
+    positions: list[int] = []
+    for index, item in enumerate(items):
+        try:
+            prepared.append(prepare_event(catalog, principal, index, item, batch_key))
+            positions.append(index)
+        except ApiError as error:
+            outcomes[index] = error
+            ctx.metrics.observe_events(kinds[index] or "unknown", error.kind.value)
+    accepted = await accept(ctx, principal, prepared, "batch")
+    for index, outcome in zip(positions, accepted, strict=True):
+        outcomes[index] = outcome
+    return _answer(list(zip(kinds, cast("list[Outcome]", outcomes), strict=True)))
+
+
+def _answer(outcomes: list[tuple[str | None, Outcome]]) -> web.Response:
+    """200 if every event was accepted, else 207; one result per event, in order."""
+    results = [result(index, kind, outcome) for index, (kind, outcome) in enumerate(outcomes)]
+    accepted = sum(isinstance(outcome, Accepted) for _kind, outcome in outcomes)
+    body: dict[str, Any] = {
+        "results": results,
+        "accepted": accepted,
+        "rejected": len(outcomes) - accepted,
+    }
+    response = json_response(body, status=200 if accepted == len(outcomes) else 207)
+    waits = [
+        outcome.retry_after
+        for _kind, outcome in outcomes
+        if isinstance(outcome, ApiError) and outcome.retry_after is not None
+    ]
+    if waits:
+        response.headers["Retry-After"] = str(retry_seconds(min(waits)))
+    return response
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the batch route."""
+    app.router.add_post(PATH, post_batch)

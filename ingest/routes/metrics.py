@@ -1,0 +1,31 @@
+"""``GET /metrics``: the service's Prometheus metrics, in the text exposition format.
+
+Unauthenticated, as Prometheus scrapes expect; it shows counts and timings, never
+event contents or keys. Rendering reads ``/proc`` (process metrics), so it runs in a
+thread, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ingest.metrics import EDGE_METRICS
+
+PATH = "/metrics"
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    """Every metric of this application's registry."""
+    registry = request.app[EDGE_METRICS].registry
+    body = await asyncio.to_thread(generate_latest, registry)
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the metrics route."""
+    app.router.add_get(PATH, get_metrics)

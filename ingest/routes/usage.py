@@ -1,0 +1,46 @@
+"""``POST /dashboard/prompts/usage`` (seed 002): link a trace (and span) to a prompt version.
+
+Answers ``201 {"status": "recorded"}`` once Kafka has the link; the seed says the body
+is "always 'recorded' on success" and the call is idempotent, so a repeated call gets
+the same answer and the warehouse keeps one link per (prompt, version, trace, span),
+the link's natural key, carried as its idempotency key. Errors follow the dashboard
+family: 400 ``invalid_request`` (body not a JSON object), 422 ``validation_error`` (a
+field is wrong; ``field`` names it), 401, 403, 404 ``not_found`` (no prompt of that
+name, or no such version, in the key's project), 413, 429 (Retry-After), 503.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ingest.accept import Accepted, accept
+from ingest.admission import USAGE, admit
+from ingest.body import idempotency_header, read_model
+from ingest.context import EDGE_CONTEXT
+from ingest.prepare import prepare_usage
+from promptline.http.bodies import json_response
+from promptline.http.errors import ErrorKind
+from schemas.usage import UsageIn
+
+PATH = "/dashboard/prompts/usage"
+RECORDED = {"status": "recorded"}
+
+
+async def post_usage(request: web.Request) -> web.Response:
+    """Validate, produce, and answer 201 ``recorded``."""
+    ctx = request.app[EDGE_CONTEXT]
+    catalog = ctx.catalog.current
+    principal = await admit(request, catalog, ctx.limiter, USAGE)
+    idempotency_header(request, ErrorKind.VALIDATION)  # checked; the natural key wins
+    body = await read_model(request, UsageIn, ctx.limits.max_body_bytes, ErrorKind.VALIDATION)
+    event = prepare_usage(catalog, principal, body)
+    [outcome] = await accept(ctx, principal, [event], "usage")
+    if not isinstance(outcome, Accepted):
+        raise outcome
+    return json_response(RECORDED, status=201)
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the usage route (with and without a trailing slash, like its family)."""
+    app.router.add_post(PATH, post_usage)
+    app.router.add_post(PATH + "/", post_usage)
