@@ -6,12 +6,12 @@ tell a record it understands from one it must dead-letter. See ``docs/topics.md`
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 
 import orjson
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_serializer
 
 RECORD_SCHEMA_VERSION = 1
 
@@ -27,6 +27,11 @@ class RecordBase(BaseModel):
     org_id: UUID
     project_id: UUID
     idempotency_key: str | None = None
+
+    @field_serializer("received_at")
+    def _millisecond_utc(self, value: datetime) -> str:
+        # The documented wire form: UTC, milliseconds, "Z" (docs/topics.md).
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def to_bytes(self) -> bytes:
         """The compact JSON encoding that goes on the wire."""

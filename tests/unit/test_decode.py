@@ -58,3 +58,8 @@ def test_poison_records_say_why(value: bytes | None, reason: str) -> None:
     result = decode(ANALYTICS, value, LINEAGE)
     assert isinstance(result, Poison)
     assert reason in result.reason
+
+
+def test_received_at_goes_on_the_wire_in_utc_milliseconds() -> None:
+    record = _record()
+    assert orjson.loads(record.to_bytes())["received_at"] == "2026-11-23T12:00:00.123Z"
