@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlplane.keys import generate_key
-from controlplane.store.models import ApiKey, Organization, Plan, Project, Scope
+from controlplane.store.models import ApiKey, Organization, Plan, Project, Scope, utcnow
 from controlplane.store.revision import bump_revision
 
 ALL_SCOPES = tuple(scope.value for scope in Scope)
@@ -71,3 +72,19 @@ async def create_api_key(
     await bump_revision(session)
     await session.flush()
     return IssuedKey(key_id=key.id, project_id=project_id, secret=new.secret, scopes=checked)
+
+
+async def revoke_api_key(session: AsyncSession, key_id: uuid.UUID) -> datetime:
+    """Revoke a key for good; every process refuses it from its next catalog reload.
+
+    Returns when the key was revoked (the first time, if it already was: revoking twice
+    is harmless). Raises ValueError for an unknown key id.
+    """
+    key = await session.get(ApiKey, key_id)
+    if key is None:
+        raise ValueError(f"no API key {key_id}")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        await bump_revision(session)
+        await session.flush()
+    return key.revoked_at

@@ -29,21 +29,21 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlplane.api.context import Caller, admit, commit
 from controlplane.api.fields import Content, Label, Name, Text, Variable
-from controlplane.api.presenters import actor, iso, now_iso, version_label
+from controlplane.api.presenters import actor, iso, version_label
 from controlplane.api.ratelimit import Endpoint, LimitClass
 from controlplane.api.references import (
     MAX_NAME_LENGTH,
     find_prompt,
     find_version,
     parse_version_ref,
-    prompt_name_in_catalog,
 )
+from controlplane.api.resolve_io import Answers, parse_resolve, prompt_name
 from controlplane.authoring import PromptExists, create_prompt, push_next_version
 from controlplane.deployments import (
     NothingToRollBack,
@@ -77,8 +77,8 @@ DEPLOY = Endpoint("POST /v1/prompts/:prompt_id/deploy", LimitClass.DEPLOY)
 ROLLBACK = Endpoint("POST /v1/prompts/:prompt_id/rollback", LimitClass.DEPLOY)
 HISTORY = Endpoint("GET /v1/prompts/:prompt_id/deployments", LimitClass.READ)
 
-MAX_USER_ID_LENGTH = 1_000
 MAX_VARIABLES = 200
+_ANSWERS = Answers()
 
 _ERROR_KINDS = {kind.value: kind for kind in ErrorKind}
 
@@ -89,13 +89,6 @@ class _Body(BaseModel):
     """Request bodies: JSON types are not coerced (``"90"`` is not a weight)."""
 
     model_config = ConfigDict(strict=True, extra="ignore")
-
-
-class ResolveIn(_Body):
-    prompt: Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
-    user_id: Annotated[str, Field(min_length=1, max_length=MAX_USER_ID_LENGTH)]
-    context: dict[str, Any] | None = None
-    strict: StrictBool = False
 
 
 class PromptIn(_Body):
@@ -122,12 +115,12 @@ async def _body(request: web.Request, model: type[ModelT]) -> ModelT:
 async def post_resolve(request: web.Request) -> web.Response:
     """Which version this user gets; answered from the in-memory catalog only."""
     caller = await admit(request, Scope.READ, RESOLVE)
-    body = await _body(request, ResolveIn)
+    body = parse_resolve(await read_json(request))
     project_id = caller.principal.project_id
-    name = prompt_name_in_catalog(caller.catalog, project_id, body.prompt)
+    name = prompt_name(caller.catalog, project_id, body.prompt)
     try:
         resolution = resolve(
-            caller.catalog, project_id, name, body.user_id, body.context or {}, strict=body.strict
+            caller.catalog, project_id, name, body.user_id, body.context, strict=body.strict
         )
     except MissingVariablesError as error:
         raise ApiError(ErrorKind.INVALID_REQUEST, str(error), field="context") from error
@@ -137,24 +130,7 @@ async def post_resolve(request: web.Request) -> web.Response:
             f"Prompt '{body.prompt}' not found, or it has no version to serve yet.",
             field="prompt",
         )
-    return json_response(
-        {
-            "prompt": resolution.prompt_name,
-            "version": resolution.version,
-            "content": resolution.content,
-            "resolved_at": now_iso(),
-            "traffic_rule": resolution.traffic_rule,
-            "prompt_id": encode(IdShape.PROMPT, resolution.prompt_id),
-            "version_id": encode(IdShape.VERSION, resolution.version_id),
-            "content_hash": resolution.content_hash,
-            "deployment_id": (
-                encode(IdShape.DEPLOYMENT, resolution.deployment_id)
-                if resolution.deployment_id is not None
-                else None
-            ),
-            "missing_variables": list(resolution.missing_variables),
-        }
-    )
+    return web.Response(body=_ANSWERS.encode(resolution), content_type="application/json")
 
 
 async def get_prompts(request: web.Request) -> web.Response:

@@ -17,30 +17,36 @@ those of ``POST /versions`` (20 / 200 per minute), and rollback those of ``POST 
 500/hour"`` (every limit must allow the call). An override that does not parse is ignored,
 with a warning, rather than failing requests.
 
-The moving-window strategy counts exactly the calls of the last window, so ``Retry-After``
-is exact. Counters live in process memory by default (one process: limits are per
-process), or in Redis when ``redis_url`` is set (shared by every process). If Redis fails
-mid-request the call is let through (logged): the limiter protects the service, it must
-not take resolve down with it.
+A moving window counts exactly the calls of the last window, so ``Retry-After`` is exact.
+Counters live in process memory by default (one process: limits are per process), in
+:mod:`controlplane.api.windows` (``limits``' own in-memory store costs more than resolve
+does), or in Redis through ``limits`` when ``redis_url`` is set (shared by every
+process). If Redis fails mid-request the call is let through (logged): the limiter
+protects the service, it must not take resolve down with it.
+
+What a key's calls of an endpoint count against (limits, counter keys) is worked out once
+per key and catalog snapshot, not per call: principals are immutable and replaced whole
+when the catalog reloads, so a cached entry is valid while it holds the same principal.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 import re
 import time
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
+from controlplane.api.windows import MovingWindows
 from controlplane.catalog import Principal
 from controlplane.store.models import Plan
 from promptline.http.errors import ApiError, ErrorKind
@@ -49,6 +55,8 @@ log = logging.getLogger(__name__)
 
 BUSINESS_MULTIPLIER = 5
 REDIS_KEY_PREFIX = "promptline-ratelimit"
+MAX_CACHED_PLANS = 100_000
+"""Cached (key, endpoint) limit plans before the cache starts over (revoked keys linger)."""
 
 
 class LimitClass(StrEnum):
@@ -147,12 +155,37 @@ def _override(principal: Principal, endpoint: Endpoint) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What one key's calls of one endpoint count against, for one catalog snapshot."""
+
+    principal: Principal
+    items: tuple[RateLimitItem, ...]
+    identity: tuple[str, str]
+    """(key id, endpoint): the counter's name in ``limits`` (Redis)."""
+    windows: tuple[tuple[tuple[str, str, int, int], int, int], ...]
+    """(counter key, amount, seconds) per item: the in-memory counters."""
+
+
+def _plan(principal: Principal, endpoint: Endpoint) -> _Plan:
+    items = limits_for(principal, endpoint)
+    identity = (principal.key_id.hex, normalize_endpoint(endpoint.name))
+    windows = tuple(
+        ((*identity, item.amount, item.get_expiry()), item.amount, item.get_expiry())
+        for item in items
+    )
+    return _Plan(principal, items, identity, windows)
+
+
 class RateLimiter:
     """Counts calls per (API key, endpoint) and refuses those over the limit with a 429."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage | None = None) -> None:
+        """In-memory counters without ``storage``; else ``limits``' moving window on it."""
         self._storage = storage
-        self._strategy = MovingWindowRateLimiter(storage)
+        self._strategy = MovingWindowRateLimiter(storage) if storage is not None else None
+        self._windows = MovingWindows()
+        self._plans: dict[tuple[uuid.UUID, str], _Plan] = {}
 
     @classmethod
     async def open(cls, redis_url: str = "") -> RateLimiter:
@@ -161,46 +194,58 @@ class RateLimiter:
         The Redis client's first import reads many files, so it happens in a thread.
         """
         if not redis_url:
-            return cls(MemoryStorage())
+            return cls()
         await asyncio.to_thread(importlib.import_module, "coredis")
         uri = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
         return cls(RedisStorage(uri, wrap_exceptions=True, key_prefix=REDIS_KEY_PREFIX))
 
     async def check(self, principal: Principal, endpoint: Endpoint) -> None:
         """Count this call; raise ApiError(RATE_LIMITED) with Retry-After when over a limit."""
-        identity = (principal.key_id.hex, normalize_endpoint(endpoint.name))
-        for item in limits_for(principal, endpoint):
+        plan = self._plan_of(principal, endpoint)
+        if self._strategy is None:
+            for item, (key, amount, seconds) in zip(plan.items, plan.windows, strict=True):
+                retry_after = self._windows.hit(key, amount, seconds)
+                if retry_after is not None:
+                    raise _limited(item, endpoint, retry_after)
+            return
+        for item in plan.items:
             try:
-                allowed = await self._strategy.hit(item, *identity)
-                if allowed:
+                if await self._strategy.hit(item, *plan.identity):
                     continue
-                stats = await self._strategy.get_window_stats(item, *identity)
+                stats = await self._strategy.get_window_stats(item, *plan.identity)
             except StorageError as error:
                 log.warning("rate-limit storage failed, letting the call through: %r", error)
                 return
-            retry_after = max(0.0, stats.reset_time - time.time())
-            raise ApiError(
-                ErrorKind.RATE_LIMITED,
-                f"Rate limit of {item.amount} per {_window(item)} exceeded for "
-                f"{endpoint.name}; retry after the Retry-After header's seconds.",
-                retry_after=retry_after,
-            )
+            raise _limited(item, endpoint, max(0.0, stats.reset_time - time.time()))
+
+    def _plan_of(self, principal: Principal, endpoint: Endpoint) -> _Plan:
+        cache_key = (principal.key_id, endpoint.name)
+        plan = self._plans.get(cache_key)
+        if plan is None or plan.principal is not principal:
+            if len(self._plans) >= MAX_CACHED_PLANS:
+                self._plans.clear()
+            plan = self._plans[cache_key] = _plan(principal, endpoint)
+        return plan
 
     async def close(self) -> None:
-        """Stop the memory store's expiry task, or drop the Redis connections."""
+        """Forget the in-memory counters, or drop the Redis connections."""
+        self._windows.clear()
+        self._plans.clear()
         storage = self._storage
-        if isinstance(storage, MemoryStorage):
-            timer = storage.timer
-            if timer is not None and not timer.done():
-                timer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await timer
-            await storage.reset()
-        elif isinstance(storage, RedisStorage):
+        if isinstance(storage, RedisStorage):
             client = getattr(storage.bridge, "storage", None)
             pool = getattr(client, "connection_pool", None)
             if pool is not None:
                 pool.disconnect()
+
+
+def _limited(item: RateLimitItem, endpoint: Endpoint, retry_after: float) -> ApiError:
+    return ApiError(
+        ErrorKind.RATE_LIMITED,
+        f"Rate limit of {item.amount} per {_window(item)} exceeded for "
+        f"{endpoint.name}; retry after the Retry-After header's seconds.",
+        retry_after=retry_after,
+    )
 
 
 def _window(item: RateLimitItem) -> str:

@@ -15,6 +15,7 @@ from controlplane.tenancy import (
     create_api_key,
     create_organization,
     create_project,
+    revoke_api_key,
 )
 from promptline.settings import Settings
 
@@ -61,6 +62,17 @@ async def create_key(
                 "scopes": list(issued.scopes),
                 "api_key": issued.secret,
             }
+    finally:
+        await engine.dispose()
+
+
+async def revoke_key(settings: Settings, key_id: uuid.UUID) -> dict[str, Any]:
+    """Revoke an API key; every serving process refuses it within a second."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            revoked_at = await revoke_api_key(session, key_id)
+            return {"key_id": str(key_id), "revoked_at": revoked_at.isoformat()}
     finally:
         await engine.dispose()
 

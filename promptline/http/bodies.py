@@ -20,8 +20,16 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 
 async def read_json(request: web.Request) -> Any:
-    """The parsed JSON body; a clear 400 for an empty or malformed one."""
-    raw = await request.read()
+    """The parsed JSON body; a clear 400 for an empty or malformed one.
+
+    A client that hangs up mid-body gets a 400 nobody reads, rather than a logged crash.
+    """
+    try:
+        raw = await request.read()
+    except ConnectionResetError as error:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST, "The connection closed before the body was read."
+        ) from error
     if not raw:
         raise ApiError(ErrorKind.INVALID_REQUEST, "Request body is missing; send a JSON object.")
     try:

