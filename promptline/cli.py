@@ -60,6 +60,8 @@ def _admin(settings: Settings, args: argparse.Namespace) -> int:
         _print_json(
             asyncio.run(admin.create_key(settings, uuid.UUID(args.project), scopes, args.name))
         )
+    elif args.admin_command == "revoke-key":
+        _print_json(asyncio.run(admin.revoke_key(settings, uuid.UUID(args.key_id))))
     elif args.admin_command == "quickstart":
         _print_json(asyncio.run(admin.quickstart(settings)))
     return 0
@@ -70,6 +72,21 @@ def _stack(settings: Settings, args: argparse.Namespace) -> int:
 
     actions = {"up": stack.up, "down": stack.down, "status": stack.status}
     return actions[args.stack_command](settings)
+
+
+def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
+    from promptline.commands import deadletters
+
+    if args.dead_letters_command == "list":
+        listed = asyncio.run(deadletters.list_dead_letters(settings, args.limit))
+        deadletters.print_listed(listed, args.json)
+    else:
+        replayed = asyncio.run(deadletters.replay_dead_letters(settings, args.topic))
+        total = sum(replayed.values())
+        print(f"replayed {total} dead letter(s)")
+        for topic, count in sorted(replayed.items()):
+            print(f"  {topic}: {count}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,7 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--project", required=True, help="project id")
     key.add_argument("--scopes", default="read,write,deploy,ingest")
     key.add_argument("--name", default="")
+    revoke = admin_commands.add_parser("revoke-key", help="revoke an API key for good")
+    revoke.add_argument("--key-id", required=True, help="the key's id (create-key prints it)")
     admin_commands.add_parser("quickstart", help="local org, project, demo prompt and a fresh key")
+
+    dead = commands.add_parser(
+        "dead-letters", help="list or replay records workers could not store"
+    )
+    dead.set_defaults(run=_dead_letters)
+    dead_commands = dead.add_subparsers(dest="dead_letters_command", required=True)
+    listing = dead_commands.add_parser("list", help="reason, source and value of each dead letter")
+    listing.add_argument("--limit", type=int, default=50, help="most recent N (default 50)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    replay = dead_commands.add_parser("replay", help="produce dead letters to their source topic")
+    replay.add_argument("--topic", help="only this source topic (name or kind, e.g. analytics)")
 
     stack = commands.add_parser("stack", help="the local stack without Docker (make up / down)")
     stack.set_defaults(run=_stack)

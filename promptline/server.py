@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from sqlalchemy import text
 
+from compare import api as compare_api
+from compare.warehouse import WAREHOUSE, Warehouse
 from controlplane import api
 from controlplane.catalog import CatalogWatcher
 from controlplane.store.engine import create_engine, session_factory
@@ -76,6 +78,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/readyz", readyz)
     add_edge_routes(app)
     api.add_routes(app)
+    compare_api.add_routes(app)
     return app
 
 
@@ -93,6 +96,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         settings, catalog, producer, limiter, app[EDGE_METRICS]
     )
     app[api.CONTROL_PLANE] = api.ControlPlane(catalog=catalog, limiter=limiter)
+    app[WAREHOUSE] = warehouse = Warehouse(settings)  # ClickHouse clients, made on first use
     try:
         yield
     finally:
@@ -101,5 +105,6 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await producer.stop()
         await close_edge(edge)  # after the flush: no signal id is issued past this point
         await limiter.close()
+        await warehouse.close()
         await catalog.stop()
         await engine.dispose()

@@ -93,6 +93,24 @@ class Settings(BaseSettings):
         default=8081, description="Health and metrics port; 0 turns it off."
     )
 
+    # Warehouse: event retention and deduplication (ARCHITECTURE.md, "Effectively once")
+    clickhouse_raw_ttl_days: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Days raw event rows are kept (applied by migrate); 0 keeps them forever. "
+            "The hourly aggregates are kept regardless."
+        ),
+    )
+    worker_dedup_window_days: int = Field(
+        default=7,
+        ge=0,
+        description=(
+            "How far back a worker looks for an event's idempotency key before storing it; "
+            "0 looks through every stored event."
+        ),
+    )
+
     # Logging
     log_level: str = "INFO"
     log_format: str = Field(default="json", description="'json' for machines, 'text' for people.")

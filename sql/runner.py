@@ -19,6 +19,7 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from promptline.clickhouse import connect
 from promptline.settings import Settings
+from sql.retention import apply_retention
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def load_migrations() -> list[Migration]:
 
 
 async def migrate(settings: Settings) -> list[Migration]:
-    """Create the database if needed and apply what is missing; returns what it applied."""
+    """Create the database, apply what is missing and set retention; returns what it applied."""
     database = settings.clickhouse_database
     server = await connect(settings, database="")
     try:
@@ -74,7 +75,9 @@ async def migrate(settings: Settings) -> list[Migration]:
         await server.close()
     client = await connect(settings)
     try:
-        return await _apply(client, database)
+        applied = await _apply(client, database)
+        await apply_retention(client, database, settings.clickhouse_raw_ttl_days)
+        return applied
     finally:
         await client.close()
 
@@ -82,7 +85,10 @@ async def migrate(settings: Settings) -> list[Migration]:
 async def _apply(client: AsyncClient, database: str) -> list[Migration]:
     await client.command(
         f"CREATE TABLE IF NOT EXISTS `{database}`.schema_migrations ("
-        " version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC')"
+        " version UInt32 COMMENT 'Number of the migration file (NNNN_name.sql)',"
+        " name String COMMENT 'Name of the migration file, without number and extension',"
+        " checksum String COMMENT 'SHA-256 of the file as applied; a later change is an error',"
+        " applied_at DateTime64(3, 'UTC') COMMENT 'When promptline migrate applied it'"
         ") ENGINE = MergeTree ORDER BY version"
         " COMMENT 'ClickHouse migrations applied by promptline migrate'"
     )

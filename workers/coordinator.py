@@ -1,29 +1,58 @@
-"""The consume loop: read, decode, batch, insert, and only then commit offsets."""
+"""The consume loop: read, decode, batch, insert, and only then commit offsets.
+
+One flush, for the blocks it holds (one per partition read):
+
+1. *fence*: commit each partition's current offset again. It changes nothing, but Kafka
+   refuses it from a worker that has lost the partition (a paused or cut-off "zombie"), which
+   then drops its batch instead of inserting what the partition's new owner also reads;
+2. look up which events of the batch are already stored, and drop them and any repeat
+   within the batch (``workers/dedup.py``);
+3. insert each block with a token derived from its offset range (``workers/batch.py``);
+4. commit the offsets after the blocks.
+
+A worker that dies after 3 and before 4 leaves one uncommitted block per partition; the next
+owner re-inserts exactly that block before reading on (``workers/recovery.py``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from workers.batch import Batch
+from workers.batch import Batch, Block
 from workers.dead_letters import DeadLetters
 from workers.decode import Poison, decode
+from workers.dedup import DuplicateFinder
+from workers.recovery import BlockRecovery
 from workers.sink import ClickHouseSink
-from workers.tables import Lineage, TableSpec
+from workers.tables import Identity, Lineage, TableSpec
 
 log = logging.getLogger(__name__)
 
 
-class WarehouseWorker:
-    """Moves records from Kafka into ClickHouse; at-least-once, made exact by dedup keys.
+@dataclass(slots=True)
+class WorkerStats:
+    """Counters for the health endpoint and the logs."""
 
-    A crash between insert and commit replays the batch; ClickHouse drops the replay
-    (same deduplication token, same row keys), so each event is stored once.
-    """
+    rows_written: int = 0
+    duplicates_dropped: int = 0
+    dead_lettered: int = 0
+    blocks_recovered: int = 0
+    batches_dropped: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters by name."""
+        return asdict(self)
+
+
+class WarehouseWorker:
+    """Moves records from Kafka into ClickHouse, storing each event once (module docstring)."""
 
     def __init__(
         self,
@@ -32,18 +61,28 @@ class WarehouseWorker:
         dead_letters: DeadLetters,
         specs_by_topic: dict[str, TableSpec],
         batch: Batch,
+        duplicates: DuplicateFinder,
+        recovery: BlockRecovery,
     ) -> None:
         self._consumer = consumer
         self._sink = sink
         self._dead_letters = dead_letters
         self._specs = specs_by_topic
+        self._by_table = {spec.table: spec for spec in specs_by_topic.values()}
         self._batch = batch
+        self._duplicates = duplicates
+        self._recovery = recovery
         self._lock = asyncio.Lock()
-        self.rows_written = 0
+        self.stats = WorkerStats()
+
+    @property
+    def rows_written(self) -> int:
+        """Rows inserted into ClickHouse by this process."""
+        return self.stats.rows_written
 
     def rebalance_listener(self) -> ConsumerRebalanceListener:
-        """Flushes what was read from partitions before they are handed to another worker."""
-        return _FlushOnRevoke(self)
+        """Flushes before partitions go; finishes uncommitted blocks when they come."""
+        return _Rebalance(self)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, then flush what is left."""
@@ -62,6 +101,33 @@ class WarehouseWorker:
         async with self._lock:
             await self._flush_locked()
 
+    async def take_over(self, assigned: Sequence[TopicPartition]) -> None:
+        """Re-insert the uncommitted block of each newly assigned partition, then skip past it.
+
+        If this fails (Kafka cannot say what is committed), the partitions are read from
+        their committed offsets as usual: the duplicate lookup still stores nothing twice,
+        and only a view that had missed the block would stay short of it.
+        """
+        async with self._lock:
+            resume: dict[TopicPartition, int] = {}
+            try:
+                for topic, spec in self._specs.items():
+                    committed: dict[TopicPartition, int] = {}
+                    for tp in assigned:
+                        if tp.topic == topic:
+                            offset = await self._consumer.committed(tp)
+                            if offset is not None:
+                                committed[tp] = offset
+                    for block in await self._recovery.recover(spec, committed):
+                        self._consumer.seek(block.tp, block.next_offset)
+                        resume[block.tp] = block.next_offset
+                        self.stats.blocks_recovered += 1
+            except KafkaError:
+                log.exception("could not read committed offsets; skipping block recovery")
+            if resume:
+                # If this commit is lost, the next owner recovers the same blocks again: a no-op.
+                await self._commit(resume, [], "commit after recovery")
+
     async def _take(self, tp: TopicPartition, messages: list[ConsumerRecord[bytes, bytes]]) -> None:
         spec = self._specs[tp.topic]
         for message in messages:
@@ -75,28 +141,68 @@ class WarehouseWorker:
                     row.reason,
                 )
                 await self._dead_letters.send(message, row.reason)
+                self.stats.dead_lettered += 1
                 self._batch.add(None, tp, message.offset, None)
             else:
                 self._batch.add(spec.table, tp, message.offset, row)
 
     async def _flush_locked(self) -> None:
-        if self._batch.empty:
+        blocks = self._batch.blocks()
+        if not blocks:
             return
+        try:
+            if not await self._commit({b.tp: b.first for b in blocks}, blocks, "fence"):
+                return
+            await self._insert(blocks)
+            await self._commit({b.tp: b.last + 1 for b in blocks}, blocks, "commit")
+        finally:
+            self._batch.clear()
+
+    async def _insert(self, blocks: list[Block]) -> None:
+        stored: dict[str, set[Identity]] = {}
         for table, pending in self._batch.tables.items():
-            spec = next(spec for spec in self._specs.values() if spec.table == table)
-            await self._sink.write(table, spec.columns, pending.rows, pending.dedup_token())
-            self.rows_written += len(pending.rows)
-        offsets = dict(self._batch.next_offsets)
-        self._batch.clear()
+            stored[table] = await self._duplicates.stored(self._by_table[table], pending.rows)
+        seen: set[Identity] = set()
+        for block in blocks:
+            if block.table is None:
+                continue
+            spec = self._by_table[block.table]
+            rows = []
+            for row in block.rows:
+                identity = spec.identity(row)
+                if identity in stored[block.table] or identity in seen:
+                    self.stats.duplicates_dropped += 1
+                    continue
+                seen.add(identity)
+                rows.append([*row, block.first, block.last])
+            if rows:
+                await self._sink.write(spec.table, spec.insert_columns, rows, block.token)
+                self.stats.rows_written += len(rows)
+
+    async def _commit(
+        self, offsets: dict[TopicPartition, int], blocks: list[Block], what: str
+    ) -> bool:
         try:
             await self._consumer.commit(offsets)
-        except CommitFailedError as error:
-            # The group rebalanced: the new owner replays from the last commit, and the
-            # replay is deduplicated in ClickHouse, so nothing is lost or counted twice.
-            log.warning("offset commit failed after a rebalance: %r", error)
+            return True
+        except (CommitFailedError, IllegalStateError) as error:
+            # The group is moving partitions: their next owner reads (or recovers) the batch.
+            log.warning("%s failed, partitions are moving (%r); dropping the batch", what, error)
+        except KafkaError as error:
+            log.warning("%s failed (%r); dropping the batch to read it again", what, error)
+        self.stats.batches_dropped += 1
+        self._rewind(blocks)
+        return False
+
+    def _rewind(self, blocks: list[Block]) -> None:
+        """Read dropped blocks again if the partitions stay; a new assignment resets anyway."""
+        assigned = self._consumer.assignment()
+        for block in blocks:
+            if block.tp in assigned:
+                self._consumer.seek(block.tp, block.first)
 
 
-class _FlushOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, worker: WarehouseWorker) -> None:
         self._worker = worker
 
@@ -106,3 +212,4 @@ class _FlushOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+        await self._worker.take_over(assigned)

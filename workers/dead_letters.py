@@ -1,9 +1,33 @@
-"""Poison records go to the dead-letter topic with the reason, and the worker goes on."""
+"""Poison records go to the dead-letter topic with the reason, and the worker goes on.
+
+A dead letter is the original record, unchanged (key and value), with headers saying why
+and where it was read. ``origin`` names where the record was *first* read: a replayed dead
+letter that fails again keeps its origin, so listing and replaying treat every attempt at
+one record as one dead letter.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
+
+ORIGIN_HEADER = "promptline-origin"
+"""Set on replayed records and on dead letters: ``topic/partition/offset`` first read at."""
+
+
+def header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
+    """A record header's value as text, if the record has it."""
+    for key, value in record.headers or ():
+        if key == name:
+            return bytes(value).decode(errors="replace")
+    return None
+
+
+def origin_of(record: ConsumerRecord[bytes, bytes]) -> str:
+    """Where ``record`` was first read: its own position, unless it is a replay."""
+    return header(record, ORIGIN_HEADER) or f"{record.topic}/{record.partition}/{record.offset}"
 
 
 class DeadLetters:
@@ -20,7 +44,52 @@ class DeadLetters:
             ("source_topic", record.topic.encode()),
             ("source_partition", str(record.partition).encode()),
             ("source_offset", str(record.offset).encode()),
+            (ORIGIN_HEADER, origin_of(record).encode()),
         ]
         await self._producer.send_and_wait(
             self.topic, value=record.value, key=record.key, headers=headers
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A dead letter as read back from the dead-letter topic."""
+
+    partition: int
+    offset: int
+    timestamp_ms: int
+    reason: str
+    source_topic: str
+    source_partition: int | None
+    source_offset: int | None
+    origin: str
+    key: bytes | None
+    value: bytes | None
+
+    @classmethod
+    def from_record(cls, record: ConsumerRecord[bytes, bytes]) -> DeadLetter:
+        """Parse the headers a worker wrote; tolerant of records written by hand."""
+        source_topic = header(record, "source_topic") or ""
+        partition, offset = header(record, "source_partition"), header(record, "source_offset")
+        source_partition = int(partition) if partition and partition.isdigit() else None
+        source_offset = int(offset) if offset and offset.isdigit() else None
+        origin = header(record, ORIGIN_HEADER) or f"{source_topic}/{partition}/{offset}"
+        return cls(
+            partition=record.partition,
+            offset=record.offset,
+            timestamp_ms=record.timestamp,
+            reason=header(record, "reason") or "(no reason recorded)",
+            source_topic=source_topic,
+            source_partition=source_partition,
+            source_offset=source_offset,
+            origin=origin,
+            key=record.key,
+            value=record.value,
+        )
+
+    def preview(self, width: int = 120) -> str:
+        """The value as text, cut to ``width`` characters."""
+        if self.value is None:
+            return "(empty)"
+        text = self.value.decode(errors="replace").replace("\n", "\\n")
+        return text if len(text) <= width else text[: width - 1] + "…"

@@ -9,7 +9,7 @@ import orjson
 from pydantic import ValidationError
 
 from schemas.validation import describe_validation_error
-from workers.tables import Lineage, TableSpec
+from workers.tables import Lineage, TableSpec, Unstorable
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,4 +35,7 @@ def decode(spec: TableSpec, value: bytes | None, lineage: Lineage) -> list[Any] 
         record = spec.record.model_validate(data)
     except ValidationError as error:
         return Poison(f"schema mismatch: {describe_validation_error(error)[1]}")
-    return spec.to_row(record, lineage)
+    try:
+        return spec.to_row(record, lineage)
+    except Unstorable as error:
+        return Poison(f"unstorable: {error}")

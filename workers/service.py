@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -17,6 +18,8 @@ from promptline.topics import dead_letter_topic, topic_name
 from workers.batch import Batch
 from workers.coordinator import WarehouseWorker
 from workers.dead_letters import DeadLetters
+from workers.dedup import DuplicateFinder
+from workers.recovery import BlockRecovery
 from workers.sink import ClickHouseSink
 from workers.tables import TABLES
 
@@ -29,12 +32,15 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     sink = ClickHouseSink(await connect(settings))
     producer = create_producer(settings)
     consumer = create_consumer(settings, [], settings.kafka_consumer_group)
+    window = settings.worker_dedup_window_days
     worker = WarehouseWorker(
         consumer,
         sink,
         DeadLetters(producer, dead_letter_topic(settings.kafka_topic_prefix)),
         specs,
         Batch(settings.worker_batch_max_rows, settings.worker_batch_max_seconds),
+        DuplicateFinder(sink, timedelta(days=window) if window else None),
+        BlockRecovery(sink),
     )
     consumer.subscribe(list(specs), listener=worker.rebalance_listener())
     health = await _start_health_server(settings, worker)
@@ -56,7 +62,7 @@ async def _start_health_server(settings: Settings, worker: WarehouseWorker) -> w
         return None
 
     async def healthz(_request: web.Request) -> web.Response:
-        return json_response({"status": "ok", "rows_written": worker.rows_written})
+        return json_response({"status": "ok", **worker.stats.as_dict()})
 
     app = web.Application()
     app.router.add_get("/healthz", healthz)

@@ -1,15 +1,44 @@
-"""How each topic's records become rows of a ClickHouse table."""
+"""How each topic's records become rows of a ClickHouse table.
+
+Every raw table shares the columns the workers rely on to store each event once
+(ARCHITECTURE.md, "Effectively once"): ``project_id``, ``prompt_id`` and ``dedup_key`` (the
+event's identity), ``received_at`` (bounds the duplicate lookup), and the Kafka lineage.
+``columns`` are what a record maps to; the block lineage columns are appended when a block
+is inserted, since a row's block is known only then.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 
 from promptline.topics import EventKind
-from schemas.records import AnalyticsRecord
+from schemas.records import AnalyticsRecord, SignalRecord, UsageRecord
+
+BLOCK_COLUMNS = ("kafka_block_first", "kafka_block_last")
+"""Appended to every inserted row: the offset range of the block it came in."""
+
+Identity = tuple[uuid.UUID, uuid.UUID, str]
+"""(project, prompt, dedup key): events with the same identity are one event."""
+
+UINT32_MAX = 2**32 - 1
+UINT64_MAX = 2**64 - 1
+# DateTime64(3) holds 1900-01-01 to 2299-12-31; anything else would fail the whole block.
+EARLIEST = datetime(1900, 1, 2, tzinfo=UTC)
+LATEST = datetime(2299, 12, 30, tzinfo=UTC)
+_VERSION_TEXT = re.compile(r"[vV]?([0-9]{1,10})")
+_HASH_TEXT = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+class Unstorable(ValueError):
+    """A record that validates but does not fit its table's columns (dead-lettered)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +59,43 @@ class TableSpec:
     columns: tuple[str, ...]
     to_row: Callable[[Any, Lineage], list[Any]]
 
+    @property
+    def insert_columns(self) -> tuple[str, ...]:
+        """The columns of an inserted row: the record's, then its block's lineage."""
+        return self.columns + BLOCK_COLUMNS
+
+    def identity(self, row: list[Any]) -> Identity:
+        """The event's identity in ``row``."""
+        columns = self.columns
+        return (
+            row[columns.index("project_id")],
+            row[columns.index("prompt_id")],
+            row[columns.index("dedup_key")],
+        )
+
+    def received_at(self, row: list[Any]) -> datetime:
+        """When the edge accepted the event in ``row``."""
+        value: datetime = row[self.columns.index("received_at")]
+        return value
+
+
+def _checked_time(value: datetime) -> datetime:
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if not EARLIEST <= aware <= LATEST:
+        raise Unstorable(f"received_at {value.isoformat()} is outside DateTime64's range")
+    return aware
+
+
+def _checked_int(name: str, value: int, upper: int) -> int:
+    if not 0 <= value <= upper:
+        raise Unstorable(f"{name} {value} is outside 0..{upper}")
+    return value
+
 
 def _analytics_row(record: AnalyticsRecord, lineage: Lineage) -> list[Any]:
     return [
         record.event_id,
-        record.received_at,
+        _checked_time(record.received_at),
         record.org_id,
         record.project_id,
         record.prompt_id,
@@ -69,4 +130,124 @@ ANALYTICS = TableSpec(
     to_row=_analytics_row,
 )
 
-TABLES: dict[EventKind, TableSpec] = {spec.kind: spec for spec in (ANALYTICS,)}
+
+def signal_version(metadata: Mapping[str, Any] | None) -> tuple[int, str, uuid.UUID | None]:
+    """(version number, content hash, trace id) a signal's metadata names; 0, "" and None if not.
+
+    Signals (seed 000) name only the prompt; a client ties one to a version by naming the
+    version (``4``, ``"4"``, ``"v4"``), its content hash, or a trace a usage link ties to one.
+    """
+    if not metadata:
+        return 0, "", None
+    number = 0
+    version = metadata.get("version")
+    if isinstance(version, int) and not isinstance(version, bool):
+        number = version if 1 <= version <= UINT32_MAX else 0
+    elif isinstance(version, str) and (match := _VERSION_TEXT.fullmatch(version.strip())):
+        parsed = int(match.group(1))
+        number = parsed if 1 <= parsed <= UINT32_MAX else 0
+    named_hash = metadata.get("version_hash")
+    valid_hash = isinstance(named_hash, str) and _HASH_TEXT.fullmatch(named_hash) is not None
+    digest = str(named_hash) if valid_hash else ""
+    trace_id: uuid.UUID | None = None
+    trace = metadata.get("trace_id")
+    if isinstance(trace, str):
+        try:
+            trace_id = uuid.UUID(trace)
+        except ValueError:
+            trace_id = None
+    return number, digest, trace_id
+
+
+def _signal_row(record: SignalRecord, lineage: Lineage) -> list[Any]:
+    number, digest, trace_id = signal_version(record.metadata)
+    return [
+        record.event_id,
+        _checked_time(record.received_at),
+        record.org_id,
+        record.project_id,
+        record.prompt_id,
+        _checked_int("signal_id", record.signal_id, UINT64_MAX),
+        record.value,
+        number,
+        digest,
+        trace_id,
+        orjson.dumps(record.metadata or {}).decode(),
+        record.idempotency_key or str(record.event_id),
+        lineage.partition,
+        lineage.offset,
+    ]
+
+
+SIGNALS = TableSpec(
+    kind=EventKind.SIGNAL,
+    table="signal_events",
+    record=SignalRecord,
+    columns=(
+        "event_id",
+        "received_at",
+        "org_id",
+        "project_id",
+        "prompt_id",
+        "signal_id",
+        "value",
+        "version",
+        "version_hash",
+        "trace_id",
+        "metadata",
+        "dedup_key",
+        "kafka_partition",
+        "kafka_offset",
+    ),
+    to_row=_signal_row,
+)
+
+
+def usage_key(version: int, trace_id: uuid.UUID, span_id: uuid.UUID | None) -> str:
+    """The natural key of a usage link: the same (version, trace, span) is one link."""
+    return f"{version}:{trace_id}:{span_id or ''}"
+
+
+def _usage_row(record: UsageRecord, lineage: Lineage) -> list[Any]:
+    version = _checked_int("version", record.version, UINT32_MAX)
+    return [
+        record.event_id,
+        _checked_time(record.received_at),
+        record.org_id,
+        record.project_id,
+        record.prompt_id,
+        record.prompt_name,
+        version,
+        record.version_hash,
+        record.trace_id,
+        record.span_id,
+        usage_key(version, record.trace_id, record.span_id),
+        lineage.partition,
+        lineage.offset,
+    ]
+
+
+USAGE = TableSpec(
+    kind=EventKind.USAGE,
+    table="usage_links",
+    record=UsageRecord,
+    columns=(
+        "event_id",
+        "received_at",
+        "org_id",
+        "project_id",
+        "prompt_id",
+        "prompt_name",
+        "version",
+        "version_hash",
+        "trace_id",
+        "span_id",
+        "dedup_key",
+        "kafka_partition",
+        "kafka_offset",
+    ),
+    to_row=_usage_row,
+)
+
+TABLES: dict[EventKind, TableSpec] = {spec.kind: spec for spec in (ANALYTICS, SIGNALS, USAGE)}
+RAW_TABLES: tuple[str, ...] = tuple(spec.table for spec in TABLES.values())

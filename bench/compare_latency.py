@@ -1,0 +1,217 @@
+"""Compare benchmark: latency of ``GET /dashboard/prompts/{name}/compare`` over 10M events.
+
+``python -m bench.compare_latency [--events N] [--repeat R] [--use-env]``
+
+Generates the events directly in ClickHouse (``INSERT ... SELECT FROM numbers()``, so the
+hourly views fill as they would from the workers): N analytics events of one prompt with
+four versions over 30 days, N/10 signals and N/20 usage links. Then it times the route
+over HTTP (aiohttp, in process) for: the whole history; a 7-day window with ragged edges
+(whole hours from the aggregates, the edges from raw rows); the whole history by day; and,
+for contrast, the same per-version figures computed from the raw table alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from aiohttp import ClientSession, web
+from aiohttp.test_utils import TestServer
+
+from bench.worker_services import bench_settings
+from compare import api as compare_api
+from compare.warehouse import WAREHOUSE, Warehouse
+from controlplane.catalog import (
+    Catalog,
+    CatalogWatcher,
+    DeploymentRecord,
+    Principal,
+    PromptEntry,
+    VersionRecord,
+    build_prompt_entry,
+)
+from controlplane.keys import digest
+from ingest.context import EDGE_CONTEXT, EdgeContext
+from ingest.producer import EventProducer
+from promptline.clickhouse import connect
+from promptline.http.errors import error_middleware
+from promptline.http.families import dialect_for
+from promptline.settings import Settings
+from sql.runner import migrate
+
+KEY = "pl_sk_bench"
+DAYS = 30
+CHUNK = 1_000_000
+
+
+def prompt(project_id: uuid.UUID) -> PromptEntry:
+    versions = [
+        VersionRecord(uuid.uuid4(), number, f"bench prompt, version {number}: {{{{q}}}}")
+        for number in range(1, 5)
+    ]
+    traffic = [{"version": f"v{n}", "weight": w} for n, w in ((3, 80), (4, 20))]
+    deployment = DeploymentRecord(uuid.uuid4(), "bench", traffic, [], datetime.now(UTC))
+    return build_prompt_entry(uuid.uuid4(), project_id, "bench", versions, [deployment])
+
+
+async def generate(settings: Settings, entry: PromptEntry, events: int, start: datetime) -> float:
+    """Insert the events in chunks through the raw tables (views included); seconds taken."""
+    hashes = ", ".join(f"'{entry.versions_by_number[n].content_hash}'" for n in range(1, 5))
+    common = {
+        "start": int(start.timestamp() * 1000),
+        "span": DAYS * 86_400_000,
+        "org": uuid.uuid4(),
+        "project": entry.project_id,
+        "prompt": entry.id,
+    }
+    tables = (
+        (
+            "analytics_events (event_id, received_at, org_id, project_id, prompt_id,"
+            " version_hash, latency_ms, cost_usd, score, dedup_key, kafka_partition,"
+            " kafka_offset, kafka_block_first, kafka_block_last)",
+            f"[{hashes}][1 + number % 4],"
+            " (40 + cityHash64(number) % 900) * (1 + (number % 4) / 10),"
+            " if(number % 10 = 0, NULL, (cityHash64(number, 1) % 100) / 10000),"
+            " if(number % 3 = 0, NULL, (cityHash64(number, 2) % 1000) / 1000),"
+            " toString(number), 0, number, number, number",
+            events,
+        ),
+        (
+            "signal_events (event_id, received_at, org_id, project_id, prompt_id, signal_id,"
+            " value, version, version_hash, trace_id, metadata, dedup_key, kafka_partition,"
+            " kafka_offset, kafka_block_first, kafka_block_last)",
+            " number, if(cityHash64(number) % 100 < 55 + number % 4 * 5, 'positive',"
+            " 'negative'), 1 + number % 4, '', NULL, '{}', toString(number), 0, number,"
+            " number, number",
+            events // 10,
+        ),
+        (
+            "usage_links (event_id, received_at, org_id, project_id, prompt_id, prompt_name,"
+            " version, version_hash, trace_id, span_id, dedup_key, kafka_partition,"
+            " kafka_offset, kafka_block_first, kafka_block_last)",
+            f" 'bench', 1 + number % 4, [{hashes}][1 + number % 4], generateUUIDv4(number),"
+            " NULL, toString(number), 0, number, number, number",
+            events // 20,
+        ),
+    )
+    client = await connect(settings)
+    started = time.perf_counter()
+    try:
+        for target, values, count in tables:
+            for offset in range(0, count, CHUNK):
+                rows = min(CHUNK, count - offset)
+                await client.command(
+                    f"INSERT INTO {target} SELECT generateUUIDv7(number),"
+                    " fromUnixTimestamp64Milli(toInt64({start:Int64}"
+                    f" + intDiv(number * {{span:Int64}}, {count})), 'UTC'),"
+                    " {org:UUID}, {project:UUID}, {prompt:UUID}, "
+                    f"{values} FROM numbers({offset}, {rows})",
+                    parameters=common,
+                    settings={"max_insert_block_size": CHUNK},
+                )
+    finally:
+        await client.close()
+    return time.perf_counter() - started
+
+
+def app_for(settings: Settings, entry: PromptEntry) -> web.Application:
+    principal = Principal(
+        uuid.uuid4(), entry.project_id, uuid.uuid4(), "business", frozenset({"read"})
+    )
+    watcher = CatalogWatcher(sessions=cast(Any, None))
+    watcher.current = Catalog(1, {digest(KEY): principal}, {entry.id: entry})
+    app = web.Application(middlewares=[error_middleware(dialect_for)])
+    app[EDGE_CONTEXT] = EdgeContext(watcher, cast(EventProducer, None), "bench.")
+    app[WAREHOUSE] = Warehouse(settings)
+    compare_api.add_routes(app)
+    return app
+
+
+async def timed(repeat: int, call: Callable[[], Awaitable[Any]]) -> list[float]:
+    await call()  # warm: connections, caches
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        await call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def report(name: str, samples: list[float]) -> None:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    print(
+        f"  {name:<44} median {statistics.median(samples):8.1f} ms"
+        f"  p95 {p95:8.1f} ms  min {ordered[0]:8.1f} ms"
+    )
+
+
+async def run(settings: Settings, events: int, repeat: int) -> None:
+    await migrate(settings)
+    entry = prompt(uuid.uuid4())
+    start = (datetime.now(UTC) - timedelta(days=DAYS)).replace(minute=0, second=0, microsecond=0)
+    seconds = await generate(settings, entry, events, start)
+    print(
+        f"generated {events:,} analytics events (+ {events // 10:,} signals,"
+        f" {events // 20:,} usage links) in {seconds:.1f}s"
+    )
+    app = app_for(settings, entry)
+    server = TestServer(app)
+    await server.start_server()
+    headers = {"Authorization": f"Bearer {KEY}"}
+    week_from = (start + timedelta(days=DAYS - 8, minutes=17)).isoformat()
+    week_to = (start + timedelta(days=DAYS - 1, hours=5, minutes=41)).isoformat()
+    raw_sql = (
+        "SELECT version_hash, count(), avg(latency_ms), quantilesDD(0.01, 0.5, 0.95, 0.99)"
+        "(latency_ms), sum(cost_usd), avg(score) FROM analytics_events"
+        " WHERE project_id = {p:UUID} AND prompt_id = {q:UUID} GROUP BY version_hash"
+    )
+    try:
+        async with ClientSession(base_url=str(server.make_url("/"))) as session:
+
+            async def get(**params: str) -> None:
+                async with session.get(
+                    "/dashboard/prompts/bench/compare", params=params, headers=headers
+                ) as response:
+                    assert response.status == 200, await response.text()
+                    await response.read()
+
+            client = await connect(settings)
+            try:
+
+                async def raw() -> None:
+                    await client.query(raw_sql, parameters={"p": entry.project_id, "q": entry.id})
+
+                print(f"compare latency over {events:,} stored events ({repeat} runs each):")
+                report("whole history", await timed(repeat, get))
+                report(
+                    "7-day window, ragged edges",
+                    await timed(repeat, lambda: get(**{"from": week_from, "to": week_to})),
+                )
+                report("whole history, bucket=day", await timed(repeat, lambda: get(bucket="day")))
+                report("(contrast) figures from raw rows only", await timed(repeat, raw))
+            finally:
+                await client.close()
+    finally:
+        await app[WAREHOUSE].close()
+        await server.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.compare_latency")
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--use-env", action="store_true", help="use PROMPTLINE_* services")
+    args = parser.parse_args()
+    with bench_settings(args.use_env) as settings:
+        asyncio.run(run(settings, args.events, args.repeat))
+
+
+if __name__ == "__main__":
+    main()

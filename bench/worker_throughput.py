@@ -1,0 +1,195 @@
+"""Worker benchmark: events/s from Kafka into ClickHouse, through the whole flush protocol.
+
+``python -m bench.worker_throughput [--events N] [--batch-rows R] [--workers W] [--use-env]``
+
+Loads N records into Kafka first (80% analytics, 10% signals, 10% usage links; 5% of them
+retries with an idempotency key), then starts W worker processes (``promptline worker``)
+and times them until every offset is committed: fence commit, duplicate lookup, one block
+insert per partition (the views included), offset commit. Throughput is counted from the
+first stored row, so the consumer group's join is reported apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from bench.worker_services import bench_settings
+from promptline.clickhouse import connect
+from promptline.commands.migrate import run_migrations
+from promptline.commands.stack import local_env
+from promptline.kafka import create_producer
+from promptline.settings import Settings
+from promptline.topics import EventKind, topic_name
+from schemas.records import AnalyticsRecord, RecordBase, SignalRecord, UsageRecord
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def records(count: int) -> list[RecordBase]:
+    """The benchmark's events, with a retry (same idempotency key) every twentieth."""
+    org, project = uuid.uuid4(), uuid.uuid4()
+    prompts = [uuid.uuid4() for _ in range(12)]
+    start = datetime.now(UTC) - timedelta(hours=6)
+    made: list[RecordBase] = []
+    for n in range(count):
+        prompt = prompts[n % len(prompts)]
+        common = {
+            "event_id": uuid.uuid4(),
+            "received_at": start + timedelta(milliseconds=n),
+            "org_id": org,
+            "project_id": project,
+            "prompt_id": prompt,
+        }
+        kind = n % 10
+        record: RecordBase
+        if kind == 8:
+            record = SignalRecord(
+                **common, signal_id=n, value="positive", metadata={"version": 1 + n % 3}
+            )
+        elif kind == 9:
+            record = UsageRecord(
+                **common,
+                prompt_name="p",
+                version=1 + n % 3,
+                version_hash=f"sha256:{n % 3:064d}",
+                trace_id=uuid.uuid4(),
+            )
+        elif n % 20 == 1 and made:
+            previous = made[-1]
+            record = (
+                previous.model_copy(update={"event_id": uuid.uuid4()})
+                if isinstance(previous, AnalyticsRecord)
+                else AnalyticsRecord(**common, version_hash="sha256:x", latency_ms=float(n))
+            )
+        else:
+            record = AnalyticsRecord(
+                **common,
+                version_hash=f"sha256:{n % 3:064d}",
+                latency_ms=float(50 + n % 900),
+                cost_usd=(n % 64) / 1024,
+                score=(n % 9) / 8,
+                idempotency_key=f"k{n}" if n % 20 == 0 else None,
+            )
+        made.append(record)
+    return made
+
+
+def topic_of(settings: Settings, record: RecordBase) -> str:
+    kind = {AnalyticsRecord: EventKind.ANALYTICS, SignalRecord: EventKind.SIGNAL}.get(
+        type(record), EventKind.USAGE
+    )
+    return topic_name(settings.kafka_topic_prefix, kind)
+
+
+async def load(settings: Settings, batch: list[RecordBase]) -> float:
+    """Produce everything; returns the seconds it took."""
+    producer = create_producer(settings.model_copy(update={"kafka_linger_ms": 20}))
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        pending = []
+        for record in batch:
+            key = str(getattr(record, "prompt_id")).encode()  # noqa: B009
+            pending.append(await producer.send(topic_of(settings, record), record.to_bytes(), key))
+            if len(pending) >= 5_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+async def committed(settings: Settings, admin: AIOKafkaAdminClient) -> int:
+    tps = [
+        TopicPartition(topic_name(settings.kafka_topic_prefix, kind), partition)
+        for kind in EventKind
+        for partition in range(settings.kafka_topic_partitions)
+    ]
+    offsets = await admin.list_consumer_group_offsets(settings.kafka_consumer_group, partitions=tps)
+    return sum(max(0, meta.offset) for meta in offsets.values())
+
+
+async def stored_rows(settings: Settings) -> int:
+    client = await connect(settings)
+    try:
+        total = 0
+        for table in ("analytics_events", "signal_events", "usage_links"):
+            total += int((await client.query(f"SELECT count() FROM {table}")).result_rows[0][0])
+        return total
+    finally:
+        await client.close()
+
+
+async def run(settings: Settings, events: int, workers: int) -> None:
+    await run_migrations(settings, ("clickhouse", "kafka"))
+    batch = records(events)
+    produce_seconds = await load(settings, batch)
+    print(f"loaded {events} records into Kafka in {produce_seconds:.1f}s")
+    env = {**os.environ, **local_env(settings)}
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "promptline",
+            "worker",
+            env=env,
+            cwd=ROOT,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        for _ in range(workers)
+    ]
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    started = time.perf_counter()
+    first_row: float | None = None
+    try:
+        while await committed(settings, admin) < events:
+            if first_row is None and await stored_rows(settings) > 0:
+                first_row = time.perf_counter()
+            await asyncio.sleep(0.1)
+        done = time.perf_counter()
+    finally:
+        await admin.close()
+        for process in processes:
+            process.terminate()
+            await process.wait()
+    first_row = first_row or done
+    rows = await stored_rows(settings)
+    print(f"workers: {workers}, partitions per topic: {settings.kafka_topic_partitions}")
+    print(f"batch: {settings.worker_batch_max_rows} rows or {settings.worker_batch_max_seconds}s")
+    print(f"group join and first insert: {first_row - started:.1f}s")
+    print(f"stored {rows} rows ({events - rows} duplicates dropped) in {done - first_row:.1f}s")
+    print(f"throughput: {events / max(done - first_row, 1e-9):,.0f} events/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.worker_throughput")
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch-rows", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--use-env", action="store_true", help="use PROMPTLINE_* services")
+    args = parser.parse_args()
+    with bench_settings(
+        args.use_env,
+        worker_batch_max_rows=args.batch_rows,
+        kafka_topic_partitions=args.partitions,
+    ) as settings:
+        asyncio.run(run(settings, args.events, args.workers))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""The compare routes: per-version analytics of a prompt, and each version against a baseline.
+
+- ``GET /dashboard/prompts/{name}/compare`` (seed 002): the prompt by name;
+- ``GET /v1/prompts/{prompt_id}/compare`` and ``GET /api/v1/prompts/{prompt_id}/compare``:
+  the prompt by any id (``prm_``, ``pmt_``, ``tmpl-``, UUID) or its name.
+
+Query parameters: ``from`` and ``to`` (ISO 8601, UTC if no offset; ``[from, to)``),
+``baseline`` (a version: ``4``, ``v4``, a content hash or a version id; default: the
+stable version, ``compare/versions.py``), ``bucket`` (``hour`` or ``day``: adds a series per
+version). A ``read`` key is required; another project's prompt is 404, as is a baseline
+naming no version of the prompt. ClickHouse unreachable is 503 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from clickhouse_connect.driver.exceptions import OperationalError
+
+from compare.queries import Scope, read_figures
+from compare.report import attribute, build_report
+from compare.versions import find_version, stable_version
+from compare.warehouse import WAREHOUSE
+from compare.window import Bucket, Window, parse_instant
+from controlplane.api.references import PROMPT_ID_SHAPES, usable_name
+from controlplane.catalog import Catalog, PromptEntry
+from controlplane.ids import decode
+from controlplane.store.models import Scope as KeyScope
+from ingest.context import EDGE_CONTEXT
+from promptline.http.auth import authenticate
+from promptline.http.bodies import json_response
+from promptline.http.errors import ApiError, ErrorKind
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5.0
+
+
+def _by_reference(catalog: Catalog, project_id: Any, reference: str) -> PromptEntry | None:
+    if not usable_name(reference):
+        return None
+    prompt_id = decode(reference, *PROMPT_ID_SHAPES)
+    if prompt_id is not None:
+        entry = catalog.prompt(project_id, prompt_id)
+        if entry is not None:
+            return entry
+    return catalog.prompt_by_name(project_id, reference)
+
+
+def _window(request: web.Request) -> Window:
+    bounds = {}
+    for name in ("from", "to"):
+        text = request.query.get(name)
+        if text is None:
+            continue
+        try:
+            bounds[name] = parse_instant(text)
+        except ValueError as error:
+            raise ApiError(
+                ErrorKind.INVALID_REQUEST,
+                f"'{name}' must be an ISO 8601 time, e.g. 2026-02-19T14:30:00Z.",
+                field=name,
+            ) from error
+    try:
+        return Window(bounds.get("from"), bounds.get("to"))
+    except ValueError as error:
+        raise ApiError(ErrorKind.INVALID_REQUEST, str(error), field="from") from error
+
+
+def _bucket(request: web.Request) -> Bucket | None:
+    text = request.query.get("bucket")
+    if text is None:
+        return None
+    try:
+        return Bucket(text)
+    except ValueError as error:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST, "'bucket' must be 'hour' or 'day'.", field="bucket"
+        ) from error
+
+
+async def _compare(request: web.Request, reference: str, by_name_only: bool) -> web.Response:
+    catalog = request.app[EDGE_CONTEXT].catalog.current
+    principal = authenticate(request, catalog, KeyScope.READ)
+    entry = (
+        catalog.prompt_by_name(principal.project_id, reference)
+        if by_name_only
+        else _by_reference(catalog, principal.project_id, reference)
+    )
+    if entry is None:
+        raise ApiError(ErrorKind.NOT_FOUND, f"Prompt '{reference}' not found in your project.")
+    window, bucket = _window(request), _bucket(request)
+    requested = request.query.get("baseline")
+    baseline: int | None = None
+    if requested is not None:
+        baseline = find_version(entry, requested)
+        if baseline is None:
+            raise ApiError(
+                ErrorKind.NOT_FOUND,
+                f"Prompt '{entry.name}' has no version '{requested}'.",
+                field="baseline",
+            )
+    scope = Scope(principal.project_id, entry.id, window)
+    warehouse = request.app[WAREHOUSE]
+    try:
+        totals = attribute(entry, await read_figures(warehouse.rows, scope))
+        series = None
+        if bucket is not None:
+            bucketed = Scope(principal.project_id, entry.id, window, bucket)
+            series = attribute(entry, await read_figures(warehouse.rows, bucketed))
+    except (OperationalError, OSError) as error:
+        log.warning("compare of prompt %s failed: %r", entry.id, error)
+        raise ApiError(
+            ErrorKind.UNAVAILABLE,
+            "The analytics store is unavailable; retry later.",
+            retry_after=RETRY_AFTER_SECONDS,
+        ) from error
+    if baseline is None:
+        baseline = stable_version(entry, totals.events())
+    scope = Scope(principal.project_id, entry.id, window, bucket)
+    return json_response(build_report(entry, scope, totals, series, baseline))
+
+
+async def compare_by_name(request: web.Request) -> web.Response:
+    """Seed 002: ``GET /dashboard/prompts/{name}/compare``."""
+    return await _compare(request, request.match_info["name"], by_name_only=True)
+
+
+async def compare_by_reference(request: web.Request) -> web.Response:
+    """``GET /v1/prompts/{prompt_id}/compare`` and ``/api/v1/prompts/{prompt_id}/compare``."""
+    return await _compare(request, request.match_info["prompt_id"], by_name_only=False)
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the compare routes; the app must hold a ``WAREHOUSE`` and an edge context."""
+    for path in ("/dashboard/prompts/{name}/compare", "/dashboard/prompts/{name}/compare/"):
+        app.router.add_get(path, compare_by_name)
+    app.router.add_get("/v1/prompts/{prompt_id}/compare", compare_by_reference)
+    app.router.add_get("/api/v1/prompts/{prompt_id}/compare", compare_by_reference)

@@ -1,0 +1,288 @@
+"""The SQL behind compare: per version (and bucket), from the hourly aggregates plus edges.
+
+Each query unions the aggregates' whole hours with the same figures computed from the raw
+rows of the window's ragged edges (``compare/window.py``), then merges: sums with ``sum``,
+sketch and distinct-count states with their ``-Merge`` functions. Signals that name no
+version but a trace are attributed through the usage links at query time: a view cannot
+join, since the link may arrive after the signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from compare.stats import Moments
+from compare.window import Bucket, Span, Window
+
+QUANTILES = "quantilesDD(0.01, 0.5, 0.95, 0.99)"
+"""The latency sketch of ``analytics_hourly``: 1% relative accuracy, p50, p95, p99."""
+
+BucketKey = datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What one comparison reads: a prompt of a project, a window, and maybe a bucket size."""
+
+    project_id: uuid.UUID
+    prompt_id: uuid.UUID
+    window: Window
+    bucket: Bucket | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsFigures:
+    """Analytics events of one version (and bucket)."""
+
+    events: int
+    latency: Moments
+    latency_quantiles: tuple[float | None, float | None, float | None]
+    cost: Moments
+    score: Moments
+
+
+@dataclass(frozen=True, slots=True)
+class Votes:
+    """Positive and negative signals."""
+
+    positive: int = 0
+    negative: int = 0
+
+    @property
+    def total(self) -> int:
+        """All signals."""
+        return self.positive + self.negative
+
+    def __add__(self, other: Votes) -> Votes:
+        return Votes(self.positive + other.positive, self.negative + other.negative)
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Usage links and the distinct traces among them."""
+
+    links: int
+    traces: int
+
+
+@dataclass(frozen=True, slots=True)
+class WarehouseFigures:
+    """Everything compare reads for one prompt, keyed as the tables key it."""
+
+    analytics: dict[tuple[str, BucketKey], AnalyticsFigures]
+    named_votes: dict[tuple[int, str, BucketKey], Votes]
+    traced_votes: dict[tuple[int, BucketKey], Votes]
+    links: dict[tuple[int, BucketKey], Links]
+
+
+class _Query:
+    """SQL text with server-side parameters, built from a scope."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.parameters: dict[str, Any] = {
+            "project": scope.project_id,
+            "prompt": scope.prompt_id,
+        }
+
+    def instant(self, moment: datetime) -> str:
+        name = f"t{len(self.parameters)}"
+        self.parameters[name] = int(moment.timestamp() * 1000)
+        return f"fromUnixTimestamp64Milli({{{name}:Int64}}, 'UTC')"
+
+    def span(self, column: str, span: Span) -> str:
+        conditions = []
+        if span.start is not None:
+            conditions.append(f"{column} >= {self.instant(span.start)}")
+        if span.end is not None:
+            conditions.append(f"{column} < {self.instant(span.end)}")
+        return " AND ".join(conditions) or "1"
+
+    def tenancy(self) -> str:
+        return "project_id = {project:UUID} AND prompt_id = {prompt:UUID}"
+
+    def bucket(self, column: str) -> str:
+        if self.scope.bucket is Bucket.DAY:
+            return f", toStartOfDay({column}) AS bucket"
+        if self.scope.bucket is Bucket.HOUR:
+            return f", {column} AS bucket"
+        return ""
+
+    @property
+    def group_bucket(self) -> str:
+        return ", bucket" if self.scope.bucket is not None else ""
+
+    def union(self, aggregated: str | None, raw: str | None) -> str:
+        # A window always has whole hours, edges, or both (``Window.edges``).
+        return "\n    UNION ALL\n    ".join(part for part in (aggregated, raw) if part is not None)
+
+    def hourly_part(self, select: str, table: str, where: str = "1") -> str | None:
+        hours = self.scope.window.hours()
+        if hours is None:
+            return None
+        return (
+            f"SELECT {select} FROM {table}"
+            f" WHERE {self.tenancy()} AND ({where}) AND {self.span('hour', hours)}"
+        )
+
+    def raw_part(self, select: str, table: str, group: str, where: str = "1") -> str | None:
+        edges = self.scope.window.edges()
+        if not edges:
+            return None
+        ranges = " OR ".join(f"({self.span('received_at', edge)})" for edge in edges)
+        return (
+            f"SELECT {select} FROM {table}"
+            f" WHERE {self.tenancy()} AND ({where}) AND ({ranges}) GROUP BY {group}"
+        )
+
+
+def _bucket_key(value: Any) -> BucketKey:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    return None
+
+
+def _quantile(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def analytics_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
+    """Events, latency, cost and score per version hash (and bucket)."""
+    query = _Query(scope)
+    metrics = ("latency", "cost", "score")
+    hourly = query.hourly_part(
+        "version_hash, hour AS at, events, "
+        + ", ".join(f"{m}_count, {m}_sum, {m}_sum_sq" for m in metrics)
+        + ", latency_quantiles",
+        "analytics_hourly",
+    )
+    raw_metrics = {"latency": "latency_ms", "cost": "cost_usd", "score": "score"}
+    raw = query.raw_part(
+        "version_hash, toStartOfHour(received_at) AS at, count() AS events, "
+        + ", ".join(
+            f"count({c}) AS {m}_count, sum(ifNull({c}, 0)) AS {m}_sum,"
+            f" sum(ifNull({c}, 0) * ifNull({c}, 0)) AS {m}_sum_sq"
+            for m, c in raw_metrics.items()
+        )
+        + f", {QUANTILES.replace('quantilesDD', 'quantilesDDState')}(latency_ms)"
+        " AS latency_quantiles",
+        "analytics_events",
+        "version_hash, at",
+    )
+    sums = ", ".join(f"sum({m}_count), sum({m}_sum), sum({m}_sum_sq)" for m in metrics)
+    sql = (
+        f"SELECT version_hash{query.bucket('at')}, sum(events), {sums},"
+        f" {QUANTILES.replace('quantilesDD', 'quantilesDDMerge')}(latency_quantiles)"
+        f" FROM (\n    {query.union(hourly, raw)}\n)"
+        f" GROUP BY version_hash{query.group_bucket}"
+    )
+    return sql, query.parameters
+
+
+def named_votes_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
+    """Signals whose metadata named a version (by number or content hash)."""
+    query = _Query(scope)
+    named = "version != 0 OR version_hash != ''"
+    hourly = query.hourly_part(
+        "version, version_hash, hour AS at, positive, negative", "signals_hourly", named
+    )
+    raw = query.raw_part(
+        "version, version_hash, toStartOfHour(received_at) AS at,"
+        " countIf(value = 'positive') AS positive, countIf(value = 'negative') AS negative",
+        "signal_events",
+        "version, version_hash, at",
+        named,
+    )
+    sql = (
+        f"SELECT version, version_hash{query.bucket('at')}, sum(positive), sum(negative)"
+        f" FROM (\n    {query.union(hourly, raw)}\n)"
+        f" GROUP BY version, version_hash{query.group_bucket}"
+    )
+    return sql, query.parameters
+
+
+def traced_votes_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
+    """Signals that named only a trace: the version a usage link ties it to (0 if none)."""
+    query = _Query(scope)
+    window = query.span("received_at", scope.window.whole)
+    sql = (
+        f"SELECT l.version{query.bucket('s.at')},"
+        " countIf(s.value = 'positive'), countIf(s.value = 'negative')"
+        " FROM (SELECT trace_id, value, toStartOfHour(received_at) AS at FROM signal_events"
+        f" WHERE {query.tenancy()} AND version = 0 AND version_hash = '' AND {window}) AS s"
+        " LEFT JOIN (SELECT DISTINCT trace_id, version FROM usage_links"
+        f" WHERE {query.tenancy()}) AS l ON s.trace_id = l.trace_id"
+        f" GROUP BY l.version{query.group_bucket}"
+    )
+    return sql, query.parameters
+
+
+def links_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
+    """Usage links and distinct traces per version number."""
+    query = _Query(scope)
+    hourly = query.hourly_part("version, hour AS at, links, traces", "usage_hourly")
+    raw = query.raw_part(
+        "version, toStartOfHour(received_at) AS at, count() AS links,"
+        " uniqExactState(trace_id) AS traces",
+        "usage_links",
+        "version, at",
+    )
+    sql = (
+        f"SELECT version{query.bucket('at')}, sum(links), uniqExactMerge(traces)"
+        f" FROM (\n    {query.union(hourly, raw)}\n)"
+        f" GROUP BY version{query.group_bucket}"
+    )
+    return sql, query.parameters
+
+
+Rows = Sequence[Sequence[Any]]
+RunQuery = Callable[[str, dict[str, Any]], Coroutine[Any, Any, Rows]]
+"""Runs one query and returns its rows (``compare.warehouse.Warehouse.rows``)."""
+
+
+async def read_figures(run: RunQuery, scope: Scope) -> WarehouseFigures:
+    """Run the four queries side by side (each on a client of its own), and key the rows."""
+    builders = (analytics_sql, named_votes_sql, traced_votes_sql, links_sql)
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks: list[asyncio.Task[Rows]] = [
+                group.create_task(run(*build(scope))) for build in builders
+            ]
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None  # the others were cancelled; one cause is enough
+    analytics_rows, named_rows, traced_rows, link_rows = (task.result() for task in tasks)
+    bucketed = scope.bucket is not None
+    analytics: dict[tuple[str, BucketKey], AnalyticsFigures] = {}
+    for row in analytics_rows:
+        bucket = _bucket_key(row[1]) if bucketed else None
+        events, *sums, quantiles = row[2:] if bucketed else row[1:]
+        analytics[(str(row[0]), bucket)] = AnalyticsFigures(
+            events=int(events),
+            latency=Moments(int(sums[0]), float(sums[1]), float(sums[2])),
+            cost=Moments(int(sums[3]), float(sums[4]), float(sums[5])),
+            score=Moments(int(sums[6]), float(sums[7]), float(sums[8])),
+            latency_quantiles=(
+                _quantile(quantiles[0]),
+                _quantile(quantiles[1]),
+                _quantile(quantiles[2]),
+            ),
+        )
+    named: dict[tuple[int, str, BucketKey], Votes] = {}
+    for row in named_rows:
+        bucket = _bucket_key(row[2]) if bucketed else None
+        named[(int(row[0]), str(row[1]), bucket)] = Votes(int(row[-2]), int(row[-1]))
+    traced: dict[tuple[int, BucketKey], Votes] = {}
+    for row in traced_rows:
+        key = (int(row[0]), _bucket_key(row[1]) if bucketed else None)
+        traced[key] = traced.get(key, Votes()) + Votes(int(row[-2]), int(row[-1]))
+    links: dict[tuple[int, BucketKey], Links] = {}
+    for row in link_rows:
+        bucket = _bucket_key(row[1]) if bucketed else None
+        links[(int(row[0]), bucket)] = Links(int(row[-2]), int(row[-1]))
+    return WarehouseFigures(analytics, named, traced, links)

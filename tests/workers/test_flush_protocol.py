@@ -1,0 +1,143 @@
+"""The flush protocol with fakes: fence, look up, insert, commit, and what a zombie does."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from typing import Any, cast
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import CommitFailedError
+from aiokafka.structs import ConsumerRecord
+
+from tests.workers.helpers import Tenant, analytics
+from workers.batch import Batch, block_token
+from workers.coordinator import WarehouseWorker
+from workers.dead_letters import DeadLetters
+from workers.dedup import DuplicateFinder
+from workers.recovery import BlockRecovery
+from workers.sink import ClickHouseSink
+from workers.tables import ANALYTICS, Identity
+
+TOPIC = "p.analytics.v1"
+TP = TopicPartition(TOPIC, 0)
+HASH = "sha256:" + "e" * 64
+
+
+class FakeConsumer:
+    """Hands out one batch of records, then stops the worker; records commits and seeks."""
+
+    def __init__(self, records: list[ConsumerRecord[bytes, bytes]], stop: asyncio.Event) -> None:
+        self._records = records
+        self._stop = stop
+        self.commits: list[dict[TopicPartition, int]] = []
+        self.fail_commit: int | None = None
+        self.seeks: list[tuple[TopicPartition, int]] = []
+        self.log: list[str] = []
+
+    async def getmany(self, timeout_ms: int = 0) -> dict[TopicPartition, list[Any]]:
+        self._stop.set()
+        records, self._records = self._records, []
+        return {TP: records} if records else {}
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.log.append("commit")
+        if self.fail_commit == len(self.commits):
+            self.fail_commit = None
+            raise CommitFailedError("the group rebalanced")
+        self.commits.append(offsets)
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TP}
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+class FakeSink:
+    """Answers lookups with ``stored`` and records inserts."""
+
+    def __init__(self, log: list[str], stored: Sequence[Identity] = ()) -> None:
+        self._log = log
+        self._stored = list(stored)
+        self.writes: list[tuple[str, list[list[Any]], str]] = []
+
+    async def write(
+        self, table: str, columns: Sequence[str], rows: list[list[Any]], token: str
+    ) -> None:
+        self._log.append("insert")
+        self.writes.append((table, rows, token))
+
+    async def rows(
+        self, sql: str, parameters: dict[str, Any], settings: Any = None
+    ) -> list[tuple[Any, ...]]:
+        self._log.append("lookup")
+        return [tuple(identity) for identity in self._stored]
+
+
+def _record(offset: int, value: bytes) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(TOPIC, 0, offset, 0, 0, b"k", value, None, 1, len(value), ())
+
+
+async def _run(
+    records: list[ConsumerRecord[bytes, bytes]],
+    stored: Sequence[Identity] = (),
+    fail_commit: int | None = None,
+) -> tuple[WarehouseWorker, FakeConsumer, FakeSink]:
+    stop = asyncio.Event()
+    consumer = FakeConsumer(records, stop)
+    consumer.fail_commit = fail_commit
+    sink = FakeSink(consumer.log, stored)
+    worker = WarehouseWorker(
+        cast(AIOKafkaConsumer, consumer),
+        cast(ClickHouseSink, sink),
+        cast(DeadLetters, None),
+        {TOPIC: ANALYTICS},
+        Batch(max_rows=1_000, max_seconds=60),
+        DuplicateFinder(cast(ClickHouseSink, sink), window=None),
+        BlockRecovery(cast(ClickHouseSink, sink)),
+    )
+    await worker.run(stop)
+    return worker, consumer, sink
+
+
+async def test_fence_then_lookup_then_insert_then_commit() -> None:
+    tenant, prompt = Tenant(), uuid.uuid4()
+    first = analytics(tenant, prompt, HASH, latency=1, key="same")
+    again = first.model_copy(update={"event_id": uuid.uuid4()})
+    seen = analytics(tenant, prompt, HASH, latency=3, key="stored-before")
+    fresh = analytics(tenant, prompt, HASH, latency=4)
+    records = [
+        _record(10, first.to_bytes()),
+        _record(11, again.to_bytes()),
+        _record(12, seen.to_bytes()),
+        _record(13, fresh.to_bytes()),
+    ]
+    worker, consumer, sink = await _run(
+        records, stored=[(tenant.project_id, prompt, "stored-before")]
+    )
+    assert consumer.log == ["commit", "lookup", "insert", "commit"]
+    assert consumer.commits == [{TP: 10}, {TP: 14}]
+    [(table, rows, token)] = sink.writes
+    assert table == "analytics_events" and token == block_token(TP, 10, 13)
+    keys = [ANALYTICS.identity(row)[2] for row in rows]
+    assert keys == ["same", str(fresh.event_id)]
+    assert [row[-2:] for row in rows] == [[10, 13], [10, 13]]
+    assert worker.stats.duplicates_dropped == 2 and worker.stats.rows_written == 2
+
+
+async def test_a_worker_that_lost_its_partitions_inserts_nothing() -> None:
+    records = [_record(5, analytics(Tenant(), uuid.uuid4(), HASH).to_bytes())]
+    worker, consumer, sink = await _run(records, fail_commit=0)
+    assert sink.writes == [] and consumer.commits == []
+    assert consumer.seeks == [(TP, 5)]  # read again if the partition stays
+    assert worker.stats.batches_dropped == 1
+
+
+async def test_a_lost_commit_after_the_insert_reads_the_block_again() -> None:
+    records = [_record(5, analytics(Tenant(), uuid.uuid4(), HASH).to_bytes())]
+    worker, consumer, sink = await _run(records, fail_commit=1)
+    assert len(sink.writes) == 1 and consumer.commits == [{TP: 5}]
+    assert consumer.seeks == [(TP, 5)]
+    assert worker.stats.batches_dropped == 1

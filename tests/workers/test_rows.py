@@ -1,0 +1,116 @@
+"""Rows, identities and blocks: what the worker derives from records, without any service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+from aiokafka import TopicPartition
+
+from tests.workers.helpers import Tenant, analytics, signal, usage
+from workers.batch import Batch, block_token
+from workers.decode import Poison, decode
+from workers.tables import ANALYTICS, SIGNALS, USAGE, Lineage, signal_version, usage_key
+
+TRACE = uuid.UUID("0193a6c2-7c1e-7cc0-9f6b-2a1d3c4e5f60")
+HASH = "sha256:" + "d" * 64
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        (None, (0, "", None)),
+        ({}, (0, "", None)),
+        ({"version": 4}, (4, "", None)),
+        ({"version": "v4"}, (4, "", None)),
+        ({"version": " 12 "}, (12, "", None)),
+        ({"version": True}, (0, "", None)),
+        ({"version": 0}, (0, "", None)),
+        ({"version": 2**40}, (0, "", None)),
+        ({"version": "four"}, (0, "", None)),
+        ({"version_hash": HASH}, (0, HASH, None)),
+        ({"version_hash": "sha256:short"}, (0, "", None)),
+        ({"trace_id": str(TRACE)}, (0, "", TRACE)),
+        ({"trace_id": "not-a-uuid"}, (0, "", None)),
+        ({"version": "v2", "version_hash": HASH, "trace_id": str(TRACE)}, (2, HASH, TRACE)),
+    ],
+)
+def test_signal_metadata_names_a_version(
+    metadata: dict[str, object] | None, expected: tuple[int, str, uuid.UUID | None]
+) -> None:
+    assert signal_version(metadata) == expected
+
+
+def test_each_kind_has_its_identity() -> None:
+    tenant, prompt = Tenant(), uuid.uuid4()
+    keyed = analytics(tenant, prompt, HASH, latency=1, key="retry-1")
+    row = decode(ANALYTICS, keyed.to_bytes(), Lineage(0, 1))
+    assert not isinstance(row, Poison)
+    assert ANALYTICS.identity(row) == (tenant.project_id, prompt, "retry-1")
+    thumbs = signal(tenant, prompt, "negative", metadata={"version": "v3"})
+    row = decode(SIGNALS, thumbs.to_bytes(), Lineage(0, 2))
+    assert not isinstance(row, Poison)
+    assert SIGNALS.identity(row) == (tenant.project_id, prompt, str(thumbs.event_id))
+    assert dict(zip(SIGNALS.columns, row, strict=True))["version"] == 3
+    span = uuid.uuid4()
+    link = usage(tenant, prompt, 2, HASH, TRACE, span_id=span)
+    row = decode(USAGE, link.to_bytes(), Lineage(0, 3))
+    assert not isinstance(row, Poison)
+    assert USAGE.identity(row) == (tenant.project_id, prompt, f"2:{TRACE}:{span}")
+    assert usage_key(2, TRACE, None) == f"2:{TRACE}:"
+    assert USAGE.insert_columns[-2:] == ("kafka_block_first", "kafka_block_last")
+
+
+@pytest.mark.parametrize(
+    ("spec", "change", "reason"),
+    [
+        (SIGNALS, {"signal_id": -1}, "signal_id -1 is outside"),
+        (USAGE, {"version": 2**33}, "version 8589934592 is outside"),
+        (ANALYTICS, {"received_at": "2350-01-01T00:00:00Z"}, "outside DateTime64's range"),
+    ],
+)
+def test_records_that_do_not_fit_the_columns_are_poison(
+    spec: object, change: dict[str, object], reason: str
+) -> None:
+    tenant, prompt = Tenant(), uuid.uuid4()
+    records = {
+        SIGNALS: signal(tenant, prompt, "positive"),
+        USAGE: usage(tenant, prompt, 1, HASH, TRACE),
+        ANALYTICS: analytics(tenant, prompt, HASH),
+    }
+    data = orjson.loads(records[spec].to_bytes())  # type: ignore[index]
+    data.update(change)
+    result = decode(spec, orjson.dumps(data), Lineage(0, 0))  # type: ignore[arg-type]
+    assert isinstance(result, Poison)
+    assert result.reason.startswith("unstorable") and reason in result.reason
+
+
+TP0, TP1 = TopicPartition("t", 0), TopicPartition("t", 1)
+
+
+def test_a_block_per_partition_covers_every_offset_read_dead_letters_included() -> None:
+    batch = Batch(max_rows=100, max_seconds=60)
+    batch.add(None, TP1, 7, None)  # dead-lettered: no row, but the range starts here
+    batch.add("events", TP1, 8, ["b"])
+    batch.add("events", TP0, 3, ["a"])
+    batch.add(None, TP0, 4, None)
+    batch.add(None, TopicPartition("t", 2), 0, None)
+    blocks = batch.blocks()
+    assert [(b.tp, b.first, b.last, b.table, b.rows) for b in blocks] == [
+        (TP0, 3, 4, "events", [["a"]]),
+        (TP1, 7, 8, "events", [["b"]]),
+        (TopicPartition("t", 2), 0, 0, None, []),
+    ]
+    assert batch.rows == 2
+    assert blocks[0].token == block_token(TP0, 3, 4)
+    assert len({b.token for b in blocks}) == 3
+    assert block_token(TP0, 3, 4) != block_token(TP0, 3, 5) != block_token(TP1, 3, 4)
+    batch.clear()
+    assert batch.blocks() == [] and batch.empty
+
+
+def test_time_helpers_stamp_milliseconds() -> None:
+    record = analytics(Tenant(), uuid.uuid4(), HASH, at=datetime(2026, 1, 1, 0, 0, 0, 123456, UTC))
+    assert record.received_at.microsecond == 123000

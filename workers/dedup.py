@@ -1,0 +1,71 @@
+"""Which events of a batch are already stored: the guard against duplicates across batches.
+
+A client that retries with the same idempotency key, a dead letter replayed twice, or a
+record the producer sent twice sends the same event in records that land in different
+batches, perhaps days apart; a deduplication token cannot see that. So before inserting,
+the worker asks the raw table which identities of the batch it already holds (within the
+lookback window) and drops them. This is free of races because one partition has one owner
+at a time and records are keyed by prompt, so all copies of an event pass through the same
+worker, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from workers.sink import ClickHouseSink
+from workers.tables import Identity, TableSpec
+
+LOOKUP_CHUNK = 10_000
+"""Keys per lookup query: a whole batch at the default batch size."""
+LOOKUP_SETTINGS = {"max_query_size": 16 * 1024 * 1024}
+"""The keys travel in the query text (client-side binding), past the 256 KiB default;
+16 MiB holds a chunk of keys of the longest allowed size (255 characters)."""
+
+
+class DuplicateFinder:
+    """Looks identities up in the raw tables, ``window`` back from the batch's oldest event."""
+
+    def __init__(self, sink: ClickHouseSink, window: timedelta | None) -> None:
+        self._sink = sink
+        self._window = window
+
+    async def stored(self, spec: TableSpec, rows: Sequence[list[Any]]) -> set[Identity]:
+        """The identities among ``rows`` that ``spec.table`` already holds."""
+        if not rows:
+            return set()
+        identities = {spec.identity(row) for row in rows}
+        since = self._since(spec.received_at(row) for row in rows)
+        found: set[Identity] = set()
+        ordered = sorted(identities, key=lambda identity: identity[2])
+        for start in range(0, len(ordered), LOOKUP_CHUNK):
+            chunk = ordered[start : start + LOOKUP_CHUNK]
+            found |= identities & await self._lookup(spec.table, chunk, since)
+        return found
+
+    def _since(self, times: Iterable[datetime]) -> int | None:
+        if self._window is None:
+            return None
+        return int((min(times) - self._window).timestamp() * 1000)
+
+    async def _lookup(
+        self, table: str, chunk: Sequence[Identity], since_ms: int | None
+    ) -> set[Identity]:
+        # Client-side binding: the values travel in the POST body, not in a URL.
+        sql = (
+            f"SELECT project_id, prompt_id, dedup_key FROM {table}"
+            " WHERE project_id IN %(projects)s AND prompt_id IN %(prompts)s"
+            " AND dedup_key IN %(keys)s"
+        )
+        parameters: dict[str, Any] = {
+            "projects": tuple({identity[0] for identity in chunk}),
+            "prompts": tuple({identity[1] for identity in chunk}),
+            "keys": tuple({identity[2] for identity in chunk}),
+        }
+        if since_ms is not None:
+            sql += " AND received_at >= fromUnixTimestamp64Milli(%(since)s)"
+            parameters["since"] = since_ms
+        rows = await self._sink.rows(sql, parameters, LOOKUP_SETTINGS)
+        return {(row[0], row[1], row[2]) for row in rows}
