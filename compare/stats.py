@@ -8,6 +8,9 @@ that is all the two tests need:
 - rates: the two-proportion z-test (pooled standard error for the p-value, unpooled for the
   95% confidence interval of the difference, the usual Wald interval).
 
+Student's t distribution comes from SciPy (``stdtr``, ``stdtrit``: real-valued degrees of
+freedom, as Welch's approximation produces); the normal one from the standard library.
+
 Differences are always ``version - baseline``. A test needs at least two observations on
 each side (one for rates); otherwise there is no comparison (None), not a made-up one.
 """
@@ -18,7 +21,7 @@ import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from compare import student_t
+from scipy.special import stdtr, stdtrit
 
 CONFIDENCE = 0.95
 SIGNIFICANCE = 0.05
@@ -89,12 +92,12 @@ def welch(version: Moments, baseline: Moments) -> Difference | None:
         v_term**2 / (version.count - 1) + b_term**2 / (baseline.count - 1)
     )
     t = difference / standard_error
-    half_width = student_t.critical_value(CONFIDENCE, df) * standard_error
+    half_width = float(stdtrit(df, 0.5 + CONFIDENCE / 2)) * standard_error
     return Difference(
         difference,
         difference - half_width,
         difference + half_width,
-        student_t.two_sided_p(t, df),
+        min(1.0, 2.0 * float(stdtr(df, -abs(t)))),
         "welch_t",
     )
 
