@@ -9,6 +9,7 @@ COPY ingest ./ingest
 COPY workers ./workers
 COPY schemas ./schemas
 COPY sql ./sql
+COPY compare ./compare
 RUN pip install --no-cache-dir .
 USER nobody
 ENTRYPOINT ["promptline"]

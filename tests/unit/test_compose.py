@@ -1,5 +1,6 @@
 """docker-compose.yml cannot run here (no Docker engine), so check what can be checked."""
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -37,3 +38,15 @@ def test_compose_values_are_valid_settings() -> None:
     settings = Settings.model_validate(env)
     assert settings.kafka_enable_idempotence is True
     assert settings.database_url.startswith("postgresql+asyncpg://")
+
+
+def test_dockerfile_copies_every_package_of_the_wheel() -> None:
+    """The image installs the project from copied folders: a missing one fails at import."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = set(project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"])
+    copied = {
+        line.split()[1]
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ") and line.split()[-1].startswith("./")
+    }
+    assert packages <= copied, f"Dockerfile does not copy {sorted(packages - copied)}"
