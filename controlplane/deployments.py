@@ -4,9 +4,12 @@ Every deploy and every rollback appends a row; nothing is updated or deleted, so
 history is the audit log. The *current* deployment of a prompt is its latest row (by
 ``deployed_at``, then id: UUIDv7 ids are time-ordered).
 
-Rollback returns all traffic to the most recent earlier deployment whose split sent 100%
-of traffic to one version ("stable"), skipping stable deployments of the version already
-serving everything (they would change nothing). "Earlier" is earlier than the deployment
+Rollback returns all traffic to the most recent earlier deployment that sent 100% of
+traffic to one version ("stable": its split and every targeting rule's split give that
+version everything), skipping stable deployments of the version already serving
+everything (they would change nothing). A canary run as a rule (100% to v1, and a rule
+sending a segment to v2) is not stable, so a rollback from it restores the version the
+rule's segment left. "Earlier" is earlier than the deployment
 now in force; when that is itself a rollback, earlier than the deployment it restored, so
 repeated rollbacks walk further back in history instead of bouncing between two states.
 The new row copies no targeting rules (all traffic means all) and records the restored
@@ -64,6 +67,18 @@ def sole_version(traffic: Sequence[Any]) -> int | None:
     """The version taking 100% of a stored split, if one does."""
     live = [(number, weight) for number, weight in split_of(traffic) if weight > 0]
     return live[0][0] if len(live) == 1 and live[0][1] == 100 else None
+
+
+def stable_version(deployment: Deployment) -> int | None:
+    """The one version a deployment sends all traffic to, rules included, if there is one."""
+    number = sole_version(deployment.traffic)
+    if number is None:
+        return None
+    for rule in deployment.rules or []:
+        split = rule.get("traffic", []) if isinstance(rule, dict) else []
+        if any(weight > 0 and version != number for version, weight in split_of(split)):
+            return None
+    return number
 
 
 def serving_versions(deployment: Deployment | None, latest: int | None) -> frozenset[int]:
@@ -156,9 +171,9 @@ async def rollback(session: AsyncSession, prompt: Prompt, deployed_by: str) -> R
     current = past[0]
     anchor = current.rollback_of or current.id
     position = next((i for i, row in enumerate(past) if row.id == anchor), 0)
-    serving = sole_version(current.traffic)
+    serving = stable_version(current)
     for candidate in past[position + 1 :]:
-        number = sole_version(candidate.traffic)
+        number = stable_version(candidate)
         if number is not None and number != serving:
             deployment = await record_deployment(
                 session,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -88,3 +89,43 @@ async def revoke_api_key(session: AsyncSession, key_id: uuid.UUID) -> datetime:
         await bump_revision(session)
         await session.flush()
     return key.revoked_at
+
+
+async def _organization(session: AsyncSession, org_id: uuid.UUID) -> Organization:
+    org = await session.get(Organization, org_id)
+    if org is None:
+        raise ValueError(f"no organisation {org_id}")
+    return org
+
+
+async def set_plan(session: AsyncSession, org_id: uuid.UUID, plan: str) -> Organization:
+    """Move an organisation to another plan; every process applies it from its next reload."""
+    org = await _organization(session, org_id)
+    org.plan = Plan(plan).value
+    await bump_revision(session)
+    await session.flush()
+    return org
+
+
+async def set_limit_overrides(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    add: Mapping[str, str | int],
+    remove: Iterable[str] = (),
+    *,
+    reset: bool = False,
+) -> dict[str, Any]:
+    """Change an organisation's overrides (checked by ``controlplane.overrides``).
+
+    ``reset`` drops every override first; ``remove`` drops the named ones; ``add`` sets
+    (or replaces) values. Returns the overrides now stored.
+    """
+    org = await _organization(session, org_id)
+    overrides: dict[str, Any] = {} if reset else dict(org.limit_overrides or {})
+    for name in remove:
+        overrides.pop(name, None)
+    overrides.update(add)
+    org.limit_overrides = overrides  # a new object, so the JSON column is seen as changed
+    await bump_revision(session)
+    await session.flush()
+    return overrides

@@ -62,6 +62,19 @@ def _admin(settings: Settings, args: argparse.Namespace) -> int:
         )
     elif args.admin_command == "revoke-key":
         _print_json(asyncio.run(admin.revoke_key(settings, uuid.UUID(args.key_id))))
+    elif args.admin_command == "set-plan":
+        _print_json(asyncio.run(admin.change_plan(settings, uuid.UUID(args.org), args.plan)))
+    elif args.admin_command == "set-limits":
+        try:
+            changed = asyncio.run(
+                admin.change_limits(
+                    settings, uuid.UUID(args.org), args.limit, args.clear, reset=args.reset
+                )
+            )
+        except ValueError as error:
+            print(f"promptline admin set-limits: {error}", file=sys.stderr)
+            return 2
+        _print_json(changed)
     elif args.admin_command == "quickstart":
         _print_json(asyncio.run(admin.quickstart(settings)))
     return 0
@@ -118,6 +131,24 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--name", default="")
     revoke = admin_commands.add_parser("revoke-key", help="revoke an API key for good")
     revoke.add_argument("--key-id", required=True, help="the key's id (create-key prints it)")
+    plan = admin_commands.add_parser("set-plan", help="move an organisation to another plan")
+    plan.add_argument("--org", required=True, help="organisation id")
+    plan.add_argument("--plan", choices=["free", "team", "business"], required=True)
+    limits = admin_commands.add_parser(
+        "set-limits", help="override an organisation's rate limits or monthly signal quota"
+    )
+    limits.add_argument("--org", required=True, help="organisation id")
+    limits.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="'POST /v1/resolve=2000/second' or 'signals_per_month=500000' (repeatable)",
+    )
+    limits.add_argument(
+        "--clear", action="append", default=[], metavar="NAME", help="drop one override"
+    )
+    limits.add_argument("--reset", action="store_true", help="drop every override first")
     admin_commands.add_parser("quickstart", help="local org, project, demo prompt and a fresh key")
 
     dead = commands.add_parser(

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from controlplane.authoring import get_or_create_prompt, push_version
+from controlplane.overrides import parse_override
 from controlplane.store.engine import create_engine, session_factory
 from controlplane.store.models import Organization, Project, PromptVersion
 from controlplane.tenancy import (
@@ -16,6 +17,8 @@ from controlplane.tenancy import (
     create_organization,
     create_project,
     revoke_api_key,
+    set_limit_overrides,
+    set_plan,
 )
 from promptline.settings import Settings
 
@@ -73,6 +76,38 @@ async def revoke_key(settings: Settings, key_id: uuid.UUID) -> dict[str, Any]:
         async with session_factory(engine)() as session, session.begin():
             revoked_at = await revoke_api_key(session, key_id)
             return {"key_id": str(key_id), "revoked_at": revoked_at.isoformat()}
+    finally:
+        await engine.dispose()
+
+
+async def change_plan(settings: Settings, org_id: uuid.UUID, plan: str) -> dict[str, Any]:
+    """Move an organisation to another plan (limits and quota follow within a second)."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            org = await set_plan(session, org_id, plan)
+            return {"org_id": str(org.id), "name": org.name, "plan": org.plan}
+    finally:
+        await engine.dispose()
+
+
+async def change_limits(
+    settings: Settings,
+    org_id: uuid.UUID,
+    add: list[str],
+    remove: list[str],
+    *,
+    reset: bool = False,
+) -> dict[str, Any]:
+    """Set, drop or reset an organisation's limit overrides (``controlplane.overrides``)."""
+    parsed = dict(parse_override(text) for text in add)  # ValueError before any write
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            overrides = await set_limit_overrides(
+                session, org_id, parsed, [" ".join(name.split()) for name in remove], reset=reset
+            )
+            return {"org_id": str(org_id), "limit_overrides": overrides}
     finally:
         await engine.dispose()
 

@@ -9,6 +9,7 @@ serves the path (see ARCHITECTURE.md, "Route families").
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 
@@ -98,7 +99,7 @@ def error_response(error: ApiError, dialect: ErrorDialect) -> web.Response:
         body["field"] = error.field
     headers: dict[str, str] = {}
     if error.retry_after is not None:
-        headers["Retry-After"] = str(max(1, round(error.retry_after + 0.499)))
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     return web.Response(
         status=error.status,
         body=orjson.dumps({"error": body}),
@@ -126,7 +127,11 @@ def error_middleware(resolve_dialect: DialectResolver) -> web.middleware:  # typ
             kind = _KIND_OF_STATUS.get(http_error.status, ErrorKind.INVALID_REQUEST)
             message = http_error.reason if http_error.status != 404 else "No such route."
             api_error = ApiError(kind, message, status=http_error.status)
-            return error_response(api_error, resolve_dialect(request))
+            response = error_response(api_error, resolve_dialect(request))
+            allow = http_error.headers.get("Allow")
+            if allow is not None:  # a 405 says which methods the route takes (RFC 9110)
+                response.headers["Allow"] = allow
+            return response
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
             api_error = ApiError(ErrorKind.INTERNAL, "Something went wrong on our end.")

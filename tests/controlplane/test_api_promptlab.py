@@ -471,6 +471,28 @@ async def test_rollback_drops_targeting_rules(api: Api, tenant: Tenant) -> None:
     assert current["traffic"] == [{"version": "v1", "weight": 100}]
 
 
+async def test_rollback_from_a_canary_run_as_a_rule_restores_the_version_it_left(
+    api: Api, tenant: Tenant
+) -> None:
+    """100% v1 plus a rule sending everyone to v2 is a canary, not a stable deployment."""
+    await api.prompt(tenant, "rule-canary", "one", "two")
+    stable = await _deploy(api, tenant, "rule-canary", _all_to("v1"))
+    beta = {"name": "beta", "traffic": [{"version": "v2", "weight": 100}]}
+    await _deploy(api, tenant, "rule-canary", _all_to("v1") | {"rules": [beta]})
+    canary = await api.call(
+        "POST", "/v1/resolve", tenant.key, json={"prompt": "rule-canary", "user_id": "u1"}
+    )
+    assert (canary.body["version"], canary.body["traffic_rule"]) == ("v2", "beta")
+
+    reply = await api.call("POST", "/v1/prompts/rule-canary/rollback", tenant.key)
+    assert reply.status == 200, reply.body
+    assert (reply.body["rolled_back_to"], reply.body["version"]) == (stable["deployment_id"], "v1")
+    resolved = await api.call(
+        "POST", "/v1/resolve", tenant.key, json={"prompt": "rule-canary", "user_id": "u1"}
+    )
+    assert resolved.body["version"] == "v1"
+
+
 async def test_rollback_without_a_stable_deployment_is_409(api: Api, tenant: Tenant) -> None:
     await api.prompt(tenant, "never-stable", "one", "two")
     reply = await api.call("POST", "/v1/prompts/never-stable/rollback", tenant.key)
