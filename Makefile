@@ -31,6 +31,13 @@ types: $(STAMP)
 test: lint types  ## lint, types and the whole test suite
 	$(BIN)/pytest
 
+bench: $(STAMP)  ## every benchmark under bench/, each printing its figures
+	$(BIN)/python -m bench.resolve_engine
+	$(BIN)/python -m bench.resolve_http
+	$(BIN)/python -m bench.edge_load
+	$(BIN)/python -m bench.worker_throughput
+	$(BIN)/python -m bench.compare_latency
+
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
