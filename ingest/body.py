@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel
 
-from promptline.http.bodies import parse_model
+from promptline.http.bodies import BODY_READ_ERRORS, parse_model, unreadable_body
 from promptline.http.errors import ApiError, ErrorKind
 from schemas.idempotency import idempotency_key_problem
 
@@ -32,17 +32,24 @@ def too_large(limit: int, size: int | None = None) -> ApiError:
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes:
-    """The raw body, or a 413 as soon as it is known to exceed ``limit`` bytes."""
+    """The raw body, or a 413 as soon as it is known to exceed ``limit`` bytes.
+
+    The limit applies to the decoded body (a compressed body is counted as it inflates);
+    a body that does not decode or is cut short is 400 ``invalid_request``.
+    """
     declared = request.content_length
     if declared is not None and declared > limit:
         raise too_large(limit, declared)
     chunks: list[bytes] = []
     size = 0
-    while chunk := await request.content.readany():
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        chunks.append(chunk)
+    try:
+        while chunk := await request.content.readany():
+            size += len(chunk)
+            if size > limit:
+                raise too_large(limit)
+            chunks.append(chunk)
+    except BODY_READ_ERRORS as error:
+        raise unreadable_body(request, error) from error
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

@@ -24,7 +24,7 @@ from ingest.observe import observe_middleware
 from ingest.producer import EventProducer
 from ingest.resources import close_edge, open_edge
 from ingest.routes import add_routes as add_edge_routes
-from promptline.http.bodies import json_response
+from promptline.http.bodies import close_after_unreadable_body, json_response
 from promptline.http.errors import error_middleware
 from promptline.http.families import dialect_for
 from promptline.kafka import create_producer
@@ -73,6 +73,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[EDGE_METRICS] = metrics
+    app.on_response_prepare.append(close_after_unreadable_body)
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

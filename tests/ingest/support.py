@@ -19,6 +19,7 @@ from ingest.observe import observe_middleware
 from ingest.producer import EventProducer, Outgoing, ProduceFailed
 from ingest.quota import MemoryQuota
 from ingest.routes import add_routes
+from promptline.http.bodies import close_after_unreadable_body
 from promptline.http.errors import error_middleware
 from promptline.http.families import dialect_for
 
@@ -108,6 +109,7 @@ def edge_app(
         middlewares=[error_middleware(dialect_for), observe_middleware(metrics, access_log)]
     )
     app[EDGE_METRICS] = metrics
+    app.on_response_prepare.append(close_after_unreadable_body)
     overrides.setdefault("quota", MemoryQuota())
     overrides.setdefault("limits", EdgeLimits())
     app[EDGE_CONTEXT] = EdgeContext(
