@@ -1,4 +1,10 @@
-"""Bearer API-key authentication against the in-memory catalog."""
+"""Bearer API-key authentication against the in-memory catalog.
+
+Keys are printable ASCII (``pl_sk_`` plus URL-safe base64), so a token with any other
+character cannot be a key: it is refused as invalid (401) before it is hashed. aiohttp
+hands header bytes that are not UTF-8 over as surrogates, which cannot be encoded to be
+hashed; without this check they would crash the handler (500) on every route.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +31,14 @@ def authenticate(request: web.Request, catalog: Catalog, scope: str) -> Principa
         raise ApiError(
             ErrorKind.UNAUTHORIZED, "API key missing: send 'Authorization: Bearer <key>'."
         )
-    principal = catalog.principal(digest(token))
+    principal = catalog.principal(digest(token)) if _could_be_key(token) else None
     if principal is None:
         raise ApiError(ErrorKind.UNAUTHORIZED, "API key invalid or revoked.")
     if scope not in principal.scopes:
         raise ApiError(ErrorKind.FORBIDDEN, f"API key lacks the '{scope}' scope for this action.")
     return principal
+
+
+def _could_be_key(token: str) -> bool:
+    """Whether ``token`` is printable ASCII, as every key is (and only then hashable)."""
+    return token.isascii() and token.isprintable()
