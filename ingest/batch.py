@@ -3,9 +3,9 @@
 Each event is validated with its own route's rules and error code (a signal's or usage
 link's bad field is 422 ``validation_error``, an analytics event's is 400
 ``invalid_request``), so a batch result says exactly what the single route would have
-said. An event without its own ``idempotency_key`` gets ``<Idempotency-Key header>:<index>``
-when the request has that header, so resending the same batch is deduplicated event by
-event.
+said. An event without its own ``idempotency_key`` gets a key derived from the
+request's ``Idempotency-Key`` header and the event's content (``ingest.batch_keys``), so
+resending the batch, or only its refused events, is deduplicated event by event.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from controlplane.catalog import Catalog, Principal
 from ingest.accept import Accepted, Outcome
+from ingest.batch_keys import FallbackKeys
 from ingest.prepare import Prepared, prepare_analytics, prepare_signal, prepare_usage
 from promptline.http.bodies import parse_model
 from promptline.http.errors import DEFAULT_DIALECT, DOCS_URL, ApiError, ErrorKind
@@ -46,9 +47,13 @@ def event_type(item: Any) -> str | None:
 
 
 def prepare_event(
-    catalog: Catalog, principal: Principal, index: int, item: Any, batch_key: str | None
+    catalog: Catalog, principal: Principal, index: int, item: Any, fallback_keys: FallbackKeys
 ) -> Prepared:
-    """The prepared event at ``index``, or an ApiError saying what is wrong with it."""
+    """The prepared event at ``index``, or an ApiError saying what is wrong with it.
+
+    Only a valid event without its own key takes a fallback key, so the keys of the
+    valid events do not depend on which invalid ones were sent beside them.
+    """
     if not isinstance(item, dict):
         raise ApiError(ErrorKind.VALIDATION, f"events.{index}: must be a JSON object.")
     kind = event_type(item)
@@ -56,14 +61,13 @@ def prepare_event(
         raise ApiError(ErrorKind.VALIDATION, f"type: must be one of {_CHOICES}.", field="type")
     error_kind = ErrorKind.INVALID_REQUEST if kind == "analytics" else ErrorKind.VALIDATION
     body: BaseModel = parse_model(EVENT_MODELS[kind], item, error_kind)
-    fallback = f"{batch_key}:{index}" if batch_key is not None else None
-    if isinstance(body, SignalEventIn):
-        key = body.idempotency_key or fallback
-        return prepare_signal(catalog, principal, body.prompt_id, body, key)
     if isinstance(body, UsageEventIn):
-        return prepare_usage(catalog, principal, body)
-    analytics = cast(AnalyticsBatchEventIn, body)
-    return prepare_analytics(catalog, principal, analytics, analytics.idempotency_key or fallback)
+        return prepare_usage(catalog, principal, body)  # keyed by the link itself
+    own = cast("SignalEventIn | AnalyticsBatchEventIn", body).idempotency_key
+    key = own if own is not None else fallback_keys.key_for(item)
+    if isinstance(body, SignalEventIn):
+        return prepare_signal(catalog, principal, body.prompt_id, body, key)
+    return prepare_analytics(catalog, principal, cast(AnalyticsBatchEventIn, body), key)
 
 
 def error_body(error: ApiError) -> dict[str, Any]:

@@ -10,7 +10,8 @@ Status 200 when every event was accepted, 207 Multi-Status otherwise (with Retry
 when some result is worth retrying). Errors of the request as a whole (nothing
 accepted): 400 ``invalid_request`` (not a JSON object), 422 ``validation_error`` (no
 ``events`` list, or an empty one), 413 ``payload_too_large`` (too many bytes or
-events), 401, 403, 429 (request rate, Retry-After).
+events), 401, 403, 429 (request rate, Retry-After). Idempotency inside a batch (fallback
+keys from the ``Idempotency-Key`` header, repeated keys) is ``ingest.batch_keys``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aiohttp import web
 from ingest.accept import Accepted, Outcome, accept
 from ingest.admission import BATCH, admit
 from ingest.batch import event_type, prepare_event, result, retry_seconds
+from ingest.batch_keys import FallbackKeys, first_occurrences
 from ingest.body import idempotency_header, parse_object, read_limited
 from ingest.context import EDGE_CONTEXT
 from ingest.prepare import Prepared
@@ -52,18 +54,26 @@ async def post_batch(request: web.Request) -> web.Response:
 
     outcomes: list[Outcome | None] = [None] * len(items)
     kinds = [event_type(item) for item in items]
+    fallback_keys = FallbackKeys(batch_key)
     prepared: list[Prepared] = []
     positions: list[int] = []
     for index, item in enumerate(items):
         try:
-            prepared.append(prepare_event(catalog, principal, index, item, batch_key))
+            prepared.append(prepare_event(catalog, principal, index, item, fallback_keys))
             positions.append(index)
         except ApiError as error:
             outcomes[index] = error
             ctx.metrics.observe_events(kinds[index] or "unknown", error.kind.value)
-    accepted = await accept(ctx, principal, prepared, "batch")
-    for index, outcome in zip(positions, accepted, strict=True):
-        outcomes[index] = outcome
+    # A repeat of an event earlier in the batch (same identity) is not accepted again:
+    # it shares the first one's outcome, so it costs no quota and no second record.
+    firsts = first_occurrences(prepared)
+    unique = [position for position, first in enumerate(firsts) if first == position]
+    decided = await accept(ctx, principal, [prepared[p] for p in unique], "batch")
+    outcome_of = dict(zip(unique, decided, strict=True))
+    for position, first in enumerate(firsts):
+        outcomes[positions[position]] = outcome_of[first]
+        if first != position:
+            ctx.metrics.observe_events(prepared[position].kind.value, "repeat")
     return _answer(list(zip(kinds, cast("list[Outcome]", outcomes), strict=True)))
 
 

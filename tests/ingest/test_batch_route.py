@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from ingest.batch_keys import content_digest
 from ingest.context import EdgeContext, EdgeLimits
 from ingest.producer import Outgoing
 from ingest.quota import MemoryQuota, month_of
@@ -66,7 +67,8 @@ async def test_all_good_is_200_with_results_in_order_and_keys_in_records(
     assert first["metadata"] == {"a": 1}
     assert link["idempotency_key"] == f"usage:{PROMPT}:1:{TRACE}:"
     assert call["idempotency_key"] == "a-1" and call["latency_ms"] == 3
-    assert second["idempotency_key"] == "batch-9:3" and second["value"] == "negative"
+    assert second["idempotency_key"] == f"batch-9:{content_digest(events[3])}"
+    assert second["value"] == "negative"
     topics = sorted(r.topic for r in producer.sent)
     assert topics == ["t.analytics.v1", "t.signals.v1", "t.signals.v1", "t.usage.v1"]
 

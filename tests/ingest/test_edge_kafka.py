@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from controlplane.ids import IdShape, encode
 from controlplane.store.engine import create_engine, session_factory
+from ingest.batch_keys import content_digest
 from promptline.commands.admin import quickstart
 from promptline.server import create_app
 from promptline.settings import Settings
@@ -77,27 +78,21 @@ async def test_every_route_puts_complete_records_in_kafka(
         headers={**headers, "Idempotency-Key": "call-1"},
     )
     assert analytics.status == 204
+    batch_events: list[dict[str, Any]] = [
+        {"type": "signal", "prompt_id": demo["prompt_name"], "value": "negative"},
+        {"type": "usage", "name": demo["prompt_name"], "version": 1, "trace_id": str(trace)},
+        {
+            "type": "analytics",
+            "prompt_id": demo["prompt_id"],
+            "version_hash": demo["version_hash"],
+            "latency_ms": 7,
+            "idempotency_key": "call-2",
+        },
+        {"type": "signal", "prompt_id": demo["prompt_name"], "value": "maybe"},
+    ]
     batch = await client.post(
         "/api/v1/events/batch",
-        json={
-            "events": [
-                {"type": "signal", "prompt_id": demo["prompt_name"], "value": "negative"},
-                {
-                    "type": "usage",
-                    "name": demo["prompt_name"],
-                    "version": 1,
-                    "trace_id": str(trace),
-                },
-                {
-                    "type": "analytics",
-                    "prompt_id": demo["prompt_id"],
-                    "version_hash": demo["version_hash"],
-                    "latency_ms": 7,
-                    "idempotency_key": "call-2",
-                },
-                {"type": "signal", "prompt_id": demo["prompt_name"], "value": "maybe"},
-            ]
-        },
+        json={"events": batch_events},
         headers={**headers, "Idempotency-Key": "batch-1"},
     )
     assert batch.status == 207
@@ -120,7 +115,8 @@ async def test_every_route_puts_complete_records_in_kafka(
     assert single["metadata"] == {"session_id": "sess_1", "n": 3}
     assert _instant(single["received_at"]) == _instant(signal_data["created_at"])
     batched = by_id[results[0]["id"]]
-    assert batched["value"] == "negative" and batched["idempotency_key"] == "batch-1:0"
+    assert batched["value"] == "negative"
+    assert batched["idempotency_key"] == f"batch-1:{content_digest(batch_events[0])}"
     assert batched["event_id"] == results[0]["event_id"]
 
     keys = sorted(record["idempotency_key"] for record in usages)
