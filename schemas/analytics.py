@@ -6,13 +6,18 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
+from schemas.idempotency import IdempotencyKey
+
 
 class AnalyticsEventIn(BaseModel):
     """The request body of ``POST /api/v1/prompts/analytics``.
 
     Seed 004 does not forbid unknown fields, so they are ignored; numbers must be JSON
     numbers (not strings or booleans, which would hide a client bug), finite, and latency
-    and cost non-negative, since a negative cost is always a bug.
+    and cost non-negative, since a negative cost is always a bug. ``idempotency_key`` is
+    ours, beside the ``Idempotency-Key`` header: an open body would otherwise drop it
+    silently, and a client that puts it there means it (the batch route takes it there
+    too).
     """
 
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
@@ -22,3 +27,4 @@ class AnalyticsEventIn(BaseModel):
     latency_ms: StrictFloat | None = Field(default=None, ge=0)
     cost_usd: StrictFloat | None = Field(default=None, ge=0)
     score: StrictFloat | None = None
+    idempotency_key: IdempotencyKey | None = None

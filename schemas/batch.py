@@ -53,12 +53,11 @@ class UsageEventIn(UsageIn):
 
 
 class AnalyticsBatchEventIn(AnalyticsEventIn):
-    """An analytics event in a batch."""
+    """An analytics event in a batch (its ``idempotency_key`` comes with seed 004's body)."""
 
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["analytics"]
-    idempotency_key: IdempotencyKey | None = None
 
 
 EVENT_MODELS: dict[str, type[BaseModel]] = {

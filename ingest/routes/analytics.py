@@ -3,7 +3,9 @@
 Answers 204 once Kafka has the event. Every bad input is ``400 invalid_request`` naming
 the field (seed 004 documents 400 without a code); 401, 403, 404 ``not_found`` (prompt
 or version hash not in the key's project), 413, 429 (Retry-After), 503 (Retry-After).
-An ``Idempotency-Key`` header is carried into the record.
+The idempotency key is the ``Idempotency-Key`` header or the body's ``idempotency_key``
+(either, or both if they agree: two different keys for one event are a 400), carried
+into the record.
 """
 
 from __future__ import annotations
@@ -15,10 +17,21 @@ from ingest.admission import ANALYTICS, admit
 from ingest.body import idempotency_header, read_model
 from ingest.context import EDGE_CONTEXT
 from ingest.prepare import prepare_analytics
-from promptline.http.errors import ErrorKind
+from promptline.http.errors import ApiError, ErrorKind
 from schemas.analytics import AnalyticsEventIn
 
 PATH = "/api/v1/prompts/analytics"
+
+
+def one_key(header: str | None, body: str | None) -> str | None:
+    """The event's key from the header or the body; 400 if they name different keys."""
+    if header is not None and body is not None and header != body:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            "idempotency_key: differs from the Idempotency-Key header; send one key.",
+            field="idempotency_key",
+        )
+    return header if header is not None else body
 
 
 async def post_analytics(request: web.Request) -> web.Response:
@@ -30,7 +43,7 @@ async def post_analytics(request: web.Request) -> web.Response:
     body = await read_model(
         request, AnalyticsEventIn, ctx.limits.max_body_bytes, ErrorKind.INVALID_REQUEST
     )
-    event = prepare_analytics(catalog, principal, body, key)
+    event = prepare_analytics(catalog, principal, body, one_key(key, body.idempotency_key))
     [outcome] = await accept(ctx, principal, [event], "analytics")
     if not isinstance(outcome, Accepted):
         raise outcome

@@ -80,3 +80,36 @@ async def test_non_finite_numbers_are_400(
     assert response.status == 400
     assert (await response.json())["error"]["code"] == "invalid_request"
     assert producer.sent == []
+
+
+async def test_body_idempotency_key_goes_into_the_record(
+    client: Client, producer: FakeProducer
+) -> None:
+    response = await client.post(URL, json={**GOOD, "idempotency_key": "call-9"}, headers=auth())
+    assert response.status == 204
+    [record] = producer.records()
+    assert record["idempotency_key"] == "call-9"
+
+
+async def test_header_and_body_key_may_agree_but_not_differ(
+    client: Client, producer: FakeProducer
+) -> None:
+    body = {**GOOD, "idempotency_key": "call-9"}
+    same = await client.post(URL, json=body, headers={**auth(), "Idempotency-Key": "call-9"})
+    assert same.status == 204
+    other = await client.post(URL, json=body, headers={**auth(), "Idempotency-Key": "call-8"})
+    assert other.status == 400
+    error = (await other.json())["error"]
+    assert error["code"] == "invalid_request" and error["field"] == "idempotency_key"
+    assert [record["idempotency_key"] for record in producer.records()] == ["call-9"]
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "caf\u00e9", 7])
+async def test_bad_body_idempotency_key_is_400_naming_it(
+    client: Client, producer: FakeProducer, key: object
+) -> None:
+    response = await client.post(URL, json={**GOOD, "idempotency_key": key}, headers=auth())
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert error["code"] == "invalid_request" and error["field"] == "idempotency_key"
+    assert producer.sent == []

@@ -125,6 +125,26 @@ async def test_every_route_puts_complete_records_in_kafka(
     assert {record["idempotency_key"] for record in calls} == {"call-1", "call-2"}
 
 
+async def test_analytics_body_idempotency_key_reaches_the_kafka_record(
+    migrated: Settings, demo: dict[str, Any], client: Client
+) -> None:
+    """Seed 004's body is open: a key in it is ours, not silently ignored."""
+    response = await client.post(
+        "/api/v1/prompts/analytics",
+        json={
+            "prompt_id": demo["prompt_id"],
+            "version_hash": demo["version_hash"],
+            "latency_ms": 12.5,
+            "idempotency_key": "body-key-1",
+        },
+        headers={"Authorization": f"Bearer {demo['api_key']}"},
+    )
+    assert response.status == 204
+    [record] = await read_topic(migrated, EventKind.ANALYTICS, expected=1)
+    assert record["idempotency_key"] == "body-key-1" and record["latency_ms"] == 12.5
+    assert record["_key"] == demo["prompt_id"]
+
+
 async def test_signals_over_the_monthly_limit_never_reach_kafka(migrated: Settings) -> None:
     engine = create_engine(migrated.database_url)
     try:
