@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-import orjson
 from aiohttp import web
 from pydantic import BaseModel
 
-from promptline.http.bodies import BODY_READ_ERRORS, parse_model, unreadable_body
+from promptline.http.bodies import BODY_READ_ERRORS, loads_body, parse_model, unreadable_body
 from promptline.http.errors import ApiError, ErrorKind
 from schemas.idempotency import idempotency_key_problem
 
@@ -57,12 +56,7 @@ def parse_object(raw: bytes) -> dict[str, Any]:
     """The body as a JSON object; 400 ``invalid_request`` if empty, malformed or not an object."""
     if not raw:
         raise ApiError(ErrorKind.INVALID_REQUEST, "Request body is missing; send a JSON object.")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise ApiError(
-            ErrorKind.INVALID_REQUEST, f"Request body is not valid JSON: {error}"
-        ) from error
+    data = loads_body(raw)
     if not isinstance(data, dict):
         raise ApiError(ErrorKind.INVALID_REQUEST, "Request body must be a JSON object.")
     return data

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any, TypeVar
 
 import orjson
@@ -74,12 +76,80 @@ async def read_json(request: web.Request) -> Any:
         raise unreadable_body(request, error) from error
     if not raw:
         raise ApiError(ErrorKind.INVALID_REQUEST, "Request body is missing; send a JSON object.")
+    return loads_body(raw)
+
+
+def loads_body(raw: bytes) -> Any:
+    """``raw`` parsed as JSON; 400 ``invalid_request`` saying why it is not JSON.
+
+    orjson refuses ``NaN``, ``Infinity`` and numbers beyond a double's range (``1e999``)
+    as it should, but says only where in the text: the body is then parsed again
+    leniently to name the field that holds the number (``latency_ms``,
+    ``events.3.score``). That second parse happens only for such bodies.
+    """
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:
+        path = _non_finite_path(raw) if _may_be_non_finite(raw, error) else None
+        if path is not None:
+            raise ApiError(
+                ErrorKind.INVALID_REQUEST,
+                f"{path}: must be a finite number; NaN, Infinity and numbers beyond the "
+                "range of a double are not JSON.",
+                field=path,
+            ) from error
         raise ApiError(
             ErrorKind.INVALID_REQUEST, f"Request body is not valid JSON: {error}"
         ) from error
+
+
+class _NonFinite:
+    """Stands in for a non-finite number in the lenient parse."""
+
+
+def _may_be_non_finite(raw: bytes, error: orjson.JSONDecodeError) -> bool:
+    """Cheap test that orjson may have refused a non-finite number (else skip the reparse)."""
+    return "infinity" in str(error) or b"NaN" in raw or b"Infinity" in raw
+
+
+def _lenient_float(text: str) -> float | _NonFinite:
+    value = float(text)
+    return value if math.isfinite(value) else _NonFinite()
+
+
+def _non_finite_path(raw: bytes) -> str | None:
+    """The dotted path of the first non-finite number in ``raw``, if that is what is wrong."""
+    try:
+        data = json.loads(
+            raw, parse_constant=lambda _name: _NonFinite(), parse_float=_lenient_float
+        )
+    except (ValueError, RecursionError):
+        return None  # not JSON for another reason as well: report orjson's error
+    try:
+        path = _find_non_finite(data)
+    except RecursionError:
+        return None
+    if path is None:
+        return None
+    return ".".join(path) or "body"
+
+
+def _find_non_finite(value: Any) -> list[str] | None:
+    """Keys and indexes leading to the first non-finite stand-in, depth first."""
+    if isinstance(value, _NonFinite):
+        return []
+    children: Any
+    if isinstance(value, dict):
+        children = value.items()
+    elif isinstance(value, list):
+        children = enumerate(value)
+    else:
+        return None
+    for key, child in children:
+        found = _find_non_finite(child)
+        if found is not None:
+            return [str(key), *found]
+    return None
 
 
 def parse_model(model: type[ModelT], data: Any, kind: ErrorKind = ErrorKind.VALIDATION) -> ModelT:

@@ -78,7 +78,9 @@ async def test_non_finite_numbers_are_400(
     )
     response = await client.post(URL, data=body, headers=auth())
     assert response.status == 400
-    assert (await response.json())["error"]["code"] == "invalid_request"
+    error = (await response.json())["error"]
+    assert error["code"] == "invalid_request" and error["field"] == "latency_ms"
+    assert error["message"].startswith("latency_ms: must be a finite number")
     assert producer.sent == []
 
 
