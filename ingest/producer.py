@@ -40,6 +40,11 @@ class EventProducer:
         self._producer = producer
         self._ack_timeout = ack_timeout
 
+    @property
+    def ack_timeout(self) -> float:
+        """Seconds one call waits for its acknowledgements before reporting failure."""
+        return self._ack_timeout
+
     async def start(self) -> None:
         """Connect to the cluster."""
         await self._producer.start()

@@ -16,7 +16,17 @@ from ingest.node_lease import NodeLease
 from ingest.producer import EventProducer
 from ingest.quota_store import StoreQuota
 from ingest.signal_ids import SignalIdGenerator
+from promptline.kafka import create_producer
 from promptline.settings import Settings
+
+
+def edge_producer(settings: Settings) -> EventProducer:
+    """The edge's producer: a request waits ``edge_ack_timeout_seconds`` for its acks.
+
+    That is shorter than the Kafka client's own request timeout on purpose: a client
+    waiting on a slow broker is better told 503 soon, with Retry-After, than held.
+    """
+    return EventProducer(create_producer(settings), ack_timeout=settings.edge_ack_timeout_seconds)
 
 
 def edge_limits(settings: Settings) -> EdgeLimits:

@@ -21,13 +21,11 @@ from controlplane.store.engine import create_engine, session_factory
 from ingest.context import EDGE_CONTEXT
 from ingest.metrics import EDGE_METRICS, EdgeMetrics
 from ingest.observe import observe_middleware
-from ingest.producer import EventProducer
-from ingest.resources import close_edge, open_edge
+from ingest.resources import close_edge, edge_producer, open_edge
 from ingest.routes import add_routes as add_edge_routes
 from promptline.http.bodies import close_after_unreadable_body, json_response
 from promptline.http.errors import error_middleware
 from promptline.http.families import dialect_for
-from promptline.kafka import create_producer
 from promptline.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -87,9 +85,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     engine = create_engine(settings.database_url)
     catalog = CatalogWatcher(session_factory(engine))
-    producer = EventProducer(
-        create_producer(settings), ack_timeout=settings.kafka_request_timeout_ms / 1000
-    )
+    producer = edge_producer(settings)
     limiter = await api.RateLimiter.open(settings.redis_url)
     await catalog.start()
     await producer.start()

@@ -77,6 +77,15 @@ class Settings(BaseSettings):
     edge_retry_after_seconds: float = Field(
         default=1.0, gt=0, description="Retry-After sent with 503 when Kafka cannot take events."
     )
+    edge_ack_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description=(
+            "How long a request waits for Kafka's acknowledgement before answering 503 "
+            "with Retry-After (a record that lands later is dropped as a copy downstream "
+            "when the client retries with its idempotency key)."
+        ),
+    )
     edge_node_lease_seconds: float = Field(
         default=60.0,
         ge=3.0,

@@ -11,6 +11,8 @@ from aiokafka.errors import KafkaTimeoutError, NotLeaderForPartitionError
 from aiokafka.partitioner import DefaultPartitioner
 
 from ingest.producer import EventProducer, Outgoing, ProduceFailed
+from ingest.resources import edge_producer
+from promptline.settings import Settings
 
 
 class StubKafka:
@@ -87,3 +89,15 @@ async def test_keys_go_to_the_partition_aiokafka_would_choose() -> None:
     await producer.produce_many(records)
     expected = [DefaultPartitioner()(key, [0, 1, 2], [0, 1, 2]) for key in keys for _ in range(3)]
     assert kafka.partitions == expected
+
+
+async def test_the_edge_waits_its_own_ack_timeout_not_the_kafka_request_timeout() -> None:
+    """A slow broker gets the client a 503 after ``edge_ack_timeout_seconds`` (5 s default)."""
+    assert Settings().edge_ack_timeout_seconds < Settings().kafka_request_timeout_ms / 1000
+    producer = edge_producer(
+        Settings(edge_ack_timeout_seconds=2.5, kafka_request_timeout_ms=30_000)
+    )
+    try:
+        assert producer.ack_timeout == 2.5
+    finally:
+        await producer.stop()
