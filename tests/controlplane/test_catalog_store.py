@@ -1,4 +1,4 @@
-"""The catalog loads deployments and rules from a real SQLite store, and resolve answers."""
+"""The catalog loads deployments and rules from a real store (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from blockbuster import BlockBuster
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from controlplane import authoring, tenancy
@@ -16,20 +17,22 @@ from controlplane.catalog import DEPLOYMENTS_TRIED, CatalogWatcher, load_catalog
 from controlplane.keys import digest
 from controlplane.resolve import resolve
 from controlplane.store.engine import create_engine, session_factory
-from controlplane.store.migrate import upgrade
 from controlplane.store.models import Deployment, new_id
 from controlplane.store.revision import bump_revision
+from tests.controlplane.test_api_harness import STORES, allow_pg_connect_probes, migrated_store
 
 T0 = datetime(2025, 5, 8, 15, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    url = f"sqlite+aiosqlite:///{tmp_path}/c.db"
-    await upgrade(url)
-    engine = create_engine(url)
-    yield session_factory(engine)
-    await engine.dispose()
+@pytest.fixture(params=STORES)
+async def sessions(
+    request: pytest.FixtureRequest, tmp_path: Path, blockbuster: BlockBuster
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    allow_pg_connect_probes(blockbuster)
+    async with migrated_store(request.param, tmp_path) as url:
+        engine = create_engine(url)
+        yield session_factory(engine)
+        await engine.dispose()
 
 
 async def deploy(
