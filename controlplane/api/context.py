@@ -48,9 +48,13 @@ class ControlPlane:
 CONTROL_PLANE = web.AppKey("control_plane", ControlPlane)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Caller:
-    """An authenticated, rate-checked request's context."""
+    """An authenticated, rate-checked request's context; read-only by convention.
+
+    Not frozen: a frozen dataclass sets each field through ``object.__setattr__``, which
+    costs several times a plain one, and every control-plane call builds one.
+    """
 
     plane: ControlPlane
     catalog: Catalog

@@ -34,9 +34,9 @@ MAX_CACHED_ANSWERS = 10_000
 """Encoded answer parts kept before the cache starts over (old deployments' linger)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ResolveRequest:
-    """A checked resolve body."""
+    """A checked resolve body; read-only by convention (not frozen: see ``Caller``)."""
 
     prompt: str
     user_id: str
