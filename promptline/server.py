@@ -19,6 +19,7 @@ from controlplane import api
 from controlplane.catalog import CatalogWatcher
 from controlplane.store.engine import create_engine, session_factory
 from ingest.context import EDGE_CONTEXT
+from ingest.cors import CorsPolicy
 from ingest.metrics import EDGE_METRICS, EdgeMetrics
 from ingest.observe import observe_middleware
 from ingest.resources import close_edge, edge_producer, open_edge
@@ -75,7 +76,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    add_edge_routes(app)
+    add_edge_routes(app, CorsPolicy.parse(settings.edge_cors_origins))
     api.add_routes(app)
     compare_api.add_routes(app)
     return app

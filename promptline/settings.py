@@ -91,6 +91,15 @@ class Settings(BaseSettings):
         ge=3.0,
         description="How long a process holds its signal-id node number between renewals.",
     )
+    edge_cors_origins: str = Field(
+        default="*",
+        pattern=r"^\s*(\*|[a-z][a-z0-9+.-]*://[^/,\s]+(\s*,\s*[a-z][a-z0-9+.-]*://[^/,\s]+)*)?\s*$",
+        description=(
+            "Origins whose pages may call the edge's routes from a browser (CORS): '*' for "
+            "any (keys, not cookies, authenticate), a comma-separated list such as "
+            "'https://app.example.com,https://www.example.com', or empty for none."
+        ),
+    )
     edge_access_log: bool = Field(
         default=False, description="One structured log line per request (off the hot path)."
     )

@@ -18,7 +18,7 @@ from ingest.metrics import EDGE_METRICS, EdgeMetrics
 from ingest.observe import observe_middleware
 from ingest.producer import EventProducer, Outgoing, ProduceFailed
 from ingest.quota import MemoryQuota
-from ingest.routes import add_routes
+from ingest.routes import ANY_ORIGIN, add_routes
 from promptline.http.bodies import close_after_unreadable_body
 from promptline.http.errors import error_middleware
 from promptline.http.families import dialect_for
@@ -105,6 +105,7 @@ def edge_app(
     watcher.current = catalog or build_catalog()
     metrics = overrides.pop("metrics", None) or EdgeMetrics()
     access_log = overrides.pop("access_log", False)
+    cors = overrides.pop("cors", ANY_ORIGIN)
     app = web.Application(
         middlewares=[error_middleware(dialect_for), observe_middleware(metrics, access_log)]
     )
@@ -115,5 +116,5 @@ def edge_app(
     app[EDGE_CONTEXT] = EdgeContext(
         catalog=watcher, producer=producer, topic_prefix=PREFIX, metrics=metrics, **overrides
     )
-    add_routes(app)
+    add_routes(app, cors)
     return app
