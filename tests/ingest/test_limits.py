@@ -133,3 +133,38 @@ async def test_rate_limit_is_checked_before_the_body_is_read(
         await limited.post(SIGNAL_URL, json={"value": "positive"}, headers=auth())
     response = await limited.post(SIGNAL_URL, data=b"{oops", headers=auth())
     assert response.status == 429
+
+
+ONE_A_MINUTE = {
+    "POST /api/v1/prompts/analytics": "1/minute",
+    "POST /dashboard/prompts/usage": "1/minute",
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "ok"),
+    [
+        ("/api/v1/prompts/analytics", {"prompt_id": str(PROMPT), "version_hash": HASH_1}, 204),
+        (
+            "/dashboard/prompts/usage",
+            {"name": PROMPT_NAME, "version": 1, "trace_id": "4b1e0000-0000-4000-8000-00000000000a"},
+            201,
+        ),
+    ],
+)
+async def test_analytics_and_usage_over_the_key_rate_are_429_with_retry_after(
+    producer: FakeProducer, path: str, body: dict[str, object], ok: int
+) -> None:
+    limiter = await RateLimiter.open()
+    app = edge_app(producer, build_catalog(overrides=ONE_A_MINUTE), limiter=limiter)
+    try:
+        async with TestClient(TestServer(app)) as client:
+            first = await client.post(path, json=body, headers=auth())
+            second = await client.post(path, json=body, headers=auth())
+            assert (first.status, second.status) == (ok, 429)
+            assert 1 <= int(second.headers["Retry-After"]) <= 60
+            error = (await second.json())["error"]
+            assert error["code"] == "rate_limited" and "1 per" in error["message"]
+            assert len(producer.sent) == 1
+    finally:
+        await limiter.close()
