@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from blockbuster import BlockBuster
 from sqlalchemy import update
 
 from controlplane.keys import digest
@@ -17,13 +14,9 @@ from controlplane.store.models import ApiKey
 from controlplane.store.revision import bump_revision
 from controlplane.tenancy import ALL_SCOPES
 from tests.controlplane.test_api_harness import (
-    STORES,
     Api,
     Reply,
     Tenant,
-    allow_pg_connect_probes,
-    migrated_store,
-    open_api,
 )
 
 NAME = "checkout-assistant"
@@ -65,21 +58,6 @@ ROUTES = [
 ]
 
 PROMPT_ROUTES = [route for route in ROUTES if "{id}" in route.path or NAME in str(route.body)]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module", params=STORES)
-async def store_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
-    async with migrated_store(request.param, tmp_path_factory.mktemp("store")) as url:
-        yield url
-
-
-@pytest.fixture
-async def api(store_url: str, blockbuster: BlockBuster) -> AsyncIterator[Api]:
-    allow_pg_connect_probes(blockbuster)
-    async with open_api(store_url) as harness:
-        yield harness
 
 
 @pytest.fixture

@@ -6,11 +6,9 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from blockbuster import BlockBuster
 
 from controlplane.api.ratelimit import (
@@ -23,12 +21,10 @@ from controlplane.api.ratelimit import (
 from controlplane.catalog import Principal
 from promptline.devstack.services import free_port
 from tests.controlplane.test_api_harness import (
-    STORES,
     Api,
     Reply,
     Tenant,
     allow_pg_connect_probes,
-    migrated_store,
     open_api,
 )
 
@@ -36,21 +32,6 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 RESOLVE = Endpoint("POST /v1/resolve", LimitClass.RESOLVE)
 DEPLOY = Endpoint("POST /v1/prompts/:prompt_id/deploy", LimitClass.DEPLOY)
 DASHBOARD_VERSIONS = Endpoint("GET /dashboard/prompts/:name/versions", LimitClass.READ)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module", params=STORES)
-async def store_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
-    async with migrated_store(request.param, tmp_path_factory.mktemp("store")) as url:
-        yield url
-
-
-@pytest.fixture
-async def api(store_url: str, blockbuster: BlockBuster) -> AsyncIterator[Api]:
-    allow_pg_connect_probes(blockbuster)
-    async with open_api(store_url) as harness:
-        yield harness
 
 
 async def _redis_answers() -> bool:

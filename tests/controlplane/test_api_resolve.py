@@ -3,44 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from blockbuster import BlockBuster
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.controlplane.test_api_harness import (
-    STORES,
     Api,
     Tenant,
-    allow_pg_connect_probes,
-    migrated_store,
-    open_api,
 )
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module", params=STORES)
-async def store_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
-    async with migrated_store(request.param, tmp_path_factory.mktemp("store")) as url:
-        yield url
-
-
-@pytest.fixture
-async def api(store_url: str, blockbuster: BlockBuster) -> AsyncIterator[Api]:
-    allow_pg_connect_probes(blockbuster)
-    async with open_api(store_url) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def tenant(api: Api) -> Tenant:
-    return await api.tenant()
 
 
 async def _resolve(api: Api, tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:

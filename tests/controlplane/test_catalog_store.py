@@ -3,36 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
-from blockbuster import BlockBuster
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from controlplane import authoring, tenancy
 from controlplane.catalog import DEPLOYMENTS_TRIED, CatalogWatcher, load_catalog
 from controlplane.keys import digest
 from controlplane.resolve import resolve
-from controlplane.store.engine import create_engine, session_factory
 from controlplane.store.models import Deployment, new_id
 from controlplane.store.revision import bump_revision
-from tests.controlplane.test_api_harness import STORES, allow_pg_connect_probes, migrated_store
 
 T0 = datetime(2025, 5, 8, 15, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=STORES)
-async def sessions(
-    request: pytest.FixtureRequest, tmp_path: Path, blockbuster: BlockBuster
-) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    allow_pg_connect_probes(blockbuster)
-    async with migrated_store(request.param, tmp_path) as url:
-        engine = create_engine(url)
-        yield session_factory(engine)
-        await engine.dispose()
 
 
 async def deploy(

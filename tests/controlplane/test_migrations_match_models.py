@@ -7,28 +7,14 @@ from the models, and break the first production upgrade; so compare the two dire
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from blockbuster import BlockBuster
 from sqlalchemy import create_engine
 
 from controlplane.store.engine import sync_url
 from controlplane.store.models import Base
-from tests.controlplane.test_api_harness import STORES, allow_pg_connect_probes, migrated_store
-
-
-@pytest.fixture(params=STORES)
-async def store_url(
-    request: pytest.FixtureRequest, tmp_path: Path, blockbuster: BlockBuster
-) -> AsyncIterator[str]:
-    allow_pg_connect_probes(blockbuster)
-    async with migrated_store(request.param, tmp_path) as url:
-        yield url
 
 
 def _differences(url: str) -> list[Any]:
@@ -41,6 +27,6 @@ def _differences(url: str) -> list[Any]:
         engine.dispose()
 
 
-async def test_migrated_schema_equals_the_models(store_url: str) -> None:
-    differences = await asyncio.to_thread(_differences, store_url)
+async def test_migrated_schema_equals_the_models(fresh_store_url: str) -> None:
+    differences = await asyncio.to_thread(_differences, fresh_store_url)
     assert differences == [], f"models and migrations differ: {differences}"

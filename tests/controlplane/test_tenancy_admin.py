@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from blockbuster import BlockBuster
 
 from controlplane.api.ratelimit import Endpoint, LimitClass, limits_for
 from controlplane.catalog import Principal, load_catalog
@@ -19,18 +16,8 @@ from controlplane.tenancy import create_api_key, create_organization, create_pro
 from ingest.quota import OVERRIDE_KEY, monthly_signal_limit
 from promptline.commands import admin
 from promptline.settings import Settings
-from tests.controlplane.test_api_harness import STORES, allow_pg_connect_probes, migrated_store
 
 RESOLVE = Endpoint("POST /v1/resolve", LimitClass.RESOLVE)
-
-
-@pytest.fixture(params=STORES)
-async def store_url(
-    request: pytest.FixtureRequest, tmp_path: Path, blockbuster: BlockBuster
-) -> AsyncIterator[str]:
-    allow_pg_connect_probes(blockbuster)
-    async with migrated_store(request.param, tmp_path) as url:
-        yield url
 
 
 async def _tenant(url: str) -> tuple[uuid.UUID, str]:
@@ -55,10 +42,10 @@ async def _principal_and_revision(url: str, secret: str) -> tuple[Principal | No
         await engine.dispose()
 
 
-async def test_set_plan_and_limits_reach_the_catalog(store_url: str) -> None:
-    settings = Settings(database_url=store_url)
-    org_id, secret = await _tenant(store_url)
-    _, before = await _principal_and_revision(store_url, secret)
+async def test_set_plan_and_limits_reach_the_catalog(fresh_store_url: str) -> None:
+    settings = Settings(database_url=fresh_store_url)
+    org_id, secret = await _tenant(fresh_store_url)
+    _, before = await _principal_and_revision(fresh_store_url, secret)
 
     moved = await admin.change_plan(settings, org_id, "business")
     assert moved["plan"] == "business"
@@ -73,7 +60,7 @@ async def test_set_plan_and_limits_reach_the_catalog(store_url: str) -> None:
         "signals_per_month": 250_000,
         "GET /prompts": "7/minute",
     }
-    principal, after = await _principal_and_revision(store_url, secret)
+    principal, after = await _principal_and_revision(fresh_store_url, secret)
     assert after >= before + 2  # each change moves the revision: every process reloads
     assert principal is not None
     assert principal.plan == "business"
@@ -89,14 +76,14 @@ async def test_set_plan_and_limits_reach_the_catalog(store_url: str) -> None:
     assert reset["limit_overrides"] == {"POST /v1/resolve": "9/second"}
 
 
-async def test_unknown_organisation_and_bad_overrides_are_refused(store_url: str) -> None:
-    settings = Settings(database_url=store_url)
+async def test_unknown_organisation_and_bad_overrides_are_refused(fresh_store_url: str) -> None:
+    settings = Settings(database_url=fresh_store_url)
     with pytest.raises(ValueError, match="no organisation"):
         await admin.change_plan(settings, uuid.uuid4(), "team")
-    org_id, secret = await _tenant(store_url)
+    org_id, secret = await _tenant(fresh_store_url)
     with pytest.raises(ValueError, match="not a rate limit"):
         await admin.change_limits(settings, org_id, ["POST /v1/resolve=fast"], [])
-    principal, _ = await _principal_and_revision(store_url, secret)
+    principal, _ = await _principal_and_revision(fresh_store_url, secret)
     assert principal is not None
     assert principal.limit_overrides == {}  # nothing half-written
 

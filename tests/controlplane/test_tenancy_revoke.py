@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from blockbuster import BlockBuster
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from controlplane.catalog import load_catalog
 from controlplane.keys import digest
-from controlplane.store.engine import create_engine, session_factory
 from controlplane.store.revision import current_revision
 from controlplane.tenancy import (
     create_api_key,
@@ -20,18 +16,6 @@ from controlplane.tenancy import (
     create_project,
     revoke_api_key,
 )
-from tests.controlplane.test_api_harness import STORES, allow_pg_connect_probes, migrated_store
-
-
-@pytest.fixture(params=STORES)
-async def sessions(
-    request: pytest.FixtureRequest, tmp_path: Path, blockbuster: BlockBuster
-) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    allow_pg_connect_probes(blockbuster)
-    async with migrated_store(request.param, tmp_path) as url:
-        engine = create_engine(url)
-        yield session_factory(engine)
-        await engine.dispose()
 
 
 async def test_a_revoked_key_leaves_the_catalog_and_the_revision_moves(
