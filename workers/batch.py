@@ -1,65 +1,93 @@
-"""The accumulator: rows gathered per table and per partition, with the offsets they came from.
+"""The accumulator: the records read from each partition since the last flush, as blocks.
 
 A flush inserts one *block* per partition: every record read from it since the last flush,
-offsets ``first..last``. The block's deduplication token is derived from that range alone,
-and every row records the range, so whoever owns the partition next can insert exactly the
-same block again (ARCHITECTURE.md, "Effectively once").
+offsets ``first..last``. Offsets alone do not name records, though: they start again at 0
+when a topic is recreated (the local broker keeps its topics in memory, while ClickHouse
+keeps its rows), and a block of the new topic must neither be dropped as a repeat of an old
+block with the same offsets nor be taken for one. So a block is named by its partition, its
+offset range and a fingerprint of its first record (its *marker*), which a retry of the same
+block reproduces exactly. The insert token is derived from that name, and every row records
+it, so whoever owns the partition next can find the block and insert it again with the same
+token (ARCHITECTURE.md, "Effectively once").
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+"""A record as the workers read it: bytes key and value."""
 
 
-def range_token(ranges: Mapping[TopicPartition, tuple[int, int]]) -> str:
-    """The same token for the same offset ranges, whatever the order they were read in."""
-    parts = sorted(
-        f"{tp.topic}:{tp.partition}:{first}-{last}" for tp, (first, last) in ranges.items()
-    )
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+def record_marker(record: Record) -> int:
+    """A 64-bit fingerprint of a Kafka record: its timestamp, key and value.
+
+    Edge records carry a unique event id, so two different records practically never share
+    one; the same record read twice always does.
+    """
+    digest = hashlib.sha256(record.timestamp.to_bytes(8, "big", signed=True))
+    for part in (record.key, record.value):
+        if part is None:
+            digest.update(b"\xff" * 8)
+        else:
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+    return int.from_bytes(digest.digest()[:8], "big")
 
 
-@dataclass(slots=True)
-class PendingRows:
-    """Rows for one table and the Kafka ranges they were read from."""
+@dataclass(frozen=True, slots=True)
+class BlockId:
+    """What names a block: its partition, offsets ``first..last`` and its first record."""
 
-    rows: list[list[Any]] = field(default_factory=list)
-    ranges: dict[TopicPartition, tuple[int, int]] = field(default_factory=dict)
+    tp: TopicPartition
+    first: int
+    last: int
+    marker: int
 
-    def dedup_token(self) -> str:
-        """The same token for the same records: a retried insert is dropped by ClickHouse."""
-        return range_token(self.ranges)
+    @property
+    def token(self) -> str:
+        """The insert deduplication token: the same for a retry of the same block only."""
+        text = f"{self.tp.topic}:{self.tp.partition}:{self.first}-{self.last}:{self.marker:016x}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def next_offset(self) -> int:
+        """Where consumption of the partition resumes after the block."""
+        return self.last + 1
 
 
 @dataclass(slots=True)
 class Block:
     """One partition's share of a batch: every offset read from it since the last flush.
 
-    ``table`` is None when every record of the range was dead-lettered: the offsets still
-    move, but there is nothing to insert.
+    ``rows`` are the records that decoded, in offset order, and ``records`` the Kafka records
+    they came from. ``table`` is None when every record of the range was dead-lettered: the
+    offsets still move, but there is nothing to insert.
     """
 
     tp: TopicPartition
     first: int
     last: int
+    marker: int
     table: str | None = None
     rows: list[list[Any]] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+
+    @property
+    def id(self) -> BlockId:
+        """The block's name, as its rows record it."""
+        return BlockId(self.tp, self.first, self.last, self.marker)
 
     @property
     def token(self) -> str:
-        """The insert deduplication token: a function of the offset range alone."""
-        return block_token(self.tp, self.first, self.last)
-
-
-def block_token(tp: TopicPartition, first: int, last: int) -> str:
-    """The deduplication token of the block of ``tp`` holding offsets ``first..last``."""
-    return range_token({tp: (first, last)})
+        """The insert deduplication token (``BlockId.token``)."""
+        return self.id.token
 
 
 class Batch:
@@ -68,36 +96,40 @@ class Batch:
     def __init__(self, max_rows: int, max_seconds: float) -> None:
         self._max_rows = max_rows
         self._max_seconds = max_seconds
-        self.tables: dict[str, PendingRows] = {}
         self.next_offsets: dict[TopicPartition, int] = {}
         self._blocks: dict[TopicPartition, Block] = {}
         self._rows = 0
         self._started: float | None = None
 
-    def add(
-        self, table: str | None, tp: TopicPartition, offset: int, row: list[Any] | None
-    ) -> None:
-        """Record that ``offset`` was consumed; ``row`` is None for a dead-lettered record."""
+    def add(self, table: str | None, record: Record, row: list[Any] | None) -> None:
+        """Record that ``record`` was consumed; ``row`` is None for a dead-lettered record."""
         if self._started is None:
             self._started = time.monotonic()
-        self.next_offsets[tp] = offset + 1
+        tp = TopicPartition(record.topic, record.partition)
+        self.next_offsets[tp] = record.offset + 1
         block = self._blocks.get(tp)
         if block is None:
-            block = self._blocks[tp] = Block(tp, offset, offset)
-        block.last = offset
+            block = Block(tp, record.offset, record.offset, record_marker(record))
+            self._blocks[tp] = block
+        block.last = record.offset
         if table is None or row is None:
             return
         block.table = table
         block.rows.append(row)
-        pending = self.tables.setdefault(table, PendingRows())
-        pending.rows.append(row)
-        first, _last = pending.ranges.get(tp, (offset, offset))
-        pending.ranges[tp] = (first, offset)
+        block.records.append(record)
         self._rows += 1
 
     def blocks(self) -> list[Block]:
         """One block per partition read, in a stable order, rows in offset order."""
         return [self._blocks[tp] for tp in sorted(self._blocks)]
+
+    def rows_by_table(self) -> dict[str, list[list[Any]]]:
+        """Every row of the batch, by destination table."""
+        tables: dict[str, list[list[Any]]] = {}
+        for block in self.blocks():
+            if block.table is not None:
+                tables.setdefault(block.table, []).extend(block.rows)
+        return tables
 
     @property
     def rows(self) -> int:
@@ -125,7 +157,6 @@ class Batch:
 
     def clear(self) -> None:
         """Start a new batch."""
-        self.tables.clear()
         self.next_offsets.clear()
         self._blocks.clear()
         self._rows = 0

@@ -7,7 +7,8 @@ One flush, for the blocks it holds (one per partition read):
    then drops its batch instead of inserting what the partition's new owner also reads;
 2. look up which events of the batch are already stored, and drop them and any repeat
    within the batch (``workers/dedup.py``);
-3. insert each block with a token derived from its offset range (``workers/batch.py``);
+3. insert each block with a token derived from its name: offsets and first record
+   (``workers/batch.py``);
 4. commit the offsets after the blocks.
 
 A worker that dies after 3 and before 4 leaves one uncommitted block per partition; the next
@@ -142,9 +143,9 @@ class WarehouseWorker:
                 )
                 await self._dead_letters.send(message, row.reason)
                 self.stats.dead_lettered += 1
-                self._batch.add(None, tp, message.offset, None)
+                self._batch.add(None, message, None)
             else:
-                self._batch.add(spec.table, tp, message.offset, row)
+                self._batch.add(spec.table, message, row)
 
     async def _flush_locked(self) -> None:
         blocks = self._batch.blocks()
@@ -160,8 +161,8 @@ class WarehouseWorker:
 
     async def _insert(self, blocks: list[Block]) -> None:
         stored: dict[str, set[Identity]] = {}
-        for table, pending in self._batch.tables.items():
-            stored[table] = await self._duplicates.stored(self._by_table[table], pending.rows)
+        for table, rows in self._batch.rows_by_table().items():
+            stored[table] = await self._duplicates.stored(self._by_table[table], rows)
         seen: set[Identity] = set()
         for block in blocks:
             if block.table is None:
@@ -174,7 +175,7 @@ class WarehouseWorker:
                     self.stats.duplicates_dropped += 1
                     continue
                 seen.add(identity)
-                rows.append([*row, block.first, block.last])
+                rows.append([*row, block.first, block.last, block.marker])
             if rows:
                 await self._sink.write(spec.table, spec.insert_columns, rows, block.token)
                 self.stats.rows_written += len(rows)

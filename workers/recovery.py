@@ -2,14 +2,17 @@
 
 A worker inserts a partition's block, then commits the offset after it. If it dies (or
 loses the partition) in between, ClickHouse has the block and Kafka does not know. The
-block's rows name their block's offset range, so the next owner finds it: the rows at or
-after the committed offset, all of one block. It inserts exactly those rows again, with the
-block's token: a no-op for the raw table and for every view that already has the block, and
-the missing part for a view whose insert had failed. Then it commits past the block, and
-the records of that range (rows, duplicates, dead letters) are never read again.
+uncommitted block starts at the committed offset, and its rows name it (``BlockId``: offsets
+and a fingerprint of the first record), so the next owner reads the record Kafka holds at
+the committed offset and looks for rows of a block that starts with exactly that record. It
+inserts those rows again, with the block's token: a no-op for the raw table and for every
+view that already has the block, and the missing part for a view whose insert had failed.
+Then it commits past the block, and the records of that range (rows, duplicates, dead
+letters) are never read again.
 
-Anything else found past the committed offset (several blocks: offsets were rewound by
-hand) is left to the duplicate lookup, which drops what is already stored.
+Rows past the committed offset that belong to no such block are left alone: rows of an
+older topic of the same name (recreated, so its offsets started again at 0), or blocks
+already committed once (offsets rewound by hand), which the duplicate lookup keeps single.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from workers.batch import block_token
+from workers.batch import BlockId, record_marker
+from workers.partition_reader import PartitionReader
 from workers.sink import ClickHouseSink
 from workers.tables import TableSpec
 
@@ -32,83 +36,95 @@ log = logging.getLogger(__name__)
 class Recovered:
     """An uncommitted block found in ClickHouse and inserted again."""
 
-    tp: TopicPartition
-    first: int
-    last: int
+    block: BlockId
     rows: int
+
+    @property
+    def tp(self) -> TopicPartition:
+        """The partition the block came from."""
+        return self.block.tp
 
     @property
     def next_offset(self) -> int:
         """Where consumption of the partition resumes."""
-        return self.last + 1
+        return self.block.next_offset
 
 
 class BlockRecovery:
     """Finds and re-inserts the uncommitted block of each partition a worker is given."""
 
-    def __init__(self, sink: ClickHouseSink) -> None:
+    def __init__(self, sink: ClickHouseSink, reader: PartitionReader) -> None:
         self._sink = sink
+        self._reader = reader
 
     async def recover(
         self, spec: TableSpec, committed: Mapping[TopicPartition, int]
     ) -> list[Recovered]:
         """Re-insert each partition's uncommitted block; ``committed`` maps partition to offset."""
-        if not committed:
+        heads = await self._reader.heads(committed)
+        if not heads:
             return []
-        by_partition = {tp.partition: (tp, offset) for tp, offset in committed.items()}
-        blocks = await self._sink.rows(
-            f"SELECT kafka_partition, kafka_block_first, kafka_block_last, count()"
+        expected = {
+            tp.partition: (tp, record.offset, record_marker(record)) for tp, record in heads.items()
+        }
+        stored = await self._sink.rows(
+            f"SELECT kafka_partition, kafka_block_first, kafka_block_last, kafka_block_marker"
             f" FROM {spec.table}"
-            " WHERE kafka_partition IN %(partitions)s AND kafka_offset >= %(lowest)s"
-            " GROUP BY kafka_partition, kafka_block_first, kafka_block_last",
+            " WHERE kafka_block_marker IN %(markers)s AND kafka_partition IN %(partitions)s"
+            " AND kafka_offset >= %(lowest)s"
+            " GROUP BY kafka_partition, kafka_block_first, kafka_block_last, kafka_block_marker",
             {
-                "partitions": tuple(by_partition),
-                "lowest": min(committed.values()),
+                "markers": tuple({marker for _tp, _first, marker in expected.values()}),
+                "partitions": tuple(expected),
+                "lowest": min(first for _tp, first, _marker in expected.values()),
             },
         )
-        found: dict[int, list[tuple[int, int]]] = {}
-        for partition, first, last, _count in blocks:
-            _tp, offset = by_partition[int(partition)]
-            if int(last) >= offset:
-                found.setdefault(int(partition), []).append((int(first), int(last)))
+        found: dict[int, list[BlockId]] = {}
+        for partition, first, last, marker in stored:
+            tp, head, head_marker = expected[int(partition)]
+            if (int(first), int(marker)) == (head, head_marker):
+                found.setdefault(int(partition), []).append(
+                    BlockId(tp, head, int(last), head_marker)
+                )
         recovered: list[Recovered] = []
-        for partition, ranges in sorted(found.items()):
-            tp, offset = by_partition[partition]
-            if len(ranges) != 1 or ranges[0][0] < offset:
+        for partition, blocks in sorted(found.items()):
+            if len(blocks) != 1:
                 log.warning(
-                    "%s[%d]: %d stored block(s) past committed offset %d; offsets were rewound,"
-                    " so the duplicate lookup, not recovery, keeps them single",
-                    tp.topic,
+                    "%s[%d]: %d stored blocks start with the record at %d; leaving them to the"
+                    " duplicate lookup",
+                    blocks[0].tp.topic,
                     partition,
-                    len(ranges),
-                    offset,
+                    len(blocks),
+                    blocks[0].first,
                 )
                 continue
-            first, last = ranges[0]
-            rows = await self._block_rows(spec, partition, first, last)
-            await self._sink.write(
-                spec.table, spec.insert_columns, rows, block_token(tp, first, last)
-            )
+            block = blocks[0]
+            rows = await self._block_rows(spec, block)
+            await self._sink.write(spec.table, spec.insert_columns, rows, block.token)
             log.info(
                 "%s[%d]: re-inserted uncommitted block %d-%d (%d rows)",
-                tp.topic,
+                block.tp.topic,
                 partition,
-                first,
-                last,
+                block.first,
+                block.last,
                 len(rows),
             )
-            recovered.append(Recovered(tp, first, last, len(rows)))
+            recovered.append(Recovered(block, len(rows)))
         return recovered
 
-    async def _block_rows(
-        self, spec: TableSpec, partition: int, first: int, last: int
-    ) -> list[list[Any]]:
+    async def _block_rows(self, spec: TableSpec, block: BlockId) -> list[list[Any]]:
         columns = ", ".join(spec.insert_columns)
         rows = await self._sink.rows(
             f"SELECT {columns} FROM {spec.table}"
             " WHERE kafka_partition = %(partition)s AND kafka_block_first = %(first)s"
-            " AND kafka_block_last = %(last)s AND kafka_offset >= %(first)s"
+            " AND kafka_block_last = %(last)s AND kafka_block_marker = %(marker)s"
+            " AND kafka_offset >= %(first)s"
             " ORDER BY kafka_offset",
-            {"partition": partition, "first": first, "last": last},
+            {
+                "partition": block.tp.partition,
+                "first": block.first,
+                "last": block.last,
+                "marker": block.marker,
+            },
         )
         return [list(row) for row in rows]

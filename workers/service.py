@@ -19,6 +19,7 @@ from workers.batch import Batch
 from workers.coordinator import WarehouseWorker
 from workers.dead_letters import DeadLetters
 from workers.dedup import DuplicateFinder
+from workers.partition_reader import PartitionReader, create_reader_consumer
 from workers.recovery import BlockRecovery
 from workers.sink import ClickHouseSink
 from workers.tables import TABLES
@@ -33,6 +34,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     producer = create_producer(settings)
     consumer = create_consumer(settings, [], settings.kafka_consumer_group)
     window = settings.worker_dedup_window_days
+    reader = PartitionReader(create_reader_consumer(settings))
     worker = WarehouseWorker(
         consumer,
         sink,
@@ -40,17 +42,19 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         specs,
         Batch(settings.worker_batch_max_rows, settings.worker_batch_max_seconds),
         DuplicateFinder(sink, timedelta(days=window) if window else None),
-        BlockRecovery(sink),
+        BlockRecovery(sink, reader),
     )
     consumer.subscribe(list(specs), listener=worker.rebalance_listener())
     health = await _start_health_server(settings, worker)
     try:
         await producer.start()
+        await reader.start()
         await consumer.start()
         log.info("worker consuming %s", sorted(specs))
         await worker.run(stop)
     finally:
         await consumer.stop()
+        await reader.stop()
         await producer.stop()
         await sink.close()
         if health is not None:

@@ -22,8 +22,8 @@ from pydantic import BaseModel
 from promptline.topics import EventKind
 from schemas.records import AnalyticsRecord, SignalRecord, UsageRecord
 
-BLOCK_COLUMNS = ("kafka_block_first", "kafka_block_last")
-"""Appended to every inserted row: the offset range of the block it came in."""
+BLOCK_COLUMNS = ("kafka_block_first", "kafka_block_last", "kafka_block_marker")
+"""Appended to every inserted row: the name of the block it came in (``workers.batch.BlockId``)."""
 
 Identity = tuple[uuid.UUID, uuid.UUID, str]
 """(project, prompt, dedup key): events with the same identity are one event."""

@@ -318,6 +318,7 @@ async def in_process_worker(
     from workers.coordinator import WarehouseWorker
     from workers.dead_letters import DeadLetters
     from workers.dedup import DuplicateFinder
+    from workers.partition_reader import PartitionReader, create_reader_consumer
     from workers.recovery import BlockRecovery
     from workers.sink import ClickHouseSink
     from workers.tables import TABLES
@@ -329,6 +330,7 @@ async def in_process_worker(
     sink = ClickHouseSink(await connect(settings))
     producer = create_producer(settings)
     consumer = create_consumer(settings, [], settings.kafka_consumer_group)
+    reader = PartitionReader(create_reader_consumer(settings))
     if consumer_type is not None:
         consumer.__class__ = consumer_type
     worker = WarehouseWorker(
@@ -338,10 +340,11 @@ async def in_process_worker(
         by_topic,
         Batch(settings.worker_batch_max_rows, settings.worker_batch_max_seconds),
         DuplicateFinder(sink, timedelta(days=settings.worker_dedup_window_days)),
-        BlockRecovery(sink),
+        BlockRecovery(sink, reader),
     )
     consumer.subscribe(list(by_topic), listener=worker.rebalance_listener())
     await producer.start()
+    await reader.start()
     await consumer.start()
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
@@ -352,5 +355,6 @@ async def in_process_worker(
         with contextlib.suppress(BaseException):
             await asyncio.wait_for(task, 30)
         await consumer.stop()
+        await reader.stop()
         await producer.stop()
         await sink.close()

@@ -12,10 +12,11 @@ from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 
 from tests.workers.helpers import Tenant, analytics
-from workers.batch import Batch, block_token
+from workers.batch import Batch, BlockId, record_marker
 from workers.coordinator import WarehouseWorker
 from workers.dead_letters import DeadLetters
 from workers.dedup import DuplicateFinder
+from workers.partition_reader import PartitionReader
 from workers.recovery import BlockRecovery
 from workers.sink import ClickHouseSink
 from workers.tables import ANALYTICS, Identity
@@ -96,7 +97,7 @@ async def _run(
         {TOPIC: ANALYTICS},
         Batch(max_rows=1_000, max_seconds=60),
         DuplicateFinder(cast(ClickHouseSink, sink), window=None),
-        BlockRecovery(cast(ClickHouseSink, sink)),
+        BlockRecovery(cast(ClickHouseSink, sink), cast(PartitionReader, None)),
     )
     await worker.run(stop)
     return worker, consumer, sink
@@ -120,10 +121,11 @@ async def test_fence_then_lookup_then_insert_then_commit() -> None:
     assert consumer.log == ["commit", "lookup", "insert", "commit"]
     assert consumer.commits == [{TP: 10}, {TP: 14}]
     [(table, rows, token)] = sink.writes
-    assert table == "analytics_events" and token == block_token(TP, 10, 13)
+    marker = record_marker(records[0])
+    assert table == "analytics_events" and token == BlockId(TP, 10, 13, marker).token
     keys = [ANALYTICS.identity(row)[2] for row in rows]
     assert keys == ["same", str(fresh.event_id)]
-    assert [row[-2:] for row in rows] == [[10, 13], [10, 13]]
+    assert [row[-3:] for row in rows] == [[10, 13, marker], [10, 13, marker]]
     assert worker.stats.duplicates_dropped == 2 and worker.stats.rows_written == 2
 
 

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from tests.workers.helpers import Tenant, analytics, signal, usage
-from workers.batch import Batch, block_token
+from workers.batch import Batch, BlockId, record_marker
 from workers.decode import Poison, decode
 from workers.tables import ANALYTICS, SIGNALS, USAGE, Lineage, signal_version, usage_key
 
@@ -60,7 +61,11 @@ def test_each_kind_has_its_identity() -> None:
     assert not isinstance(row, Poison)
     assert USAGE.identity(row) == (tenant.project_id, prompt, f"2:{TRACE}:{span}")
     assert usage_key(2, TRACE, None) == f"2:{TRACE}:"
-    assert USAGE.insert_columns[-2:] == ("kafka_block_first", "kafka_block_last")
+    assert USAGE.insert_columns[-3:] == (
+        "kafka_block_first",
+        "kafka_block_last",
+        "kafka_block_marker",
+    )
 
 
 @pytest.mark.parametrize(
@@ -90,25 +95,41 @@ def test_records_that_do_not_fit_the_columns_are_poison(
 TP0, TP1 = TopicPartition("t", 0), TopicPartition("t", 1)
 
 
+def _record(tp: TopicPartition, offset: int, value: bytes = b"v") -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(tp.topic, tp.partition, offset, 1, 0, b"k", value, None, 1, 1, ())
+
+
 def test_a_block_per_partition_covers_every_offset_read_dead_letters_included() -> None:
     batch = Batch(max_rows=100, max_seconds=60)
-    batch.add(None, TP1, 7, None)  # dead-lettered: no row, but the range starts here
-    batch.add("events", TP1, 8, ["b"])
-    batch.add("events", TP0, 3, ["a"])
-    batch.add(None, TP0, 4, None)
-    batch.add(None, TopicPartition("t", 2), 0, None)
+    batch.add(None, _record(TP1, 7), None)  # dead-lettered: no row, but the range starts here
+    batch.add("events", _record(TP1, 8), ["b"])
+    batch.add("events", _record(TP0, 3), ["a"])
+    batch.add(None, _record(TP0, 4), None)
+    batch.add(None, _record(TopicPartition("t", 2), 0), None)
     blocks = batch.blocks()
     assert [(b.tp, b.first, b.last, b.table, b.rows) for b in blocks] == [
         (TP0, 3, 4, "events", [["a"]]),
         (TP1, 7, 8, "events", [["b"]]),
         (TopicPartition("t", 2), 0, 0, None, []),
     ]
-    assert batch.rows == 2
-    assert blocks[0].token == block_token(TP0, 3, 4)
+    assert [record.offset for record in blocks[0].records] == [3]
+    assert batch.rows == 2 and batch.rows_by_table() == {"events": [["a"], ["b"]]}
+    assert blocks[0].marker == record_marker(_record(TP0, 3))  # the first record, row or not
+    assert blocks[1].marker == record_marker(_record(TP1, 7))
     assert len({b.token for b in blocks}) == 3
-    assert block_token(TP0, 3, 4) != block_token(TP0, 3, 5) != block_token(TP1, 3, 4)
     batch.clear()
     assert batch.blocks() == [] and batch.empty
+
+
+def test_a_block_token_names_offsets_and_first_record_alike() -> None:
+    """A recreated topic reuses offsets: only the first record tells its block from the old."""
+    first = record_marker(_record(TP0, 3, b"one"))
+    token = BlockId(TP0, 3, 4, first).token
+    assert token == BlockId(TP0, 3, 4, record_marker(_record(TP0, 3, b"one"))).token
+    assert token != BlockId(TP0, 3, 4, record_marker(_record(TP0, 3, b"two"))).token
+    assert token != BlockId(TP0, 3, 5, first).token != BlockId(TP1, 3, 4, first).token
+    later = ConsumerRecord("t", 0, 3, 2, 0, b"k", b"one", None, 1, 1, ())
+    assert record_marker(later) != first  # the same bytes sent again, at another time
 
 
 def test_time_helpers_stamp_milliseconds() -> None:
