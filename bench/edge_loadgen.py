@@ -3,6 +3,9 @@
 ``python -m bench.edge_loadgen <json spec>`` sends requests from ``concurrency`` keep-alive
 connections until ``events`` events were sent or ``seconds`` passed, and prints one JSON
 line: requests, accepted events, errors, elapsed seconds, and latency percentiles.
+
+A batch answered 207 accepted some of its events: those count as accepted and the rest
+as rejected events (:func:`outcome`), so a partly refused batch is not a failed request.
 """
 
 from __future__ import annotations
@@ -40,6 +43,16 @@ def _body(spec: dict[str, Any], sequence: int) -> tuple[str, dict[str, Any]]:
     return "/api/v1/events/batch", {"events": events}
 
 
+def outcome(status: int, body: bytes, per_request: int) -> tuple[int, int]:
+    """(accepted, rejected) events of one answer; a 207 says how many in its body."""
+    if status in (200, 201, 204):
+        return per_request, 0
+    if status == 207:
+        answer = json.loads(body)
+        return int(answer["accepted"]), int(answer["rejected"])
+    return 0, per_request
+
+
 async def run(spec: dict[str, Any]) -> dict[str, Any]:
     """Drive the edge as ``spec`` says; the measurements."""
     per_request = spec["batch"] if spec["mode"] == "batch" else 1
@@ -47,7 +60,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     bodies = [_body(spec, n) for n in range(64)]
     encoded = [(path, json.dumps(body).encode()) for path, body in bodies]
     latencies: list[float] = []
-    counts = {"requests": 0, "events": 0, "errors": 0}
+    counts = {"requests": 0, "events": 0, "errors": 0, "rejected_events": 0}
     deadline = time.perf_counter() + spec["seconds"]
     budget = spec["events"] // per_request
     tag = uuid.uuid4().hex[:6]
@@ -63,12 +76,13 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
             if spec["mode"] != "batch":
                 headers_now = {**headers, "Idempotency-Key": f"{tag}-{sequence}"}
             async with session.post(spec["url"] + path, data=body, headers=headers_now) as resp:
-                await resp.read()
-                ok = resp.status in (200, 201, 204)
+                answer = await resp.read()
+                status = resp.status
             latencies.append(time.perf_counter() - started)
-            if ok:
-                counts["events"] += per_request
-            else:
+            accepted, rejected = outcome(status, answer, per_request)
+            counts["events"] += accepted
+            counts["rejected_events"] += rejected
+            if accepted == 0:
                 counts["errors"] += 1
 
     connector = aiohttp.TCPConnector(limit=spec["concurrency"])
