@@ -6,7 +6,7 @@
 
 Query parameters: ``from`` and ``to`` (ISO 8601, UTC if no offset; ``[from, to)``),
 ``baseline`` (a version: ``4``, ``v4``, a content hash or a version id; default: the
-stable version, ``compare/versions.py``), ``bucket`` (``hour`` or ``day``: adds a series per
+stable version, ``compare/stable.py``), ``bucket`` (``hour`` or ``day``: adds a series per
 version). A ``read`` key is required; another project's prompt is 404, as is a baseline
 naming no version of the prompt. ClickHouse unreachable is 503 with Retry-After.
 """
@@ -21,6 +21,7 @@ from clickhouse_connect.driver.exceptions import OperationalError
 
 from compare.queries import Scope, read_figures
 from compare.report import attribute, build_report
+from compare.stable import stable_from_history
 from compare.versions import find_version, stable_version
 from compare.warehouse import WAREHOUSE
 from compare.window import Bucket, Window, parse_instant
@@ -117,6 +118,8 @@ async def _compare(request: web.Request, reference: str, by_name_only: bool) -> 
             "The analytics store is unavailable; retry later.",
             retry_after=RETRY_AFTER_SECONDS,
         ) from error
+    if baseline is None:
+        baseline = await stable_from_history(request.app[EDGE_CONTEXT].catalog.sessions, entry)
     if baseline is None:
         baseline = stable_version(entry, totals.events())
     scope = Scope(principal.project_id, entry.id, window, bucket)

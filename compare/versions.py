@@ -1,6 +1,7 @@
-"""Which version is which: content hashes to numbers, the stable version, a baseline reference.
+"""Which version is which: content hashes to numbers, a fallback baseline, a baseline reference.
 
-All from the in-memory catalog, so a comparison never queries the control-plane store.
+All from the in-memory catalog. The default baseline is the stable version of the deployment
+history (``compare/stable.py``); what is here serves when the history has none.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ def deployed_shares(entry: PromptEntry) -> dict[int, int]:
 
 
 def stable_version(entry: PromptEntry, events: Mapping[int, int]) -> int | None:
-    """The default baseline: the version with the most traffic in the deployment in force
-    (the newer on a tie; a never-deployed prompt serves its latest version), else the
-    version with the most events, else the latest version."""
+    """The baseline when no deployment ever sent all traffic to one version: the version
+    with the most traffic in the deployment in force (the newer on a tie; a never-deployed
+    prompt serves its latest version), else the version with the most events, else the
+    latest version."""
     shares = deployed_shares(entry)
     if shares:
         return max(shares, key=lambda number: (shares[number], number))

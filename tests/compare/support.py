@@ -23,6 +23,8 @@ from controlplane.catalog import (
     build_prompt_entry,
 )
 from controlplane.keys import digest
+from controlplane.store.engine import create_engine, session_factory
+from controlplane.store.migrate import upgrade
 from ingest.context import EDGE_CONTEXT, EdgeContext
 from ingest.producer import EventProducer
 from promptline.clickhouse import connect
@@ -95,9 +97,21 @@ def prompt_entry(
 
 
 def compare_app(settings: Settings, catalog: Catalog) -> web.Application:
-    watcher = CatalogWatcher(sessions=cast("Any", None))
+    """The compare routes over ``catalog``, with the store of ``settings`` (migrated at startup)
+    for the deployment history."""
+    engine = create_engine(settings.database_url)
+    watcher = CatalogWatcher(session_factory(engine))
     watcher.current = catalog
     app = web.Application(middlewares=[error_middleware(dialect_for)])
+
+    async def migrate_store(_app: web.Application) -> None:
+        await upgrade(settings.database_url)
+
+    async def close_store(_app: web.Application) -> None:
+        await engine.dispose()
+
+    app.on_startup.append(migrate_store)
+    app.on_cleanup.append(close_store)
     app[EDGE_CONTEXT] = EdgeContext(
         catalog=watcher, producer=cast(EventProducer, None), topic_prefix="unused."
     )
