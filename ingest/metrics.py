@@ -2,7 +2,8 @@
 
 A registry per application (not the process-global one) keeps test apps apart and lets
 ``/metrics`` show exactly this service. Label children are cached, since ``labels()``
-costs a lock and a dict build per call on the hot path.
+costs a lock and a dict build per call on the hot path; the per-request counts, which
+every call pays, are kept in plain dicts instead (``ingest.request_tally``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.process_collector import ProcessCollector
+
+from ingest.request_tally import RequestTally
 
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -23,25 +26,8 @@ class EdgeMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
-        self.requests = Counter(
-            "promptline_http_requests",
-            "HTTP requests answered, by route pattern, method and status.",
-            ("route", "method", "status"),
-            registry=self.registry,
-        )
-        self.request_seconds = Histogram(
-            "promptline_http_request_duration_seconds",
-            "Time from handler start to response, by route pattern.",
-            ("route",),
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.errors = Counter(
-            "promptline_http_errors",
-            "Error responses by route pattern and canonical error code.",
-            ("route", "code"),
-            registry=self.registry,
-        )
+        self.tally = RequestTally(LATENCY_BUCKETS)
+        self.registry.register(self.tally)
         self.events = Counter(
             "promptline_edge_events",
             "Events the edge handled, by kind and outcome (accepted or an error code).",
@@ -61,25 +47,15 @@ class EdgeMetrics:
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
-        self._request_children: dict[tuple[str, str, int], Counter] = {}
-        self._latency_children: dict[str, Histogram] = {}
         self._event_children: dict[tuple[str, str], Counter] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request and its duration."""
-        key = (route, method, status)
-        counter = self._request_children.get(key)
-        if counter is None:
-            counter = self._request_children[key] = self.requests.labels(route, method, status)
-        counter.inc()
-        histogram = self._latency_children.get(route)
-        if histogram is None:
-            histogram = self._latency_children[route] = self.request_seconds.labels(route)
-        histogram.observe(seconds)
+        self.tally.request(route, method, status, seconds)
 
     def observe_error(self, route: str, code: str) -> None:
         """Count one error response by its canonical code."""
-        self.errors.labels(route, code).inc()
+        self.tally.error(route, code)
 
     def observe_events(self, kind: str, outcome: str, count: int = 1) -> None:
         """Count events of one kind with one outcome."""
