@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -125,9 +125,22 @@ class Settings(BaseSettings):
         ge=0,
         description=(
             "How far back a worker looks for an event's idempotency key before storing it; "
-            "0 looks through every stored event."
+            "0 looks through every stored event. With a raw TTL, at most the TTL."
         ),
     )
+
+    @model_validator(mode="after")
+    def _raw_rows_outlive_the_dedup_window(self) -> Settings:
+        """The duplicate lookup reads raw rows: a TTL shorter than the window would cut the
+        window short without saying so, and an unbounded window (0) cannot hold at all."""
+        ttl, window = self.clickhouse_raw_ttl_days, self.worker_dedup_window_days
+        if ttl and (window == 0 or ttl < window):
+            raise ValueError(
+                f"clickhouse_raw_ttl_days={ttl} keeps raw rows for less than the duplicate "
+                f"lookup reads them (worker_dedup_window_days={window or 'unbounded'}): set "
+                f"worker_dedup_window_days to at most {ttl}, or the TTL to 0"
+            )
+        return self
 
     # Logging
     log_level: str = "INFO"

@@ -1,12 +1,19 @@
 """``promptline dead-letters list|replay``: see what the workers could not store, and retry it.
 
-Both read the whole dead-letter topic without a consumer group (nothing is marked read).
-Each record a worker dead-letters keeps its *origin* (where it was first read), so a
-dead letter that was replayed and failed again is one dead letter, shown and replayed once.
+Both read the whole dead-letter topic without joining a consumer group. Each record a worker
+dead-letters keeps its *origin* (where it was first read), so a dead letter that was replayed
+and failed again is one dead letter, shown and replayed once.
 
 Replay produces each dead letter's key and value, unchanged, to the topic it came from,
-e.g. after deploying a worker that can decode it. Replaying twice is harmless: the same
+e.g. after deploying a worker that can decode it, and then remembers how far it got: it
+commits the dead-letter topic's end offsets for a consumer group of each source topic it
+replayed (``<kafka_consumer_group>.replay.<kind>``), and the next replay of that topic sends
+only letters written since (among them any replayed letter that failed again). That matters
+past the raw tables' TTL: the workers drop a replayed copy of an event they already stored
+only while the stored row exists, and the hourly aggregates, which keep no TTL, would count
+it again. Within the TTL a replay sent twice (its offset commit lost) is harmless: the same
 bytes carry the same event id or idempotency key, and the workers store an event once.
+To replay everything again, reset that group's offsets to the earliest.
 """
 
 from __future__ import annotations
@@ -31,6 +38,12 @@ READ_TIMEOUT_MS = 1_000
 
 async def read_dead_letters(settings: Settings) -> list[DeadLetter]:
     """Every record of the dead-letter topic, oldest first within each partition."""
+    letters, _end = await _read_dead_letters(settings)
+    return letters
+
+
+async def _read_dead_letters(settings: Settings) -> tuple[list[DeadLetter], dict[int, int]]:
+    """The dead letters, and each dead-letter partition's end offset when they were read."""
     topic = dead_letter_topic(settings.kafka_topic_prefix)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -45,7 +58,7 @@ async def read_dead_letters(settings: Settings) -> list[DeadLetter]:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, partition) for partition in sorted(partitions)]
         if not tps:
-            return []
+            return [], {}
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
@@ -59,10 +72,13 @@ async def read_dead_letters(settings: Settings) -> list[DeadLetter]:
                 break
             fetched = await consumer.getmany(*pending, timeout_ms=READ_TIMEOUT_MS)
             for tp, records in fetched.items():
-                letters.extend(DeadLetter.from_record(record) for record in records)
+                letters.extend(
+                    DeadLetter.from_record(record) for record in records if record.offset < end[tp]
+                )
                 if records and records[-1].offset + 1 >= end[tp]:
                     pending.discard(tp)
-        return sorted(letters, key=lambda letter: (letter.partition, letter.offset))
+        ordered = sorted(letters, key=lambda letter: (letter.partition, letter.offset))
+        return ordered, {tp.partition: end[tp] for tp in tps}
     finally:
         await consumer.stop()
 
@@ -133,40 +149,92 @@ def event_topics(settings: Settings) -> dict[str, str]:
     return topics
 
 
+def replay_group(settings: Settings, source_topic: str) -> str:
+    """The consumer group whose offsets say how far dead letters of a topic were replayed."""
+    kinds = {topic_name(settings.kafka_topic_prefix, kind): kind for kind in EventKind}
+    return f"{settings.kafka_consumer_group}.replay.{kinds[source_topic].value}"
+
+
 async def replay_dead_letters(settings: Settings, topic: str | None) -> Counter[str]:
-    """Produce every dead letter (or those of ``topic``) to its source topic; counts by topic."""
+    """Produce the dead letters (of ``topic``, or all) not replayed yet to their source topics,
+    and remember that they were; counts by topic."""
     known = event_topics(settings)
-    wanted: str | None = None
+    targets = sorted(set(known.values()))
     if topic is not None:
         wanted = known.get(topic) or known.get(topic.removesuffix("s"))
         if wanted is None:
-            raise ValueError(f"unknown topic {topic!r}; one of {sorted(set(known.values()))}")
-    targets = set(known.values())
-    chosen = [
-        letter
-        for letter in latest_by_origin(await read_dead_letters(settings))
-        if letter.source_topic in targets and (wanted is None or letter.source_topic == wanted)
-    ]
+            raise ValueError(f"unknown topic {topic!r}; one of {targets}")
+        targets = [wanted]
+    letters, end = await _read_dead_letters(settings)
     replayed: Counter[str] = Counter()
-    if not chosen:
+    if not end:
         return replayed
-    producer = create_producer(settings)
-    await producer.start()
-    try:
-        deliveries = [
-            await producer.send(
-                letter.source_topic,
-                value=letter.value,
-                key=letter.key,
-                headers=[(ORIGIN_HEADER, letter.origin.encode())],
-            )
-            for letter in chosen
-        ]
-        await asyncio.gather(*deliveries)
-    finally:
-        await producer.stop()
+    dead_letters = dead_letter_topic(settings.kafka_topic_prefix)
+    done = {
+        target: await _replayed_up_to(settings, replay_group(settings, target), dead_letters, end)
+        for target in targets
+    }
+    chosen = latest_by_origin(
+        letter
+        for letter in letters
+        if letter.source_topic in done
+        and letter.offset >= done[letter.source_topic].get(letter.partition, 0)
+    )
+    if chosen:
+        producer = create_producer(settings)
+        await producer.start()
+        try:
+            deliveries = [
+                await producer.send(
+                    letter.source_topic,
+                    value=letter.value,
+                    key=letter.key,
+                    headers=[(ORIGIN_HEADER, letter.origin.encode())],
+                )
+                for letter in chosen
+            ]
+            await asyncio.gather(*deliveries)
+        finally:
+            await producer.stop()
+    for target in targets:
+        await _mark_replayed(settings, replay_group(settings, target), dead_letters, end)
     replayed.update(letter.source_topic for letter in chosen)
     return replayed
+
+
+def _group_consumer(settings: Settings, group: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=group,
+        enable_auto_commit=False,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+    )
+
+
+async def _replayed_up_to(
+    settings: Settings, group: str, topic: str, end: dict[int, int]
+) -> dict[int, int]:
+    """The dead-letter offsets ``group`` has replayed up to, per partition (0 if none)."""
+    consumer = _group_consumer(settings, group)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, partition) for partition in end]
+        consumer.assign(tps)
+        return {tp.partition: await consumer.committed(tp) or 0 for tp in tps}
+    finally:
+        await consumer.stop()
+
+
+async def _mark_replayed(settings: Settings, group: str, topic: str, end: dict[int, int]) -> None:
+    """Commit ``end`` for ``group``: everything before it was replayed."""
+    consumer = _group_consumer(settings, group)
+    await consumer.start()
+    try:
+        offsets = {TopicPartition(topic, partition): offset for partition, offset in end.items()}
+        consumer.assign(list(offsets))
+        await consumer.commit(offsets)
+    finally:
+        await consumer.stop()
 
 
 def print_listed(listed: list[Listed], as_json: bool) -> None:

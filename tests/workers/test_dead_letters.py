@@ -8,9 +8,11 @@ import uuid
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from promptline.commands.deadletters import replay_group
 from promptline.settings import Settings
-from promptline.topics import EventKind, topic_name
+from promptline.topics import EventKind, dead_letter_topic, topic_name
 from schemas.records import AnalyticsRecord
 from tests.workers.helpers import (
     Tenant,
@@ -91,15 +93,43 @@ async def test_poison_is_parked_listed_and_replayed_once_after_a_fix(migrated: S
         assert f"{analytics_topic}: 3" in out  # the bad JSON and both scored events
         await wait_until(lambda: worker.stats.rows_written == 2, "replayed events stored")
         assert await _stored(migrated) == (3, 0.75, 3, 0.75)
-        # Replaying everything again stores nothing twice: same bytes, same dedup key.
-        out = await cli(migrated, "dead-letters", "replay")
-        assert "replayed 4 dead letter(s)" in out
-        await wait_until(lambda: worker.stats.duplicates_dropped == 2, "copies dropped")
         await wait_until(
-            lambda: _settled(migrated, {analytics_topic: 10, signals_topic: 2}), "all read"
+            lambda: _settled(migrated, {analytics_topic: 7, signals_topic: 1}), "replay read"
         )
+        # Replaying again sends only what was dead-lettered since: the bad JSON, which failed
+        # again, and the signal, never replayed; the stored events are not sent again.
+        out = await cli(migrated, "dead-letters", "replay")
+        assert "replayed 2 dead letter(s)" in out
+        assert f"{analytics_topic}: 1" in out and f"{signals_topic}: 1" in out
+        await wait_until(
+            lambda: _settled(migrated, {analytics_topic: 8, signals_topic: 2}), "replay read"
+        )
+        # A replay whose commit was lost sends everything again: still nothing stored twice.
+        await _forget_replays(migrated, analytics_topic)
+        out = await cli(migrated, "dead-letters", "replay", "--topic", "analytics")
+        assert f"{analytics_topic}: 3" in out
+        await wait_until(lambda: worker.stats.duplicates_dropped == 2, "copies dropped")
+        await wait_until(lambda: _settled(migrated, {analytics_topic: 11}), "all read")
     assert await _stored(migrated) == (3, 0.75, 3, 0.75)
     listed = await _listed(migrated)
     attempts = {entry["value_preview"]: entry["attempts"] for entry in listed}
-    assert attempts["{not json"] == 3  # first read, and both replays: still one dead letter
+    assert attempts["{not json"] == 4  # first read and three replays: still one dead letter
     assert len(listed) == 4
+
+
+async def _forget_replays(settings: Settings, source_topic: str) -> None:
+    """Move the replay group of ``source_topic`` back to the start of the dead letters."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=replay_group(settings, source_topic),
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        topic = dead_letter_topic(settings.kafka_topic_prefix)
+        await consumer.topics()
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(tps)
+        await consumer.commit(dict.fromkeys(tps, 0))
+    finally:
+        await consumer.stop()
