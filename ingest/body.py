@@ -48,7 +48,7 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
                 raise too_large(limit)
             chunks.append(chunk)
     except BODY_READ_ERRORS as error:
-        raise unreadable_body(request, error) from error
+        raise unreadable_body(error) from error
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

@@ -1,7 +1,9 @@
-"""A cheap middleware that counts every request and, if asked, logs it.
+"""The service's one middleware: error envelopes, request counts and, if asked, access logs.
 
-It sits *inside* the error middleware, so it sees the ``ApiError`` or aiohttp HTTP error
-a handler raised (and thus the canonical error code) before the envelope is rendered.
+Every request pays for each middleware layer (aiohttp adds one of its own beside them), so
+rendering errors and counting requests share one: it sees the ``ApiError`` or aiohttp
+HTTP error a handler raised, counts its canonical code, and renders the envelope
+(``promptline.http.errors.answer_error``).
 Routes are labelled by their pattern (``/api/v1/prompts/{prompt_id}/signals``), never
 by the concrete path, so label cardinality stays bounded; unmatched paths share one.
 The access log is one structured line per request, off unless the setting turns it on.
@@ -14,9 +16,16 @@ import logging
 import time
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from ingest.metrics import EdgeMetrics
-from promptline.http.errors import STATUS, ApiError, ErrorKind, Handler
+from promptline.http.errors import (
+    STATUS,
+    ApiError,
+    DialectResolver,
+    Handler,
+    answer_error,
+)
 
 log = logging.getLogger("promptline.access")
 
@@ -43,47 +52,49 @@ def route_label(request: web.Request) -> str:
     return resource.canonical
 
 
-def observe_middleware(metrics: EdgeMetrics, access_log: bool = False) -> web.middleware:  # type: ignore[valid-type]
-    """Count requests by route and status, errors by code, and time them."""
+def serving_middleware(
+    resolve_dialect: DialectResolver, metrics: EdgeMetrics, access_log: bool = False
+) -> Middleware:
+    """Render errors as envelopes, count requests by route and status, errors by code."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
-        status, code = 500, ErrorKind.INTERNAL.value
         try:
             response = await handler(request)
-            status, code = response.status, _code_of(response.status)
-            return response
-        except ApiError as error:
-            status, code = error.status, error.kind.value
-            raise
-        except web.HTTPException as error:
-            status, code = error.status, _code_of(error.status)
-            raise
+            status = response.status
+            code = _code_of(status) if status >= 400 else ""
         except asyncio.CancelledError:
-            status, code = CLIENT_CLOSED, "cancelled"
+            _record(request, CLIENT_CLOSED, "cancelled", started)
             raise
-        finally:
-            elapsed = time.perf_counter() - started
-            route = route_label(request)
-            metrics.observe_request(route, request.method, status, elapsed)
-            if code:
-                metrics.observe_error(route, code)
-            if access_log:
-                log.info(
-                    "%s %s %d",
-                    request.method,
-                    request.path,
-                    status,
-                    extra={
-                        "method": request.method,
-                        "path": request.path,
-                        "route": route,
-                        "status": status,
-                        "code": code or None,
-                        "duration_ms": round(elapsed * 1000, 3),
-                        "remote": request.remote,
-                    },
-                )
+        except Exception as error:
+            response = answer_error(request, error, resolve_dialect)
+            status = response.status
+            code = error.kind.value if isinstance(error, ApiError) else _code_of(status)
+        _record(request, status, code, started)
+        return response
+
+    def _record(request: web.Request, status: int, code: str, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        route = route_label(request)
+        metrics.observe_request(route, request.method, status, elapsed)
+        if code:
+            metrics.observe_error(route, code)
+        if access_log:
+            log.info(
+                "%s %s %d",
+                request.method,
+                request.path,
+                status,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "route": route,
+                    "status": status,
+                    "code": code or None,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "remote": request.remote,
+                },
+            )
 
     return middleware

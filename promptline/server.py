@@ -22,11 +22,10 @@ from controlplane.store.engine import create_engine, session_factory
 from ingest.context import EDGE_CONTEXT
 from ingest.cors import CorsPolicy
 from ingest.metrics import EDGE_METRICS, EdgeMetrics
-from ingest.observe import observe_middleware
+from ingest.observe import serving_middleware
 from ingest.resources import close_edge, edge_producer, open_edge
 from ingest.routes import add_routes as add_edge_routes
-from promptline.http.bodies import close_after_unreadable_body, json_response
-from promptline.http.errors import error_middleware
+from promptline.http.bodies import json_response
 from promptline.http.families import dialect_for
 from promptline.settings import Settings
 
@@ -74,15 +73,10 @@ def create_app(settings: Settings) -> web.Application:
     """The application with all routes; its cleanup context owns every connection."""
     metrics = EdgeMetrics()
     app = web.Application(
-        middlewares=[
-            error_middleware(dialect_for),
-            # Inside the error middleware, so it sees each error's canonical code.
-            observe_middleware(metrics, access_log=settings.edge_access_log),
-        ]
+        middlewares=[serving_middleware(dialect_for, metrics, settings.edge_access_log)]
     )
     app[SETTINGS] = settings
     app[EDGE_METRICS] = metrics
-    app.on_response_prepare.append(close_after_unreadable_body)
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

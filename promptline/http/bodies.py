@@ -7,7 +7,7 @@ import math
 from typing import Any, TypeVar
 
 import orjson
-from aiohttp import hdrs, web
+from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from promptline.http.errors import ApiError, ErrorKind
@@ -25,43 +25,30 @@ are the client's doing, so they are a 400, never a 500.
 """
 
 
-UNREADABLE_BODY = web.RequestKey("unreadable_body", bool)
-
-
-def unreadable_body(request: web.Request, error: Exception) -> ApiError:
+def unreadable_body(error: Exception) -> ApiError:
     """The 400 ``invalid_request`` for a body that could not be read (see BODY_READ_ERRORS).
 
-    The request is marked so that :func:`close_after_unreadable_body` answers with
-    ``Connection: close``: aiohttp's parser cannot find the next request on a connection
-    whose body failed to decode, and drops the connection after the answer.
+    It answers with ``Connection: close``: aiohttp's parser cannot find the next request
+    on a connection whose body failed to decode, so a client told keep-alive would reuse
+    it and see its next request fail with a disconnect instead of being answered.
     """
-    request[UNREADABLE_BODY] = True
     if isinstance(error, ConnectionResetError):
         return ApiError(
-            ErrorKind.INVALID_REQUEST, "The connection closed before the body was read."
+            ErrorKind.INVALID_REQUEST,
+            "The connection closed before the body was read.",
+            close_connection=True,
         )
     return ApiError(
         ErrorKind.INVALID_REQUEST,
         "Request body could not be read: it does not decode as its Content-Encoding "
         "header says, or it ended before its declared length.",
+        close_connection=True,
     )
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
     """A JSON response encoded by orjson (datetimes as ISO 8601, UUIDs as strings)."""
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
-
-
-async def close_after_unreadable_body(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare`` hook: tell the client not to reuse a connection that is lost.
-
-    Without it the client is told keep-alive, reuses the connection, and its next
-    request fails with a disconnect instead of being answered.
-    """
-    if request.get(UNREADABLE_BODY):
-        response.force_close()
-        # aiohttp settles the Connection header before this hook runs; say it ourselves.
-        response.headers[hdrs.CONNECTION] = "close"
 
 
 async def read_json(request: web.Request) -> Any:
@@ -73,7 +60,7 @@ async def read_json(request: web.Request) -> Any:
     try:
         raw = await request.read()
     except BODY_READ_ERRORS as error:
-        raise unreadable_body(request, error) from error
+        raise unreadable_body(error) from error
     if not raw:
         raise ApiError(ErrorKind.INVALID_REQUEST, "Request body is missing; send a JSON object.")
     return loads_body(raw)

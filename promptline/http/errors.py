@@ -67,6 +67,7 @@ class ApiError(Exception):
         status: int | None = None,
         field: str | None = None,
         retry_after: float | None = None,
+        close_connection: bool = False,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -74,6 +75,8 @@ class ApiError(Exception):
         self.status = status if status is not None else STATUS[kind]
         self.field = field
         self.retry_after = retry_after
+        self.close_connection = close_connection
+        """Answer with ``Connection: close`` (the connection cannot carry another request)."""
 
 
 class ErrorDialect:
@@ -100,16 +103,46 @@ def error_response(error: ApiError, dialect: ErrorDialect) -> web.Response:
     headers: dict[str, str] = {}
     if error.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
-    return web.Response(
+    response = web.Response(
         status=error.status,
         body=orjson.dumps({"error": body}),
         content_type="application/json",
         headers=headers,
     )
+    if error.close_connection:
+        response.force_close()
+    return response
 
 
 DialectResolver = Callable[[web.Request], ErrorDialect]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def answer_error(
+    request: web.Request, error: Exception, resolve_dialect: DialectResolver
+) -> web.Response:
+    """The envelope for what a handler raised: an ApiError, an aiohttp HTTP error, a crash.
+
+    Re-raises an aiohttp HTTP exception below 400 (a redirect is an answer, not an error).
+    A crash is logged with its trace and answered without it.
+    """
+    if isinstance(error, ApiError):
+        return error_response(error, resolve_dialect(request))
+    if isinstance(error, web.HTTPException):
+        if error.status < 400:
+            raise error
+        kind = _KIND_OF_STATUS.get(error.status, ErrorKind.INVALID_REQUEST)
+        message = error.reason if error.status != 404 else "No such route."
+        response = error_response(
+            ApiError(kind, message, status=error.status), resolve_dialect(request)
+        )
+        allow = error.headers.get("Allow")
+        if allow is not None:  # a 405 says which methods the route takes (RFC 9110)
+            response.headers["Allow"] = allow
+        return response
+    log.error("unhandled error on %s %s", request.method, request.path, exc_info=error)
+    internal = ApiError(ErrorKind.INTERNAL, "Something went wrong on our end.")
+    return error_response(internal, resolve_dialect(request))
 
 
 def error_middleware(resolve_dialect: DialectResolver) -> web.middleware:  # type: ignore[valid-type]
@@ -119,23 +152,8 @@ def error_middleware(resolve_dialect: DialectResolver) -> web.middleware:  # typ
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
-        except ApiError as error:
-            return error_response(error, resolve_dialect(request))
-        except web.HTTPException as http_error:
-            if http_error.status < 400:
-                raise
-            kind = _KIND_OF_STATUS.get(http_error.status, ErrorKind.INVALID_REQUEST)
-            message = http_error.reason if http_error.status != 404 else "No such route."
-            api_error = ApiError(kind, message, status=http_error.status)
-            response = error_response(api_error, resolve_dialect(request))
-            allow = http_error.headers.get("Allow")
-            if allow is not None:  # a 405 says which methods the route takes (RFC 9110)
-                response.headers["Allow"] = allow
-            return response
-        except Exception:
-            log.exception("unhandled error on %s %s", request.method, request.path)
-            api_error = ApiError(ErrorKind.INTERNAL, "Something went wrong on our end.")
-            return error_response(api_error, resolve_dialect(request))
+        except Exception as error:
+            return answer_error(request, error, resolve_dialect)
 
     return middleware
 

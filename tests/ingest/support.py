@@ -15,12 +15,10 @@ from controlplane.catalog import Catalog, CatalogWatcher, Principal, PromptEntry
 from controlplane.keys import digest
 from ingest.context import EDGE_CONTEXT, EdgeContext, EdgeLimits
 from ingest.metrics import EDGE_METRICS, EdgeMetrics
-from ingest.observe import observe_middleware
+from ingest.observe import serving_middleware
 from ingest.producer import EventProducer, Outgoing, ProduceFailed
 from ingest.quota import MemoryQuota
 from ingest.routes import ANY_ORIGIN, add_routes
-from promptline.http.bodies import close_after_unreadable_body
-from promptline.http.errors import error_middleware
 from promptline.http.families import dialect_for
 
 KEY, READ_ONLY_KEY, OTHER_PROJECT_KEY = "pl_sk_ingest", "pl_sk_read", "pl_sk_other"
@@ -106,11 +104,8 @@ def edge_app(
     metrics = overrides.pop("metrics", None) or EdgeMetrics()
     access_log = overrides.pop("access_log", False)
     cors = overrides.pop("cors", ANY_ORIGIN)
-    app = web.Application(
-        middlewares=[error_middleware(dialect_for), observe_middleware(metrics, access_log)]
-    )
+    app = web.Application(middlewares=[serving_middleware(dialect_for, metrics, access_log)])
     app[EDGE_METRICS] = metrics
-    app.on_response_prepare.append(close_after_unreadable_body)
     overrides.setdefault("quota", MemoryQuota())
     overrides.setdefault("limits", EdgeLimits())
     app[EDGE_CONTEXT] = EdgeContext(

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from promptline.http.bodies import close_after_unreadable_body, read_json
+from promptline.http.bodies import read_json
 from promptline.http.errors import error_middleware
 from promptline.http.families import dialect_for
 from tests.ingest.conftest import Client
@@ -62,7 +62,6 @@ async def test_control_plane_bodies_read_with_read_json_are_400_too() -> None:
         return web.json_response(await read_json(request))
 
     app = web.Application(middlewares=[error_middleware(dialect_for)])
-    app.on_response_prepare.append(close_after_unreadable_body)
     app.router.add_post("/v1/resolve", echo)
     async with TestClient(TestServer(app)) as client:
         response = await client.post("/v1/resolve", data=b'{"a": 1}', headers=GZIP)
