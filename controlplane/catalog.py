@@ -101,6 +101,9 @@ class PromptEntry:
         return VersionSet(self.versions_by_number.values())
 
 
+MAX_REMEMBERED_CALLERS = 10_000
+
+
 @dataclass(frozen=True, slots=True)
 class Catalog:
     """One consistent snapshot, read in a single transaction."""
@@ -109,6 +112,10 @@ class Catalog:
     principals: dict[str, Principal]
     prompts: dict[uuid.UUID, PromptEntry]
     by_name: dict[uuid.UUID, dict[str, PromptEntry]] = field(init=False, repr=False, compare=False)
+    callers: dict[str, Principal] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+    """Principals by the exact ``Authorization`` header that named them (see ``remember``)."""
 
     def __post_init__(self) -> None:
         index: dict[uuid.UUID, dict[str, PromptEntry]] = {}
@@ -119,6 +126,17 @@ class Catalog:
     def principal(self, key_sha256: str) -> Principal | None:
         """The principal of a key digest, or None for an unknown or revoked key."""
         return self.principals.get(key_sha256)
+
+    def remember(self, header: str, principal: Principal) -> None:
+        """Keep the principal a valid header named, so its next call skips the hash.
+
+        Per snapshot: a reload (a revoked key, a new plan) starts with none. Only headers
+        that named a live key get here, so the cache holds at most the keys in use; it
+        starts over past ``MAX_REMEMBERED_CALLERS`` all the same.
+        """
+        if len(self.callers) >= MAX_REMEMBERED_CALLERS:
+            self.callers.clear()
+        self.callers[header] = principal
 
     def prompt(self, project_id: uuid.UUID, prompt_id: uuid.UUID) -> PromptEntry | None:
         """The prompt if it exists *in this project*; other projects' prompts are invisible."""
