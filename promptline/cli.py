@@ -20,10 +20,16 @@ def _print_json(data: Any) -> None:
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from promptline.heap import settle_heap
     from promptline.server import create_app
 
+    async def settled(_app: web.Application) -> None:
+        settle_heap()
+
+    app = create_app(settings)
+    app.on_startup.append(settled)  # after the app's resources (the catalog) are built
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.listen_host,
         port=settings.listen_port,
         access_log=None,
