@@ -50,11 +50,11 @@ class BlockId:
     last: int
     marker: int
 
-    @property
-    def token(self) -> str:
-        """The insert deduplication token: the same for a retry of the same block only."""
-        text = f"{self.tp.topic}:{self.tp.partition}:{self.first}-{self.last}:{self.marker:016x}"
-        return hashlib.sha256(text.encode()).hexdigest()
+    def token(self, month: int) -> str:
+        """The insert deduplication token of the block's rows of ``month`` (YYYYMM): the same
+        for a retry of the same block only (``workers/writer.py`` inserts a month at a time)."""
+        name = f"{self.tp.topic}:{self.tp.partition}:{self.first}-{self.last}:{self.marker:016x}"
+        return hashlib.sha256(f"{name}:{month}".encode()).hexdigest()
 
     @property
     def next_offset(self) -> int:
@@ -83,11 +83,6 @@ class Block:
     def id(self) -> BlockId:
         """The block's name, as its rows record it."""
         return BlockId(self.tp, self.first, self.last, self.marker)
-
-    @property
-    def token(self) -> str:
-        """The insert deduplication token (``BlockId.token``)."""
-        return self.id.token
 
 
 class Batch:

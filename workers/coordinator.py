@@ -7,8 +7,8 @@ One flush, for the blocks it holds (one per partition read):
    then drops its batch instead of inserting what the partition's new owner also reads;
 2. look up which events of the batch are already stored, and drop them and any repeat
    within the batch (``workers/dedup.py``);
-3. insert each block with a token derived from its name: offsets and first record
-   (``workers/batch.py``);
+3. insert each block, a month at a time, with a token derived from its name (offsets and
+   first record, ``workers/batch.py``) and the month (``workers/writer.py``);
 4. commit the offsets after the blocks.
 
 A worker that dies after 3 and before 4 leaves one uncommitted block per partition; the next
@@ -26,13 +26,14 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from workers.batch import Batch, Block
+from workers.batch import Batch, Block, Record
 from workers.dead_letters import DeadLetters
 from workers.decode import Poison, decode
-from workers.dedup import DuplicateFinder
+from workers.dedup import DuplicateFinder, first_copies
 from workers.recovery import BlockRecovery
 from workers.sink import ClickHouseSink
 from workers.tables import Identity, Lineage, TableSpec
+from workers.writer import BlockWriter
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class WarehouseWorker:
         recovery: BlockRecovery,
     ) -> None:
         self._consumer = consumer
-        self._sink = sink
+        self._writer = BlockWriter(sink)
         self._dead_letters = dead_letters
         self._specs = specs_by_topic
         self._by_table = {spec.table: spec for spec in specs_by_topic.values()}
@@ -74,6 +75,8 @@ class WarehouseWorker:
         self._duplicates = duplicates
         self._recovery = recovery
         self._lock = asyncio.Lock()
+        self._takeovers = 0
+        self._resumed: dict[TopicPartition, int] = {}
         self.stats = WorkerStats()
 
     @property
@@ -89,8 +92,12 @@ class WarehouseWorker:
         """Consume until ``stop`` is set, then flush what is left."""
         while not stop.is_set():
             timeout_ms = max(1, int(self._batch.seconds_until_due() * 1000))
+            takeovers = self._takeovers
             records = await self._consumer.getmany(timeout_ms=min(timeout_ms, 500))
             async with self._lock:
+                if takeovers != self._takeovers:
+                    self._fetch_again(records)
+                    records = {}
                 for tp, messages in records.items():
                     await self._take(tp, messages)
                 if self._batch.due():
@@ -125,9 +132,26 @@ class WarehouseWorker:
                         self.stats.blocks_recovered += 1
             except KafkaError:
                 log.exception("could not read committed offsets; skipping block recovery")
+            finally:
+                # After the seeks: records of a fetch begun before this may predate them.
+                self._resumed = resume
+                self._takeovers += 1
             if resume:
                 # If this commit is lost, the next owner recovers the same blocks again: a no-op.
                 await self._commit(resume, [], "commit after recovery")
+
+    def _fetch_again(self, records: dict[TopicPartition, list[Record]]) -> None:
+        """Set aside records fetched while partitions were being assigned.
+
+        The fetch runs beside the rebalance callback, so it may hand over records of a
+        partition read from its committed offset before the takeover moved past a recovered
+        block, and taking them would read the block again. They are read again instead, from
+        where they start, or from past the recovered block.
+        """
+        assigned = self._consumer.assignment()
+        for tp, messages in records.items():
+            if tp in assigned and messages:
+                self._consumer.seek(tp, max(messages[0].offset, self._resumed.get(tp, 0)))
 
     async def _take(self, tp: TopicPartition, messages: list[ConsumerRecord[bytes, bytes]]) -> None:
         spec = self._specs[tp.topic]
@@ -168,16 +192,11 @@ class WarehouseWorker:
             if block.table is None:
                 continue
             spec = self._by_table[block.table]
-            rows = []
-            for row in block.rows:
-                identity = spec.identity(row)
-                if identity in stored[block.table] or identity in seen:
-                    self.stats.duplicates_dropped += 1
-                    continue
-                seen.add(identity)
-                rows.append([*row, block.first, block.last, block.marker])
-            if rows:
-                await self._sink.write(spec.table, spec.insert_columns, rows, block.token)
+            kept = first_copies(spec, block.rows, stored[block.table], seen)
+            self.stats.duplicates_dropped += len(block.rows) - len(kept)
+            if kept:
+                rows = [block.rows[index] for index in kept]
+                await self._writer.write(spec, block.id, rows, len(rows))
                 self.stats.rows_written += len(rows)
 
     async def _commit(

@@ -25,6 +25,21 @@ LOOKUP_SETTINGS = {"max_query_size": 16 * 1024 * 1024}
 16 MiB holds a chunk of keys of the longest allowed size (255 characters)."""
 
 
+def first_copies(
+    spec: TableSpec, rows: Sequence[list[Any]], stored: set[Identity], seen: set[Identity]
+) -> list[int]:
+    """The indexes of ``rows`` to insert: not ``stored``, and the first of their identity
+    (first one wins); ``seen`` is updated with what is kept, across the blocks of a batch."""
+    kept: list[int] = []
+    for index, row in enumerate(rows):
+        identity = spec.identity(row)
+        if identity in stored or identity in seen:
+            continue
+        seen.add(identity)
+        kept.append(index)
+    return kept
+
+
 class DuplicateFinder:
     """Looks identities up in the raw tables, ``window`` back from the batch's oldest event."""
 

@@ -2,7 +2,8 @@
 
 Taking over a partition (``workers/recovery.py``) needs to know which records Kafka holds
 at the committed offset: the first one tells the block its previous owner left uncommitted
-from a block of an older topic of the same name that used the same offsets. The group's own
+from a block of an older topic of the same name that used the same offsets; and all of that
+block's records, when ClickHouse holds only part of it. The group's own
 consumer cannot serve that in the middle of a rebalance, so a second consumer, in no group
 and committing nothing, is assigned the partitions it is asked about.
 """
@@ -81,3 +82,26 @@ class PartitionReader:
                     if records and tp not in found:
                         found[tp] = records[0]
             return found
+
+    async def read(self, tp: TopicPartition, first: int, last: int) -> list[Record]:
+        """The records of ``tp`` at offsets ``first..last`` (fewer if the partition ends first).
+
+        Raises a KafkaError (KafkaTimeoutError when the records do not come in time).
+        """
+        async with self._lock:
+            end = (await self._consumer.end_offsets([tp]))[tp]
+            stop = min(last + 1, end)
+            self._consumer.assign([tp])
+            self._consumer.seek(tp, first)
+            records: list[Record] = []
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self._timeout
+            while await self._consumer.position(tp) < stop:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise KafkaTimeoutError(f"{tp} {first}-{last} not read in {self._timeout}s")
+                fetched = await self._consumer.getmany(
+                    tp, timeout_ms=max(1, int(min(remaining, 1.0) * 1000))
+                )
+                records.extend(r for r in fetched.get(tp, []) if first <= r.offset <= last)
+            return records

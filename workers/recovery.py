@@ -1,14 +1,17 @@
 """Taking over a partition: finishing the block its previous owner inserted but never committed.
 
-A worker inserts a partition's block, then commits the offset after it. If it dies (or
-loses the partition) in between, ClickHouse has the block and Kafka does not know. The
-uncommitted block starts at the committed offset, and its rows name it (``BlockId``: offsets
-and a fingerprint of the first record), so the next owner reads the record Kafka holds at
-the committed offset and looks for rows of a block that starts with exactly that record. It
-inserts those rows again, with the block's token: a no-op for the raw table and for every
-view that already has the block, and the missing part for a view whose insert had failed.
-Then it commits past the block, and the records of that range (rows, duplicates, dead
-letters) are never read again.
+A worker inserts a partition's block, a month at a time, then commits the offset after it.
+If it dies (or loses the partition) in between, ClickHouse has the block, or some months of
+it, and Kafka does not know. The uncommitted block starts at the committed offset, and its
+rows name it (``BlockId``: offsets and a fingerprint of the first record), so the next owner
+reads the record Kafka holds at the committed offset and looks for rows of a block that
+starts with exactly that record. It inserts those rows again, with the block's tokens: a
+no-op for the raw table and for every view that already has them, and the missing part for
+a view whose insert had failed. If they are fewer than the block held (every row records the
+block's count), a month never reached ClickHouse: it reads the block's records from Kafka
+again and inserts that month's rows as the first insert chose them. Then it commits past
+the block, and the records of that range (rows, duplicates, dead letters) are never read
+again.
 
 Rows past the committed offset that belong to no such block are left alone: rows of an
 older topic of the same name (recreated, so its offsets started again at 0), or blocks
@@ -25,9 +28,12 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from workers.batch import BlockId, record_marker
+from workers.decode import Poison, decode
+from workers.dedup import DuplicateFinder, first_copies
 from workers.partition_reader import PartitionReader
 from workers.sink import ClickHouseSink
-from workers.tables import TableSpec
+from workers.tables import Lineage, TableSpec
+from workers.writer import BlockWriter
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +59,13 @@ class Recovered:
 class BlockRecovery:
     """Finds and re-inserts the uncommitted block of each partition a worker is given."""
 
-    def __init__(self, sink: ClickHouseSink, reader: PartitionReader) -> None:
+    def __init__(
+        self, sink: ClickHouseSink, reader: PartitionReader, duplicates: DuplicateFinder
+    ) -> None:
         self._sink = sink
         self._reader = reader
+        self._duplicates = duplicates
+        self._writer = BlockWriter(sink)
 
     async def recover(
         self, spec: TableSpec, committed: Mapping[TopicPartition, int]
@@ -68,8 +78,8 @@ class BlockRecovery:
             tp.partition: (tp, record.offset, record_marker(record)) for tp, record in heads.items()
         }
         stored = await self._sink.rows(
-            f"SELECT kafka_partition, kafka_block_first, kafka_block_last, kafka_block_marker"
-            f" FROM {spec.table}"
+            f"SELECT kafka_partition, kafka_block_first, kafka_block_last, kafka_block_marker,"
+            f" max(kafka_block_rows) FROM {spec.table}"
             " WHERE kafka_block_marker IN %(markers)s AND kafka_partition IN %(partitions)s"
             " AND kafka_offset >= %(lowest)s"
             " GROUP BY kafka_partition, kafka_block_first, kafka_block_last, kafka_block_marker",
@@ -79,12 +89,12 @@ class BlockRecovery:
                 "lowest": min(first for _tp, first, _marker in expected.values()),
             },
         )
-        found: dict[int, list[BlockId]] = {}
-        for partition, first, last, marker in stored:
+        found: dict[int, list[tuple[BlockId, int]]] = {}
+        for partition, first, last, marker, total in stored:
             tp, head, head_marker = expected[int(partition)]
             if (int(first), int(marker)) == (head, head_marker):
                 found.setdefault(int(partition), []).append(
-                    BlockId(tp, head, int(last), head_marker)
+                    (BlockId(tp, head, int(last), head_marker), int(total))
                 )
         recovered: list[Recovered] = []
         for partition, blocks in sorted(found.items()):
@@ -92,28 +102,36 @@ class BlockRecovery:
                 log.warning(
                     "%s[%d]: %d stored blocks start with the record at %d; leaving them to the"
                     " duplicate lookup",
-                    blocks[0].tp.topic,
+                    blocks[0][0].tp.topic,
                     partition,
                     len(blocks),
-                    blocks[0].first,
+                    blocks[0][0].first,
                 )
                 continue
-            block = blocks[0]
-            rows = await self._block_rows(spec, block)
-            await self._sink.write(spec.table, spec.insert_columns, rows, block.token)
-            log.info(
-                "%s[%d]: re-inserted uncommitted block %d-%d (%d rows)",
-                block.tp.topic,
-                partition,
-                block.first,
-                block.last,
-                len(rows),
-            )
-            recovered.append(Recovered(block, len(rows)))
+            recovered.append(await self._recover_block(spec, *blocks[0]))
         return recovered
 
+    async def _recover_block(self, spec: TableSpec, block: BlockId, total: int) -> Recovered:
+        rows = await self._block_rows(spec, block)
+        await self._writer.write(spec, block, rows, total)
+        missing: list[list[Any]] = []
+        if len(rows) < total:
+            # Some month of the block never reached ClickHouse: read the block again.
+            missing = await self._missing_rows(spec, block, rows)
+            await self._writer.write(spec, block, missing, total)
+        log.info(
+            "%s[%d]: re-inserted uncommitted block %d-%d (%d rows found, %d read again)",
+            block.tp.topic,
+            block.tp.partition,
+            block.first,
+            block.last,
+            len(rows),
+            len(missing),
+        )
+        return Recovered(block, len(rows) + len(missing))
+
     async def _block_rows(self, spec: TableSpec, block: BlockId) -> list[list[Any]]:
-        columns = ", ".join(spec.insert_columns)
+        columns = ", ".join(spec.columns)
         rows = await self._sink.rows(
             f"SELECT {columns} FROM {spec.table}"
             " WHERE kafka_partition = %(partition)s AND kafka_block_first = %(first)s"
@@ -128,3 +146,23 @@ class BlockRecovery:
             },
         )
         return [list(row) for row in rows]
+
+    async def _missing_rows(
+        self, spec: TableSpec, block: BlockId, found: list[list[Any]]
+    ) -> list[list[Any]]:
+        """The block's rows of the months ClickHouse lacks, as its first insert chose them.
+
+        That insert kept the first copy of each event not stored before it; stored now are
+        those and the rows of the months found, so the same choice drops both, and the rows
+        left of the missing months are the ones that insert meant to store. Records that
+        did not decode were dead-lettered when the block was first read.
+        """
+        rows: list[list[Any]] = []
+        for record in await self._reader.read(block.tp, block.first, block.last):
+            row = decode(spec, record.value, Lineage(record.partition, record.offset))
+            if not isinstance(row, Poison):
+                rows.append(row)
+        stored = await self._duplicates.stored(spec, rows)
+        months = {spec.month(row) for row in found}
+        kept = first_copies(spec, rows, stored, set())
+        return [rows[index] for index in kept if spec.month(rows[index]) not in months]

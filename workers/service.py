@@ -35,14 +35,15 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     consumer = create_consumer(settings, [], settings.kafka_consumer_group)
     window = settings.worker_dedup_window_days
     reader = PartitionReader(create_reader_consumer(settings))
+    duplicates = DuplicateFinder(sink, timedelta(days=window) if window else None)
     worker = WarehouseWorker(
         consumer,
         sink,
         DeadLetters(producer, dead_letter_topic(settings.kafka_topic_prefix)),
         specs,
         Batch(settings.worker_batch_max_rows, settings.worker_batch_max_seconds),
-        DuplicateFinder(sink, timedelta(days=window) if window else None),
-        BlockRecovery(sink, reader),
+        duplicates,
+        BlockRecovery(sink, reader, duplicates),
     )
     consumer.subscribe(list(specs), listener=worker.rebalance_listener())
     health = await _start_health_server(settings, worker)

@@ -22,8 +22,9 @@ from pydantic import BaseModel
 from promptline.topics import EventKind
 from schemas.records import AnalyticsRecord, SignalRecord, UsageRecord
 
-BLOCK_COLUMNS = ("kafka_block_first", "kafka_block_last", "kafka_block_marker")
-"""Appended to every inserted row: the name of the block it came in (``workers.batch.BlockId``)."""
+BLOCK_COLUMNS = ("kafka_block_first", "kafka_block_last", "kafka_block_marker", "kafka_block_rows")
+"""Appended to every inserted row: the name of the block it came in (``workers.batch.BlockId``)
+and how many rows that block held in all (``workers/writer.py``)."""
 
 Identity = tuple[uuid.UUID, uuid.UUID, str]
 """(project, prompt, dedup key): events with the same identity are one event."""
@@ -77,6 +78,12 @@ class TableSpec:
         """When the edge accepted the event in ``row``."""
         value: datetime = row[self.columns.index("received_at")]
         return value
+
+    def month(self, row: list[Any]) -> int:
+        """The raw table partition ``row`` goes to: ``toYYYYMM(received_at)``, in UTC."""
+        moment = self.received_at(row)
+        utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return utc.year * 100 + utc.month
 
 
 def _checked_time(value: datetime) -> datetime:

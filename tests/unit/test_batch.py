@@ -48,6 +48,6 @@ def test_block_tokens_depend_on_the_ranges_read() -> None:
     for batch in (one, two):
         batch.add("events", _record(TP1, 3), ["x"])
         batch.add("events", _record(TP0, 1), ["y"])
-    assert [b.token for b in one.blocks()] == [b.token for b in two.blocks()]
+    assert [b.id.token(1) for b in one.blocks()] == [b.id.token(1) for b in two.blocks()]
     two.add("events", _record(TP0, 2), ["z"])
-    assert [b.token for b in one.blocks()] != [b.token for b in two.blocks()]
+    assert [b.id.token(1) for b in one.blocks()] != [b.id.token(1) for b in two.blocks()]

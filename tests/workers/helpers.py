@@ -308,6 +308,7 @@ async def in_process_worker(
     settings: Settings,
     consumer_type: type[Any] | None = None,
     specs: dict[EventKind, Any] | None = None,
+    sink_type: type[Any] | None = None,
 ) -> AsyncIterator[tuple[Any, asyncio.Task[None], asyncio.Event]]:
     """A worker built as ``promptline worker`` builds it, running in this event loop."""
     from datetime import timedelta
@@ -327,10 +328,12 @@ async def in_process_worker(
     by_topic = {
         topic_name(settings.kafka_topic_prefix, kind): spec for kind, spec in tables.items()
     }
-    sink = ClickHouseSink(await connect(settings))
+    sink = (sink_type or ClickHouseSink)(await connect(settings))
     producer = create_producer(settings)
     consumer = create_consumer(settings, [], settings.kafka_consumer_group)
     reader = PartitionReader(create_reader_consumer(settings))
+    window = settings.worker_dedup_window_days
+    duplicates = DuplicateFinder(sink, timedelta(days=window) if window else None)
     if consumer_type is not None:
         consumer.__class__ = consumer_type
     worker = WarehouseWorker(
@@ -339,8 +342,8 @@ async def in_process_worker(
         DeadLetters(producer, dead_letter_topic(settings.kafka_topic_prefix)),
         by_topic,
         Batch(settings.worker_batch_max_rows, settings.worker_batch_max_seconds),
-        DuplicateFinder(sink, timedelta(days=settings.worker_dedup_window_days)),
-        BlockRecovery(sink, reader),
+        duplicates,
+        BlockRecovery(sink, reader, duplicates),
     )
     consumer.subscribe(list(by_topic), listener=worker.rebalance_listener())
     await producer.start()

@@ -90,14 +90,15 @@ async def _run(
     consumer = FakeConsumer(records, stop)
     consumer.fail_commit = fail_commit
     sink = FakeSink(consumer.log, stored)
+    finder = DuplicateFinder(cast(ClickHouseSink, sink), window=None)
     worker = WarehouseWorker(
         cast(AIOKafkaConsumer, consumer),
         cast(ClickHouseSink, sink),
         cast(DeadLetters, None),
         {TOPIC: ANALYTICS},
         Batch(max_rows=1_000, max_seconds=60),
-        DuplicateFinder(cast(ClickHouseSink, sink), window=None),
-        BlockRecovery(cast(ClickHouseSink, sink), cast(PartitionReader, None)),
+        finder,
+        BlockRecovery(cast(ClickHouseSink, sink), cast(PartitionReader, None), finder),
     )
     await worker.run(stop)
     return worker, consumer, sink
@@ -122,10 +123,12 @@ async def test_fence_then_lookup_then_insert_then_commit() -> None:
     assert consumer.commits == [{TP: 10}, {TP: 14}]
     [(table, rows, token)] = sink.writes
     marker = record_marker(records[0])
-    assert table == "analytics_events" and token == BlockId(TP, 10, 13, marker).token
+    assert table == "analytics_events" and token == BlockId(TP, 10, 13, marker).token(
+        ANALYTICS.month(rows[0])
+    )
     keys = [ANALYTICS.identity(row)[2] for row in rows]
     assert keys == ["same", str(fresh.event_id)]
-    assert [row[-3:] for row in rows] == [[10, 13, marker], [10, 13, marker]]
+    assert [row[-4:] for row in rows] == [[10, 13, marker, 2], [10, 13, marker, 2]]
     assert worker.stats.duplicates_dropped == 2 and worker.stats.rows_written == 2
 
 

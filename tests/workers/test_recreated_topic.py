@@ -114,7 +114,7 @@ async def test_the_same_offsets_with_other_records_are_another_block(migrated: S
         kafka = [_record(n, record.to_bytes()) for n, record in enumerate(records)]
         name = BlockId(tp, 0, len(records) - 1, record_marker(kafka[0]))
         rows = [
-            [*ANALYTICS.to_row(record, Lineage(0, n)), name.first, name.last, name.marker]
+            [*ANALYTICS.to_row(record, Lineage(0, n)), name.first, name.last, name.marker, 2]
             for n, record in enumerate(records)
         ]
         return name, rows
@@ -125,7 +125,8 @@ async def test_the_same_offsets_with_other_records_are_another_block(migrated: S
         other, other_rows = block([5.0, 7.0])
         assert (first.first, first.last) == (other.first, other.last)
         for name, rows in ((first, first_rows), (first, first_rows), (other, other_rows)):
-            await sink.write(ANALYTICS.table, ANALYTICS.insert_columns, rows, name.token)
+            token = name.token(ANALYTICS.month(rows[0]))
+            await sink.write(ANALYTICS.table, ANALYTICS.insert_columns, rows, token)
     finally:
         await sink.close()
     assert await _counts(migrated) == (4, 15.0, 4, 15.0)

@@ -61,10 +61,11 @@ def test_each_kind_has_its_identity() -> None:
     assert not isinstance(row, Poison)
     assert USAGE.identity(row) == (tenant.project_id, prompt, f"2:{TRACE}:{span}")
     assert usage_key(2, TRACE, None) == f"2:{TRACE}:"
-    assert USAGE.insert_columns[-3:] == (
+    assert USAGE.insert_columns[-4:] == (
         "kafka_block_first",
         "kafka_block_last",
         "kafka_block_marker",
+        "kafka_block_rows",
     )
 
 
@@ -116,7 +117,7 @@ def test_a_block_per_partition_covers_every_offset_read_dead_letters_included() 
     assert batch.rows == 2 and batch.rows_by_table() == {"events": [["a"], ["b"]]}
     assert blocks[0].marker == record_marker(_record(TP0, 3))  # the first record, row or not
     assert blocks[1].marker == record_marker(_record(TP1, 7))
-    assert len({b.token for b in blocks}) == 3
+    assert len({b.id.token(202601) for b in blocks}) == 3
     batch.clear()
     assert batch.blocks() == [] and batch.empty
 
@@ -124,10 +125,13 @@ def test_a_block_per_partition_covers_every_offset_read_dead_letters_included() 
 def test_a_block_token_names_offsets_and_first_record_alike() -> None:
     """A recreated topic reuses offsets: only the first record tells its block from the old."""
     first = record_marker(_record(TP0, 3, b"one"))
-    token = BlockId(TP0, 3, 4, first).token
-    assert token == BlockId(TP0, 3, 4, record_marker(_record(TP0, 3, b"one"))).token
-    assert token != BlockId(TP0, 3, 4, record_marker(_record(TP0, 3, b"two"))).token
-    assert token != BlockId(TP0, 3, 5, first).token != BlockId(TP1, 3, 4, first).token
+    token = BlockId(TP0, 3, 4, first).token(202601)
+    assert token == BlockId(TP0, 3, 4, record_marker(_record(TP0, 3, b"one"))).token(202601)
+    assert token != BlockId(TP0, 3, 4, record_marker(_record(TP0, 3, b"two"))).token(202601)
+    assert (
+        token != BlockId(TP0, 3, 5, first).token(202601) != BlockId(TP1, 3, 4, first).token(202601)
+    )
+    assert token != BlockId(TP0, 3, 4, first).token(202602)  # each month is an insert of its own
     later = ConsumerRecord("t", 0, 3, 2, 0, b"k", b"one", None, 1, 1, ())
     assert record_marker(later) != first  # the same bytes sent again, at another time
 
