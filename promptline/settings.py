@@ -108,7 +108,12 @@ class Settings(BaseSettings):
     worker_batch_max_rows: int = 10_000
     worker_batch_max_seconds: float = 1.0
     worker_http_port: int = Field(
-        default=8081, description="Health and metrics port; 0 turns it off."
+        default=0,
+        ge=0,
+        description=(
+            "Port of a worker's health endpoint (/healthz); 0, the default, serves none, so "
+            "any number of workers can run on one host. The local stack uses 8081."
+        ),
     )
 
     # Warehouse: event retention and deduplication (ARCHITECTURE.md, "Effectively once")

@@ -58,9 +58,16 @@ class StackPaths:
         return self.logs / f"{name}.log"
 
 
+LOCAL_WORKER_HTTP_PORT = 8081
+"""The stack's one worker serves its health here (the default, 0, serves none)."""
+
+
 def local_settings(base: Settings) -> Settings:
-    """The settings the stack's processes run with."""
-    return base.model_copy(update=LOCAL_OVERRIDES)
+    """The settings the stack's processes run with: ``up`` waits for the worker's health."""
+    update: dict[str, object] = dict(LOCAL_OVERRIDES)
+    if not base.worker_http_port:
+        update["worker_http_port"] = LOCAL_WORKER_HTTP_PORT
+    return base.model_copy(update=update)
 
 
 def local_env(settings: Settings) -> dict[str, str]:
