@@ -8,7 +8,9 @@ Query parameters: ``from`` and ``to`` (ISO 8601, UTC if no offset; ``[from, to)`
 ``baseline`` (a version: ``4``, ``v4``, a content hash or a version id; default: the
 stable version, ``compare/stable.py``), ``bucket`` (``hour`` or ``day``: adds a series per
 version). A ``read`` key is required; another project's prompt is 404, as is a baseline
-naming no version of the prompt. ClickHouse unreachable is 503 with Retry-After.
+naming no version of the prompt. Each route counts against the key's per-plan limit for
+reads (``controlplane.api.context.admit``; 429 with Retry-After over it). ClickHouse
+unreachable is 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -25,18 +27,23 @@ from compare.stable import stable_from_history
 from compare.versions import find_version, stable_version
 from compare.warehouse import WAREHOUSE
 from compare.window import Bucket, Window, parse_instant
+from controlplane.api.context import admit
+from controlplane.api.ratelimit import Endpoint, LimitClass
 from controlplane.api.references import PROMPT_ID_SHAPES, usable_name
 from controlplane.catalog import Catalog, PromptEntry
 from controlplane.ids import decode
 from controlplane.store.models import Scope as KeyScope
-from ingest.context import EDGE_CONTEXT
-from promptline.http.auth import authenticate
 from promptline.http.bodies import json_response
 from promptline.http.errors import ApiError, ErrorKind
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5.0
+
+# Reads, each route in its own bucket with the limits of ``GET /prompts`` (seed 001's table).
+BY_NAME = Endpoint("GET /dashboard/prompts/:name/compare", LimitClass.READ)
+BY_V1_REFERENCE = Endpoint("GET /v1/prompts/:prompt_id/compare", LimitClass.READ)
+BY_API_REFERENCE = Endpoint("GET /api/v1/prompts/:prompt_id/compare", LimitClass.READ)
 
 
 def _by_reference(catalog: Catalog, project_id: Any, reference: str) -> PromptEntry | None:
@@ -82,9 +89,11 @@ def _bucket(request: web.Request) -> Bucket | None:
         ) from error
 
 
-async def _compare(request: web.Request, reference: str, by_name_only: bool) -> web.Response:
-    catalog = request.app[EDGE_CONTEXT].catalog.current
-    principal = authenticate(request, catalog, KeyScope.READ)
+async def _compare(
+    request: web.Request, endpoint: Endpoint, reference: str, by_name_only: bool
+) -> web.Response:
+    caller = await admit(request, KeyScope.READ, endpoint)
+    catalog, principal = caller.catalog, caller.principal
     entry = (
         catalog.prompt_by_name(principal.project_id, reference)
         if by_name_only
@@ -119,7 +128,7 @@ async def _compare(request: web.Request, reference: str, by_name_only: bool) -> 
             retry_after=RETRY_AFTER_SECONDS,
         ) from error
     if baseline is None:
-        baseline = await stable_from_history(request.app[EDGE_CONTEXT].catalog.sessions, entry)
+        baseline = await stable_from_history(caller.plane.sessions, entry)
     if baseline is None:
         baseline = stable_version(entry, totals.events())
     scope = Scope(principal.project_id, entry.id, window, bucket)
@@ -128,17 +137,24 @@ async def _compare(request: web.Request, reference: str, by_name_only: bool) -> 
 
 async def compare_by_name(request: web.Request) -> web.Response:
     """Seed 002: ``GET /dashboard/prompts/{name}/compare``."""
-    return await _compare(request, request.match_info["name"], by_name_only=True)
+    return await _compare(request, BY_NAME, request.match_info["name"], by_name_only=True)
 
 
-async def compare_by_reference(request: web.Request) -> web.Response:
-    """``GET /v1/prompts/{prompt_id}/compare`` and ``/api/v1/prompts/{prompt_id}/compare``."""
-    return await _compare(request, request.match_info["prompt_id"], by_name_only=False)
+async def compare_by_v1_reference(request: web.Request) -> web.Response:
+    """``GET /v1/prompts/{prompt_id}/compare``."""
+    reference = request.match_info["prompt_id"]
+    return await _compare(request, BY_V1_REFERENCE, reference, by_name_only=False)
+
+
+async def compare_by_api_reference(request: web.Request) -> web.Response:
+    """``GET /api/v1/prompts/{prompt_id}/compare``."""
+    reference = request.match_info["prompt_id"]
+    return await _compare(request, BY_API_REFERENCE, reference, by_name_only=False)
 
 
 def add_routes(app: web.Application) -> None:
-    """Register the compare routes; the app must hold a ``WAREHOUSE`` and an edge context."""
+    """Register the compare routes; the app must hold a ``WAREHOUSE`` and a ``CONTROL_PLANE``."""
     for path in ("/dashboard/prompts/{name}/compare", "/dashboard/prompts/{name}/compare/"):
         app.router.add_get(path, compare_by_name)
-    app.router.add_get("/v1/prompts/{prompt_id}/compare", compare_by_reference)
-    app.router.add_get("/api/v1/prompts/{prompt_id}/compare", compare_by_reference)
+    app.router.add_get("/v1/prompts/{prompt_id}/compare", compare_by_v1_reference)
+    app.router.add_get("/api/v1/prompts/{prompt_id}/compare", compare_by_api_reference)

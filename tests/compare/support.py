@@ -6,13 +6,15 @@ import math
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from aiohttp import web
 
 from compare import api as compare_api
 from compare.warehouse import WAREHOUSE, Warehouse
+from controlplane.api.context import CONTROL_PLANE, ControlPlane
+from controlplane.api.ratelimit import RateLimiter
 from controlplane.catalog import (
     Catalog,
     CatalogWatcher,
@@ -25,8 +27,6 @@ from controlplane.catalog import (
 from controlplane.keys import digest
 from controlplane.store.engine import create_engine, session_factory
 from controlplane.store.migrate import upgrade
-from ingest.context import EDGE_CONTEXT, EdgeContext
-from ingest.producer import EventProducer
 from promptline.clickhouse import connect
 from promptline.http.errors import error_middleware
 from promptline.http.families import dialect_for
@@ -36,6 +36,8 @@ from workers.sink import ClickHouseSink
 from workers.tables import TABLES, Lineage, TableSpec
 
 READ_KEY, INGEST_KEY, OTHER_KEY = "pl_sk_compare_read", "pl_sk_compare_ingest", "pl_sk_other"
+FREE_KEY, LIMITED_KEY = "pl_sk_compare_free", "pl_sk_compare_limited"
+"""Read keys of the project on the free plan, and on business with compare limited to 1/minute."""
 QUANTILE_ACCURACY = 0.01
 """The relative accuracy of the latency sketch (quantilesDD(0.01, ...))."""
 
@@ -62,15 +64,20 @@ async def store(settings: Settings, records: Sequence[RecordBase]) -> None:
 def catalog_with(project_id: uuid.UUID, entries: Sequence[PromptEntry]) -> Catalog:
     org = uuid.uuid4()
 
-    def principal(project: uuid.UUID, scopes: set[str]) -> Principal:
-        return Principal(uuid.uuid4(), project, org, "business", frozenset(scopes))
+    def principal(
+        project: uuid.UUID, scopes: set[str], plan: str = "business", **overrides: str
+    ) -> Principal:
+        return Principal(uuid.uuid4(), project, org, plan, frozenset(scopes), overrides)
 
+    limited = {"GET /api/v1/prompts/{prompt_id}/compare": "1/minute"}
     return Catalog(
         revision=1,
         principals={
             digest(READ_KEY): principal(project_id, {"read"}),
             digest(INGEST_KEY): principal(project_id, {"ingest"}),
             digest(OTHER_KEY): principal(uuid.uuid4(), {"read"}),
+            digest(FREE_KEY): principal(project_id, {"read"}, "free"),
+            digest(LIMITED_KEY): principal(project_id, {"read"}, **limited),
         },
         prompts={entry.id: entry for entry in entries},
     )
@@ -98,23 +105,23 @@ def prompt_entry(
 
 def compare_app(settings: Settings, catalog: Catalog) -> web.Application:
     """The compare routes over ``catalog``, with the store of ``settings`` (migrated at startup)
-    for the deployment history."""
+    for the deployment history, and in-memory rate limits as one process keeps them."""
     engine = create_engine(settings.database_url)
     watcher = CatalogWatcher(session_factory(engine))
     watcher.current = catalog
+    limiter = RateLimiter()
     app = web.Application(middlewares=[error_middleware(dialect_for)])
 
     async def migrate_store(_app: web.Application) -> None:
         await upgrade(settings.database_url)
 
     async def close_store(_app: web.Application) -> None:
+        await limiter.close()
         await engine.dispose()
 
     app.on_startup.append(migrate_store)
     app.on_cleanup.append(close_store)
-    app[EDGE_CONTEXT] = EdgeContext(
-        catalog=watcher, producer=cast(EventProducer, None), topic_prefix="unused."
-    )
+    app[CONTROL_PLANE] = ControlPlane(catalog=watcher, limiter=limiter)
     app[WAREHOUSE] = Warehouse(settings)
 
     async def close_warehouse(app: web.Application) -> None:

@@ -20,7 +20,9 @@ from promptline.settings import Settings
 from schemas.records import AnalyticsRecord, RecordBase, SignalRecord, UsageRecord
 from sql.runner import migrate
 from tests.compare.support import (
+    FREE_KEY,
     INGEST_KEY,
+    LIMITED_KEY,
     OTHER_KEY,
     auth,
     catalog_with,
@@ -304,6 +306,28 @@ async def test_errors(
     assert response.status == status
     error = (await response.json())["error"]
     assert error.get("field") == field
+
+
+async def test_compare_counts_against_the_plans_read_limit(client: Client, world: World) -> None:
+    path = "/dashboard/prompts/checkout/compare"
+    for _ in range(30):  # the free plan's reads: 30 a minute
+        response = await client.get(path, headers=auth(FREE_KEY))
+        assert response.status == 200, await response.text()
+    response = await client.get(path, headers=auth(FREE_KEY))
+    assert response.status == 429
+    assert int(response.headers["Retry-After"]) >= 1
+    assert (await response.json())["error"]["code"] == "rate_limited"
+    # Each route counts in its own bucket, and each key has its own counters.
+    other_route = f"/v1/prompts/{world.entry.id}/compare"
+    assert (await client.get(other_route, headers=auth(FREE_KEY))).status == 200
+    assert (await client.get(path, headers=auth())).status == 200
+
+
+async def test_an_organisation_override_limits_compare(client: Client, world: World) -> None:
+    path = f"/api/v1/prompts/{world.entry.id}/compare"
+    assert (await client.get(path, headers=auth(LIMITED_KEY))).status == 200
+    response = await client.get(path, headers=auth(LIMITED_KEY))
+    assert response.status == 429 and "Retry-After" in response.headers
 
 
 async def test_other_projects_prompt_is_not_found_by_id(client: Client, world: World) -> None:
