@@ -2,6 +2,9 @@
 
 For a list of prepared events (one for a single-event route, many for a batch):
 
+0. while the producer has not reached Kafka yet (it connects in the background, so the
+   control plane serves without it), every event gets 503 at once, before any quota is
+   reserved;
 1. signals reserve units of the organisation's monthly quota, all in one reservation;
    those beyond what is left get 429 ``rate_limited``, and all get 503 if the counter
    cannot be reached (the quota is exact, so it fails closed);
@@ -66,6 +69,10 @@ async def accept(
     ctx: EdgeContext, principal: Principal, events: Sequence[Prepared], label: str
 ) -> list[Outcome]:
     """Accept ``events`` (one outcome each, in order); ``label`` names them in metrics."""
+    if not ctx.producer.connected:
+        refused: list[Outcome] = [unavailable(ctx) for _ in events]
+        _count(ctx, events, refused)
+        return refused
     received_at = received_now()
     outcomes: list[Outcome | None] = [None] * len(events)
     signal_ids: dict[int, int] = {}

@@ -1,10 +1,18 @@
-"""Producing accepted events to Kafka, acknowledged before the client hears 2xx."""
+"""Producing accepted events to Kafka, acknowledged before the client hears 2xx.
+
+The producer connects in the background, retrying with backoff, so that a service
+started while Kafka is down still serves the control plane (resolve is called before
+every LLM request and must not wait for Kafka); until it is connected the edge answers
+503 and ``/readyz`` reports Kafka unreachable.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
@@ -18,6 +26,27 @@ PARTITIONER = DefaultPartitioner()
 
 class ProduceFailed(Exception):
     """Kafka did not acknowledge a record; the client must retry (503)."""
+
+
+class NotConnected(ProduceFailed):
+    """The producer has not reached Kafka yet (it keeps trying in the background)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Waits between connection attempts: doubling from ``first`` up to ``most`` seconds.
+
+    Each wait is drawn from its upper half at random, so replicas that lost Kafka together
+    do not all knock again at the same instant.
+    """
+
+    first: float = 0.25
+    most: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1, 2, ...)."""
+        ceiling = min(self.most, self.first * 2 ** min(attempt - 1, 32))
+        return random.uniform(ceiling / 2, ceiling)
 
 
 class Outgoing(NamedTuple):
@@ -36,26 +65,80 @@ class EventProducer:
     events is appended whole first and its acknowledgements awaited together.
     """
 
-    def __init__(self, producer: AIOKafkaProducer, ack_timeout: float) -> None:
+    def __init__(
+        self, producer: AIOKafkaProducer, ack_timeout: float, backoff: Backoff | None = None
+    ) -> None:
         self._producer = producer
         self._ack_timeout = ack_timeout
+        self._backoff = backoff or Backoff()
+        self._connected = False
+        self._connecting: asyncio.Task[None] | None = None
 
     @property
     def ack_timeout(self) -> float:
         """Seconds one call waits for its acknowledgements before reporting failure."""
         return self._ack_timeout
 
+    @property
+    def connected(self) -> bool:
+        """Whether the producer has reached the cluster (it reconnects on its own after)."""
+        return self._connected
+
     async def start(self) -> None:
-        """Connect to the cluster."""
-        await self._producer.start()
+        """Try to connect once; if that fails, go on trying in the background and return.
+
+        The first attempt is made here so that a service whose broker answers is
+        connected when it starts listening (one attempt lasts at most the Kafka request
+        timeout); only the retries are left to the background.
+        """
+        if self._connecting is not None or self._connected:
+            return
+        if not await self._attempt(1):
+            self._connecting = asyncio.create_task(self._keep_trying(), name="kafka-connect")
+
+    async def wait_connected(self) -> None:
+        """Return once the producer has reached the cluster (tests, tools)."""
+        if self._connecting is not None:
+            await asyncio.shield(self._connecting)
 
     async def stop(self) -> None:
-        """Flush what is buffered, then disconnect."""
+        """Give up connecting, or flush what is buffered; then disconnect."""
+        connecting = self._connecting
+        if connecting is not None and not connecting.done():
+            connecting.cancel()
+            await asyncio.wait([connecting])
         await self._producer.stop()
 
     async def check(self) -> None:
         """Fetch cluster metadata: proves a broker answers."""
+        if not self._connected:
+            raise NotConnected("the producer has not reached Kafka yet")
         await self._producer.client.fetch_all_metadata()
+
+    async def _keep_trying(self) -> None:
+        """Attempt again after each backoff delay until Kafka is reached."""
+        attempt = 1
+        while True:
+            await asyncio.sleep(self._backoff.delay(attempt))
+            attempt += 1
+            if await self._attempt(attempt):
+                return
+
+    async def _attempt(self, attempt: int) -> bool:
+        """Start the Kafka client once; whether it reached a broker."""
+        try:
+            await self._producer.start()
+        except Exception as error:  # any reason (refused, timed out, auth): try again later
+            log.warning(
+                "Kafka is unreachable (attempt %d: %s); event routes answer 503 until it is",
+                attempt,
+                error,
+            )
+            return False
+        self._connected = True
+        if attempt > 1:
+            log.info("reached Kafka after %d attempts; accepting events", attempt)
+        return True
 
     async def produce(self, topic: str, key: bytes, value: bytes) -> None:
         """Send one record and wait until the cluster has it (acks=all)."""

@@ -1,9 +1,10 @@
 """Opening and closing what the edge holds beyond the shared catalog and producer.
 
-The server's cleanup context calls :func:`open_edge` once the catalog and producer are
-up, and :func:`close_edge` after the producer has flushed: by then the runner has
-stopped accepting and drained in-flight requests, so no id is issued after the node
-number is handed back.
+The server's cleanup context calls :func:`open_edge` once the catalog is up and the
+producer started (it may still be connecting: ``ingest.producer``), and
+:func:`close_edge` after the producer has flushed: by then the runner has stopped
+accepting and drained in-flight requests, so no id is issued after the node number is
+handed back.
 """
 
 from __future__ import annotations

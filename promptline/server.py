@@ -93,6 +93,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     producer = edge_producer(settings)
     limiter = await api.RateLimiter.open(settings.redis_url)
     await catalog.start()
+    # Connects in the background: the control plane serves while Kafka is unreachable,
+    # the edge answers 503 and /readyz says so until the producer gets through.
     await producer.start()
     app[EDGE_CONTEXT] = edge = await open_edge(
         settings, catalog, producer, limiter, app[EDGE_METRICS]

@@ -70,6 +70,7 @@ class FakeProducer(EventProducer):
     calls: list[int] = field(default_factory=list)
     fails: Callable[[Outgoing], bool] = lambda _record: False
     delay: float = 0.0
+    connected: bool = True
 
     async def produce(self, topic: str, key: bytes, value: bytes) -> None:
         [failure] = await self.produce_many([Outgoing(topic, key, value)])

@@ -26,6 +26,8 @@ HASH = "sha256:" + "a" * 64
 
 
 class FakeProducer(EventProducer):
+    connected = True
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, bytes]] = []
         self.fail = False
