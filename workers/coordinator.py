@@ -8,8 +8,10 @@ One flush, for the blocks it holds (one per partition read):
 2. look up which events of the batch are already stored, and drop them and any repeat
    within the batch (``workers/dedup.py``);
 3. insert each block, a month at a time, with a token derived from its name (offsets and
-   first record, ``workers/batch.py``) and the month (``workers/writer.py``);
-4. commit the offsets after the blocks.
+   first record, ``workers/batch.py``) and the month (``workers/writer.py``), once the
+   batch's poison records are in the dead-letter topic; a month ClickHouse refuses for its
+   data is dead-lettered too (``workers/sink.py``), so it cannot hold its partition still;
+4. commit the offsets after the blocks and those dead letters.
 
 A worker that dies after 3 and before 4 leaves one uncommitted block per partition; the next
 owner re-inserts exactly that block before reading on (``workers/recovery.py``).
@@ -27,7 +29,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from workers.batch import Batch, Block, Record
-from workers.dead_letters import DeadLetters
+from workers.dead_letters import DeadLetters, refused_reason
 from workers.decode import Poison, decode
 from workers.dedup import DuplicateFinder, first_copies
 from workers.recovery import BlockRecovery
@@ -165,7 +167,7 @@ class WarehouseWorker:
                     message.offset,
                     row.reason,
                 )
-                await self._dead_letters.send(message, row.reason)
+                await self._dead_letters.park(message, row.reason)
                 self.stats.dead_lettered += 1
                 self._batch.add(None, message, None)
             else:
@@ -178,10 +180,26 @@ class WarehouseWorker:
         try:
             if not await self._commit({b.tp: b.first for b in blocks}, blocks, "fence"):
                 return
+            # A block stored means its poison is parked: recovery does not park it again.
+            if not await self._deliver(blocks):
+                return
             await self._insert(blocks)
+            if not await self._deliver(blocks):
+                return
             await self._commit({b.tp: b.last + 1 for b in blocks}, blocks, "commit")
         finally:
             self._batch.clear()
+
+    async def _deliver(self, blocks: list[Block]) -> bool:
+        """Wait for the dead letters sent so far; if Kafka fails them, read the batch again."""
+        try:
+            await self._dead_letters.delivered()
+            return True
+        except KafkaError as error:
+            log.warning("dead letters not delivered (%r); dropping the batch", error)
+        self.stats.batches_dropped += 1
+        self._rewind(blocks)
+        return False
 
     async def _insert(self, blocks: list[Block]) -> None:
         stored: dict[str, set[Identity]] = {}
@@ -194,10 +212,19 @@ class WarehouseWorker:
             spec = self._by_table[block.table]
             kept = first_copies(spec, block.rows, stored[block.table], seen)
             self.stats.duplicates_dropped += len(block.rows) - len(kept)
-            if kept:
-                rows = [block.rows[index] for index in kept]
-                await self._writer.write(spec, block.id, rows, len(rows))
-                self.stats.rows_written += len(rows)
+            if not kept:
+                continue
+            rows = [block.rows[index] for index in kept]
+            refused = await self._writer.write(spec, block.id, rows, len(rows))
+            for refusal in refused:
+                records = [block.records[kept[index]] for index in refusal.rows]
+                await self._park_refused(records, refusal.reason)
+            self.stats.rows_written += len(rows) - sum(len(r.rows) for r in refused)
+
+    async def _park_refused(self, records: Sequence[Record], reason: str) -> None:
+        for record in records:
+            await self._dead_letters.park(record, refused_reason(reason))
+        self.stats.dead_lettered += len(records)
 
     async def _commit(
         self, offsets: dict[TopicPartition, int], blocks: list[Block], what: str

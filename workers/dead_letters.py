@@ -4,10 +4,16 @@ A dead letter is the original record, unchanged (key and value), with headers sa
 and where it was read. ``origin`` names where the record was *first* read: a replayed dead
 letter that fails again keeps its origin, so listing and replaying treat every attempt at
 one record as one dead letter.
+
+Records are parked many at a time: each send only enqueues (the producer batches them), and
+the worker awaits every delivery at once before it inserts the batch they came with, and
+again before it commits (``workers/coordinator.py``): a stored block, or a committed
+offset, always means its dead letters reached Kafka.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
@@ -15,6 +21,11 @@ from aiokafka.structs import ConsumerRecord
 
 ORIGIN_HEADER = "promptline-origin"
 """Set on replayed records and on dead letters: ``topic/partition/offset`` first read at."""
+
+
+def refused_reason(reason: str) -> str:
+    """The dead-letter reason of a record whose block ClickHouse refused for its data."""
+    return f"refused by ClickHouse: {reason}"
 
 
 def header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
@@ -36,9 +47,10 @@ class DeadLetters:
     def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
         self._producer = producer
         self.topic = topic
+        self._pending: list[asyncio.Future[object]] = []
 
-    async def send(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
-        """Park one record; waits for the broker so its offset may then be committed."""
+    async def park(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        """Send one record to the dead-letter topic; :meth:`delivered` waits for it."""
         headers = [
             ("reason", reason.encode()),
             ("source_topic", record.topic.encode()),
@@ -46,9 +58,20 @@ class DeadLetters:
             ("source_offset", str(record.offset).encode()),
             (ORIGIN_HEADER, origin_of(record).encode()),
         ]
-        await self._producer.send_and_wait(
+        delivery = await self._producer.send(
             self.topic, value=record.value, key=record.key, headers=headers
         )
+        self._pending.append(delivery)
+
+    async def delivered(self) -> None:
+        """Wait until every record parked so far is in Kafka; raises the first failure."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        results = await asyncio.gather(*pending, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
 
 @dataclass(frozen=True, slots=True)

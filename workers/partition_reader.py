@@ -3,9 +3,14 @@
 Taking over a partition (``workers/recovery.py``) needs to know which records Kafka holds
 at the committed offset: the first one tells the block its previous owner left uncommitted
 from a block of an older topic of the same name that used the same offsets; and all of that
-block's records, when ClickHouse holds only part of it. The group's own
-consumer cannot serve that in the middle of a rebalance, so a second consumer, in no group
-and committing nothing, is assigned the partitions it is asked about.
+block's records, when ClickHouse holds only part of it. The group's own consumer cannot
+serve that in the middle of a rebalance, so a second consumer, in no group and committing
+nothing, is assigned the partitions it is asked about.
+
+End offsets are taken as a hint only: the local broker reports the start of its last batch
+plus one, not the offset after its last record, so a record past a reported end may exist.
+Where the end says there is one, the reader waits for it as long as it takes (up to
+``timeout``); where it says there is none, only briefly (``probe``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from workers.batch import Record
 
 READ_TIMEOUT_SECONDS = 30.0
 """How long a read may take before recovery gives up and reads the partition as usual."""
+PROBE_SECONDS = 2.0
+"""How long to look for a record past an end offset that says there is none."""
+POLL_MS = 500
 
 
 def create_reader_consumer(settings: Settings) -> AIOKafkaConsumer:
@@ -36,11 +44,17 @@ def create_reader_consumer(settings: Settings) -> AIOKafkaConsumer:
 
 
 class PartitionReader:
-    """The first record at an offset of a partition, for many partitions at once."""
+    """The records of a partition from an offset on, for many partitions at once."""
 
-    def __init__(self, consumer: AIOKafkaConsumer, timeout: float = READ_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        timeout: float = READ_TIMEOUT_SECONDS,
+        probe: float = PROBE_SECONDS,
+    ) -> None:
         self._consumer = consumer
         self._timeout = timeout
+        self._probe = probe
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -51,57 +65,63 @@ class PartitionReader:
         """Close the connections."""
         await self._consumer.stop()
 
-    async def heads(self, positions: Mapping[TopicPartition, int]) -> dict[TopicPartition, Record]:
-        """The first record at or after each position; partitions with none are left out.
-
-        Raises a KafkaError (KafkaTimeoutError when the records do not come in time).
-        """
-        if not positions:
+    async def end_offsets(
+        self, partitions: Mapping[TopicPartition, int]
+    ) -> dict[TopicPartition, int]:
+        """What the broker reports as each partition's end (a hint: module docstring)."""
+        if not partitions:
             return {}
         async with self._lock:
-            end = await self._consumer.end_offsets(list(positions))
-            wanted = {tp: offset for tp, offset in positions.items() if offset < end[tp]}
-            if not wanted:
-                return {}
+            ends: dict[TopicPartition, int] = await self._consumer.end_offsets(list(partitions))
+            return ends
+
+    async def heads(
+        self, positions: Mapping[TopicPartition, int], probe: Mapping[TopicPartition, int]
+    ) -> dict[TopicPartition, Record]:
+        """The first record at or after each position; partitions with none are left out.
+
+        ``positions`` are partitions known to hold a record there, waited for up to the
+        timeout (then KafkaTimeoutError); ``probe`` ones may hold none, and are waited for
+        only briefly.
+        """
+        wanted = {**probe, **positions}
+        if not wanted:
+            return {}
+        async with self._lock:
             self._consumer.assign(list(wanted))
             for tp, offset in wanted.items():
                 self._consumer.seek(tp, offset)
             found: dict[TopicPartition, Record] = {}
             loop = asyncio.get_running_loop()
-            deadline = loop.time() + self._timeout
-            while len(found) < len(wanted):
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    missing = sorted(set(wanted) - set(found))
-                    raise KafkaTimeoutError(f"no record read from {missing} in {self._timeout}s")
+            started = loop.time()
+            while True:
+                waited = loop.time() - started
                 pending = [tp for tp in wanted if tp not in found]
-                fetched = await self._consumer.getmany(
-                    *pending, timeout_ms=max(1, int(min(remaining, 1.0) * 1000))
-                )
+                if waited >= self._probe:
+                    pending = [tp for tp in pending if tp in positions]
+                if not pending:
+                    return found
+                if waited >= self._timeout:
+                    raise KafkaTimeoutError(f"no record read from {pending} in {self._timeout}s")
+                fetched = await self._consumer.getmany(*pending, timeout_ms=POLL_MS)
                 for tp, records in fetched.items():
                     if records and tp not in found:
                         found[tp] = records[0]
-            return found
 
     async def read(self, tp: TopicPartition, first: int, last: int) -> list[Record]:
-        """The records of ``tp`` at offsets ``first..last`` (fewer if the partition ends first).
+        """The records of ``tp`` at offsets ``first..last``, which a block was made of.
 
-        Raises a KafkaError (KafkaTimeoutError when the records do not come in time).
+        Raises a KafkaError (KafkaTimeoutError when they do not all come in time).
         """
         async with self._lock:
-            end = (await self._consumer.end_offsets([tp]))[tp]
-            stop = min(last + 1, end)
             self._consumer.assign([tp])
             self._consumer.seek(tp, first)
             records: list[Record] = []
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self._timeout
-            while await self._consumer.position(tp) < stop:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
+            while not records or records[-1].offset < last:
+                if loop.time() >= deadline:
                     raise KafkaTimeoutError(f"{tp} {first}-{last} not read in {self._timeout}s")
-                fetched = await self._consumer.getmany(
-                    tp, timeout_ms=max(1, int(min(remaining, 1.0) * 1000))
-                )
+                fetched = await self._consumer.getmany(tp, timeout_ms=POLL_MS)
                 records.extend(r for r in fetched.get(tp, []) if first <= r.offset <= last)
             return records

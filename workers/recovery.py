@@ -27,7 +27,8 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from workers.batch import BlockId, record_marker
+from workers.batch import BlockId, Record, record_marker
+from workers.dead_letters import DeadLetters, refused_reason
 from workers.decode import Poison, decode
 from workers.dedup import DuplicateFinder, first_copies
 from workers.partition_reader import PartitionReader
@@ -60,18 +61,31 @@ class BlockRecovery:
     """Finds and re-inserts the uncommitted block of each partition a worker is given."""
 
     def __init__(
-        self, sink: ClickHouseSink, reader: PartitionReader, duplicates: DuplicateFinder
+        self,
+        sink: ClickHouseSink,
+        reader: PartitionReader,
+        duplicates: DuplicateFinder,
+        dead_letters: DeadLetters,
     ) -> None:
         self._sink = sink
         self._reader = reader
         self._duplicates = duplicates
+        self._dead_letters = dead_letters
         self._writer = BlockWriter(sink)
 
     async def recover(
         self, spec: TableSpec, committed: Mapping[TopicPartition, int]
     ) -> list[Recovered]:
         """Re-insert each partition's uncommitted block; ``committed`` maps partition to offset."""
-        heads = await self._reader.heads(committed)
+        if not committed:
+            return []
+        ends = await self._reader.end_offsets(committed)
+        beyond = {tp: offset for tp, offset in committed.items() if ends.get(tp, 0) > offset}
+        # The end is a hint (``workers/partition_reader.py``): where it says Kafka holds
+        # nothing past the committed offset, look for records only if ClickHouse has rows there.
+        unsure = {tp: offset for tp, offset in committed.items() if tp not in beyond}
+        probe = await self._with_rows_past(spec, unsure)
+        heads = await self._reader.heads(beyond, probe)
         if not heads:
             return []
         expected = {
@@ -111,14 +125,39 @@ class BlockRecovery:
             recovered.append(await self._recover_block(spec, *blocks[0]))
         return recovered
 
+    async def _with_rows_past(
+        self, spec: TableSpec, committed: Mapping[TopicPartition, int]
+    ) -> dict[TopicPartition, int]:
+        """Those of ``committed`` whose table has rows at or past the committed offset."""
+        if not committed:
+            return {}
+        by_partition = {tp.partition: (tp, offset) for tp, offset in committed.items()}
+        rows = await self._sink.rows(
+            f"SELECT kafka_partition, max(kafka_offset) FROM {spec.table}"
+            " WHERE kafka_partition IN %(partitions)s AND kafka_offset >= %(lowest)s"
+            " GROUP BY kafka_partition",
+            {"partitions": tuple(by_partition), "lowest": min(committed.values())},
+        )
+        found: dict[TopicPartition, int] = {}
+        for partition, highest in rows:
+            tp, offset = by_partition[int(partition)]
+            if int(highest) >= offset:
+                found[tp] = offset
+        return found
+
     async def _recover_block(self, spec: TableSpec, block: BlockId, total: int) -> Recovered:
         rows = await self._block_rows(spec, block)
-        await self._writer.write(spec, block, rows, total)
+        for refusal in await self._writer.write(spec, block, rows, total):
+            # Stored once, refused now (the table changed): the raw rows stay as they are.
+            log.error("%s: stored rows of block %s refused again: %s", spec.table, block, refusal)
         missing: list[list[Any]] = []
         if len(rows) < total:
             # Some month of the block never reached ClickHouse: read the block again.
-            missing = await self._missing_rows(spec, block, rows)
-            await self._writer.write(spec, block, missing, total)
+            missing, records = await self._missing_rows(spec, block, rows)
+            for refusal in await self._writer.write(spec, block, missing, total):
+                for index in refusal.rows:
+                    await self._dead_letters.park(records[index], refused_reason(refusal.reason))
+            await self._dead_letters.delivered()
         log.info(
             "%s[%d]: re-inserted uncommitted block %d-%d (%d rows found, %d read again)",
             block.tp.topic,
@@ -149,20 +188,27 @@ class BlockRecovery:
 
     async def _missing_rows(
         self, spec: TableSpec, block: BlockId, found: list[list[Any]]
-    ) -> list[list[Any]]:
+    ) -> tuple[list[list[Any]], list[Record]]:
         """The block's rows of the months ClickHouse lacks, as its first insert chose them.
 
         That insert kept the first copy of each event not stored before it; stored now are
         those and the rows of the months found, so the same choice drops both, and the rows
         left of the missing months are the ones that insert meant to store. Records that
-        did not decode were dead-lettered when the block was first read.
+        did not decode were dead-lettered when the block was first read. Returns the rows and
+        the records they came from.
         """
         rows: list[list[Any]] = []
+        records: list[Record] = []
         for record in await self._reader.read(block.tp, block.first, block.last):
             row = decode(spec, record.value, Lineage(record.partition, record.offset))
             if not isinstance(row, Poison):
                 rows.append(row)
+                records.append(record)
         stored = await self._duplicates.stored(spec, rows)
         months = {spec.month(row) for row in found}
-        kept = first_copies(spec, rows, stored, set())
-        return [rows[index] for index in kept if spec.month(rows[index]) not in months]
+        kept = [
+            index
+            for index in first_copies(spec, rows, stored, set())
+            if spec.month(rows[index]) not in months
+        ]
+        return [rows[index] for index in kept], [records[index] for index in kept]

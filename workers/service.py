@@ -36,14 +36,15 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     window = settings.worker_dedup_window_days
     reader = PartitionReader(create_reader_consumer(settings))
     duplicates = DuplicateFinder(sink, timedelta(days=window) if window else None)
+    dead_letters = DeadLetters(producer, dead_letter_topic(settings.kafka_topic_prefix))
     worker = WarehouseWorker(
         consumer,
         sink,
-        DeadLetters(producer, dead_letter_topic(settings.kafka_topic_prefix)),
+        dead_letters,
         specs,
         Batch(settings.worker_batch_max_rows, settings.worker_batch_max_seconds),
         duplicates,
-        BlockRecovery(sink, reader, duplicates),
+        BlockRecovery(sink, reader, duplicates, dead_letters),
     )
     consumer.subscribe(list(specs), listener=worker.rebalance_listener())
     health = await _start_health_server(settings, worker)

@@ -6,25 +6,36 @@ dies, can leave some of them stored and the rest not. An insert into one partiti
 part, and so is each view's share of it. So a block is written as one insert per month it
 holds (almost always one), each with a token derived from the block's name and the month,
 and every row records how many rows the whole block held: whoever recovers the block can
-tell a block stored whole from one stored in part (``workers/recovery.py``).
+tell a block stored whole from one stored in part (``workers/recovery.py``). A month that
+ClickHouse refuses for its data is reported, not retried, for its records to be
+dead-lettered (``workers/sink.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from workers.batch import BlockId
-from workers.sink import ClickHouseSink
+from workers.sink import ClickHouseSink, Refused
 from workers.tables import TableSpec
 
 
-def by_month(spec: TableSpec, rows: Sequence[list[Any]]) -> dict[int, list[list[Any]]]:
-    """``rows`` by the month (YYYYMM) of the raw table partition they go to, in order."""
-    months: dict[int, list[list[Any]]] = {}
-    for row in rows:
-        months.setdefault(spec.month(row), []).append(row)
+def by_month(spec: TableSpec, rows: Sequence[list[Any]]) -> dict[int, list[int]]:
+    """The indexes of ``rows`` by the month (YYYYMM) of the raw table partition they go to."""
+    months: dict[int, list[int]] = {}
+    for index, row in enumerate(rows):
+        months.setdefault(spec.month(row), []).append(index)
     return dict(sorted(months.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A month of a block ClickHouse refused: the indexes of its rows, and why."""
+
+    rows: list[int]
+    reason: str
 
 
 class BlockWriter:
@@ -35,14 +46,19 @@ class BlockWriter:
 
     async def write(
         self, spec: TableSpec, block: BlockId, rows: Sequence[list[Any]], total: int
-    ) -> None:
+    ) -> list[Refusal]:
         """Insert ``rows`` (a record's columns each) of ``block``, which holds ``total`` rows
-        in all; the months are written in order, each retried until ClickHouse has it."""
+        in all; the months are written in order, each retried until ClickHouse has it.
+
+        Returns the months ClickHouse refused for their data (``workers.sink.Refused``), for
+        the caller to dead-letter; the other months are stored.
+        """
         lineage = (block.first, block.last, block.marker, total)
-        for month, part in by_month(spec, rows).items():
-            await self._sink.write(
-                spec.table,
-                spec.insert_columns,
-                [[*row, *lineage] for row in part],
-                block.token(month),
-            )
+        refused: list[Refusal] = []
+        for month, indexes in by_month(spec, rows).items():
+            part = [[*rows[index], *lineage] for index in indexes]
+            try:
+                await self._sink.write(spec.table, spec.insert_columns, part, block.token(month))
+            except Refused as error:
+                refused.append(Refusal(indexes, error.reason))
+        return refused

@@ -43,7 +43,7 @@ async def read_dead_letters(settings: Settings) -> list[DeadLetter]:
 
 
 async def _read_dead_letters(settings: Settings) -> tuple[list[DeadLetter], dict[int, int]]:
-    """The dead letters, and each dead-letter partition's end offset when they were read."""
+    """The dead letters, and the offset each dead-letter partition was read up to."""
     topic = dead_letter_topic(settings.kafka_topic_prefix)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -72,13 +72,15 @@ async def _read_dead_letters(settings: Settings) -> tuple[list[DeadLetter], dict
                 break
             fetched = await consumer.getmany(*pending, timeout_ms=READ_TIMEOUT_MS)
             for tp, records in fetched.items():
-                letters.extend(
-                    DeadLetter.from_record(record) for record in records if record.offset < end[tp]
-                )
+                letters.extend(DeadLetter.from_record(record) for record in records)
                 if records and records[-1].offset + 1 >= end[tp]:
                     pending.discard(tp)
         ordered = sorted(letters, key=lambda letter: (letter.partition, letter.offset))
-        return ordered, {tp.partition: end[tp] for tp in tps}
+        # Past every letter read: a broker may report an end short of its last batch's records.
+        read_to = {tp.partition: end[tp] for tp in tps}
+        for letter in ordered:
+            read_to[letter.partition] = max(read_to[letter.partition], letter.offset + 1)
+        return ordered, read_to
     finally:
         await consumer.stop()
 

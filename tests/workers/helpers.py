@@ -334,16 +334,17 @@ async def in_process_worker(
     reader = PartitionReader(create_reader_consumer(settings))
     window = settings.worker_dedup_window_days
     duplicates = DuplicateFinder(sink, timedelta(days=window) if window else None)
+    dead_letters = DeadLetters(producer, dead_letter_topic(settings.kafka_topic_prefix))
     if consumer_type is not None:
         consumer.__class__ = consumer_type
     worker = WarehouseWorker(
         consumer,
         sink,
-        DeadLetters(producer, dead_letter_topic(settings.kafka_topic_prefix)),
+        dead_letters,
         by_topic,
         Batch(settings.worker_batch_max_rows, settings.worker_batch_max_seconds),
         duplicates,
-        BlockRecovery(sink, reader, duplicates),
+        BlockRecovery(sink, reader, duplicates, dead_letters),
     )
     consumer.subscribe(list(by_topic), listener=worker.rebalance_listener())
     await producer.start()

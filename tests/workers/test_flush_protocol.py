@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, KafkaTimeoutError
 from aiokafka.structs import ConsumerRecord
 
 from tests.workers.helpers import Tenant, analytics
@@ -18,7 +19,7 @@ from workers.dead_letters import DeadLetters
 from workers.dedup import DuplicateFinder
 from workers.partition_reader import PartitionReader
 from workers.recovery import BlockRecovery
-from workers.sink import ClickHouseSink
+from workers.sink import ClickHouseSink, Refused
 from workers.tables import ANALYTICS, Identity
 
 TOPIC = "p.analytics.v1"
@@ -57,17 +58,23 @@ class FakeConsumer:
 
 
 class FakeSink:
-    """Answers lookups with ``stored`` and records inserts."""
+    """Answers lookups with ``stored`` and records inserts; refuses those of ``refuse``."""
 
-    def __init__(self, log: list[str], stored: Sequence[Identity] = ()) -> None:
+    def __init__(
+        self, log: list[str], stored: Sequence[Identity] = (), refuse: float | None = None
+    ) -> None:
         self._log = log
         self._stored = list(stored)
+        self._refuse = refuse
         self.writes: list[tuple[str, list[list[Any]], str]] = []
 
     async def write(
         self, table: str, columns: Sequence[str], rows: list[list[Any]], token: str
     ) -> None:
         self._log.append("insert")
+        latency = columns.index("latency_ms")
+        if self._refuse is not None and any(row[latency] == self._refuse for row in rows):
+            raise Refused("DataError: the driver cannot encode it")
         self.writes.append((table, rows, token))
 
     async def rows(
@@ -75,6 +82,23 @@ class FakeSink:
     ) -> list[tuple[Any, ...]]:
         self._log.append("lookup")
         return [tuple(identity) for identity in self._stored]
+
+
+class FakeDeadLetters:
+    """Records what is parked, and when deliveries are awaited; fails them if told to."""
+
+    def __init__(self, log: list[str], fail: bool = False) -> None:
+        self._log = log
+        self._fail = fail
+        self.parked: list[tuple[int, str]] = []
+
+    async def park(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        self.parked.append((record.offset, reason))
+
+    async def delivered(self) -> None:
+        self._log.append("deliver")
+        if self._fail:
+            raise KafkaTimeoutError("the dead-letter topic is not answering")
 
 
 def _record(offset: int, value: bytes) -> ConsumerRecord[bytes, bytes]:
@@ -85,23 +109,31 @@ async def _run(
     records: list[ConsumerRecord[bytes, bytes]],
     stored: Sequence[Identity] = (),
     fail_commit: int | None = None,
-) -> tuple[WarehouseWorker, FakeConsumer, FakeSink]:
+    refuse: float | None = None,
+    fail_delivery: bool = False,
+) -> tuple[WarehouseWorker, FakeConsumer, FakeSink, FakeDeadLetters]:
     stop = asyncio.Event()
     consumer = FakeConsumer(records, stop)
     consumer.fail_commit = fail_commit
-    sink = FakeSink(consumer.log, stored)
+    sink = FakeSink(consumer.log, stored, refuse)
+    dead_letters = FakeDeadLetters(consumer.log, fail_delivery)
     finder = DuplicateFinder(cast(ClickHouseSink, sink), window=None)
     worker = WarehouseWorker(
         cast(AIOKafkaConsumer, consumer),
         cast(ClickHouseSink, sink),
-        cast(DeadLetters, None),
+        cast(DeadLetters, dead_letters),
         {TOPIC: ANALYTICS},
         Batch(max_rows=1_000, max_seconds=60),
         finder,
-        BlockRecovery(cast(ClickHouseSink, sink), cast(PartitionReader, None), finder),
+        BlockRecovery(
+            cast(ClickHouseSink, sink),
+            cast(PartitionReader, None),
+            finder,
+            cast(DeadLetters, dead_letters),
+        ),
     )
     await worker.run(stop)
-    return worker, consumer, sink
+    return worker, consumer, sink, dead_letters
 
 
 async def test_fence_then_lookup_then_insert_then_commit() -> None:
@@ -116,10 +148,10 @@ async def test_fence_then_lookup_then_insert_then_commit() -> None:
         _record(12, seen.to_bytes()),
         _record(13, fresh.to_bytes()),
     ]
-    worker, consumer, sink = await _run(
+    worker, consumer, sink, _dead = await _run(
         records, stored=[(tenant.project_id, prompt, "stored-before")]
     )
-    assert consumer.log == ["commit", "lookup", "insert", "commit"]
+    assert consumer.log == ["commit", "deliver", "lookup", "insert", "deliver", "commit"]
     assert consumer.commits == [{TP: 10}, {TP: 14}]
     [(table, rows, token)] = sink.writes
     marker = record_marker(records[0])
@@ -134,7 +166,7 @@ async def test_fence_then_lookup_then_insert_then_commit() -> None:
 
 async def test_a_worker_that_lost_its_partitions_inserts_nothing() -> None:
     records = [_record(5, analytics(Tenant(), uuid.uuid4(), HASH).to_bytes())]
-    worker, consumer, sink = await _run(records, fail_commit=0)
+    worker, consumer, sink, _dead = await _run(records, fail_commit=0)
     assert sink.writes == [] and consumer.commits == []
     assert consumer.seeks == [(TP, 5)]  # read again if the partition stays
     assert worker.stats.batches_dropped == 1
@@ -142,7 +174,38 @@ async def test_a_worker_that_lost_its_partitions_inserts_nothing() -> None:
 
 async def test_a_lost_commit_after_the_insert_reads_the_block_again() -> None:
     records = [_record(5, analytics(Tenant(), uuid.uuid4(), HASH).to_bytes())]
-    worker, consumer, sink = await _run(records, fail_commit=1)
+    worker, consumer, sink, _dead = await _run(records, fail_commit=1)
     assert len(sink.writes) == 1 and consumer.commits == [{TP: 5}]
     assert consumer.seeks == [(TP, 5)]
     assert worker.stats.batches_dropped == 1
+
+
+async def test_a_month_clickhouse_refuses_is_dead_lettered_and_the_rest_goes_on() -> None:
+    tenant, prompt = Tenant(), uuid.uuid4()
+    january, february = datetime(2026, 1, 31, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
+    records = [
+        _record(20, analytics(tenant, prompt, HASH, latency=1, at=january).to_bytes()),
+        _record(21, analytics(tenant, prompt, HASH, latency=666, at=february).to_bytes()),
+        _record(22, b"{not json"),
+        _record(23, analytics(tenant, prompt, HASH, latency=3, at=february).to_bytes()),
+    ]
+    worker, consumer, sink, dead = await _run(records, refuse=666)
+    assert [[row[6] for row in rows] for _table, rows, _token in sink.writes] == [[1.0]]
+    assert dead.parked[0][0] == 22 and dead.parked[0][1].startswith("undecodable JSON")
+    assert dead.parked[1:] == [
+        (21, "refused by ClickHouse: DataError: the driver cannot encode it"),
+        (23, "refused by ClickHouse: DataError: the driver cannot encode it"),
+    ]
+    assert consumer.log == ["commit", "deliver", "lookup", "insert", "insert", "deliver", "commit"]
+    assert consumer.commits == [{TP: 20}, {TP: 24}]  # the partition moves on
+    assert worker.stats.rows_written == 1 and worker.stats.dead_lettered == 3
+
+
+async def test_dead_letters_not_delivered_keep_the_batch_uninserted() -> None:
+    records = [
+        _record(5, b"{not json"),
+        _record(6, analytics(Tenant(), uuid.uuid4(), HASH).to_bytes()),
+    ]
+    worker, consumer, sink, _dead = await _run(records, fail_delivery=True)
+    assert sink.writes == [] and consumer.commits == [{TP: 5}]  # the fence only
+    assert consumer.seeks == [(TP, 5)] and worker.stats.batches_dropped == 1

@@ -158,3 +158,32 @@ async def test_a_block_inserted_but_not_committed_is_not_counted_twice(
         await produce(migrated, _events(5))
         await wait_until(lambda: worker.stats.rows_written == 5, "later events")
     assert await _counts(migrated) == (35, 480.0, 35, 480.0)
+
+
+class _DiesAtItsSecondBlock(AIOKafkaConsumer):  # type: ignore[misc]
+    """Commits its first block, inserts its second, and dies before committing that."""
+
+    commits = 0
+
+    async def commit(self, offsets: Any = None) -> None:
+        self.commits += 1
+        if self.commits == 4:  # fence, commit, fence, then this
+            raise SimulatedCrash
+        await super().commit(offsets)
+
+
+async def test_a_block_that_starts_inside_a_producer_batch_is_recovered(
+    migrated: Settings,
+) -> None:
+    """The local broker reports a partition's end as its last batch's start plus one, so
+    the end cannot tell recovery whether a record follows the committed offset."""
+    settings = migrated.model_copy(update={"worker_batch_max_rows": 3})
+    await produce(settings, _events(7))  # one producer batch, offsets 0..6
+    async with in_process_worker(settings, _DiesAtItsSecondBlock) as (_worker, task, _stop):
+        with pytest.raises(SimulatedCrash):
+            await task
+    assert await _counts(settings) == (6, 21.0, 6, 21.0)  # blocks 0..2 and 3..5
+    async with in_process_worker(settings) as (worker, _task, _stop):
+        await wait_until(lambda: worker.stats.rows_written == 1, "the last event")
+        assert worker.stats.blocks_recovered == 1 and worker.stats.duplicates_dropped == 0
+    assert await _counts(settings) == (7, 28.0, 7, 28.0)
