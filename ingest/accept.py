@@ -7,12 +7,15 @@ For a list of prepared events (one for a single-event route, many for a batch):
    reserved;
 1. signals reserve units of the organisation's monthly quota, all in one reservation;
    those beyond what is left get 429 ``rate_limited``, and all get 503 if the counter
-   cannot be reached (the quota is exact, so it fails closed);
+   cannot be reached (the quota is exact, so it fails closed); a signal whose
+   idempotency key was charged this month is a repeat: not charged, and answered with
+   the first one's id, value and receive time (``ingest.quota_claims``);
 2. every event that is still in gets a UUIDv7 ``event_id`` and the receive time (and a
-   signal its integer id), and becomes one record;
+   signal its integer id), and becomes one record; a repeat is produced again, so that
+   its 2xx, too, stands on a record Kafka has (the warehouse keeps one per key);
 3. all records are handed to the producer, then all acknowledgements awaited together;
-4. signals Kafka did not take give their quota units back, and get 503 like every
-   other event Kafka did not take.
+4. signals Kafka did not take give their quota units back (and their keys), and get 503
+   like every other event Kafka did not take.
 
 Each event ends as :class:`Accepted` (its record is in Kafka) or an ``ApiError``.
 """
@@ -31,6 +34,7 @@ from ingest.ids import new_event_id, received_now
 from ingest.prepare import Prepared
 from ingest.producer import Outgoing, ProduceFailed
 from ingest.quota import QuotaUnavailable, month_of, monthly_signal_limit, next_month_start
+from ingest.quota_claims import GrantKind, KeyedSignal, from_millis, to_millis
 from ingest.signal_ids import SignalIdsUnavailable
 from promptline.http.errors import ApiError, ErrorKind
 from promptline.topics import EventKind
@@ -43,6 +47,22 @@ RECORD_TYPES: dict[EventKind, type[RecordBase]] = {
     EventKind.USAGE: UsageRecord,
     EventKind.ANALYTICS: AnalyticsRecord,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A signal the quota let in: the id and time it is answered, and what it was charged.
+
+    ``value`` is set for a repeat of a key charged before (the first request's value, as
+    the warehouse keeps the first); ``charged`` says whether this request used a unit, and
+    ``key`` is the key remembered with it, to be forgotten if Kafka refuses the signal.
+    """
+
+    signal_id: int
+    received_at: datetime
+    value: str | None = None
+    charged: bool = False
+    key: KeyedSignal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,32 +95,37 @@ async def accept(
         return refused
     received_at = received_now()
     outcomes: list[Outcome | None] = [None] * len(events)
-    signal_ids: dict[int, int] = {}
+    admitted: dict[int, Admitted] = {}
     signals = [index for index, event in enumerate(events) if event.kind is EventKind.SIGNAL]
     month = month_of(received_at)
     if signals:
-        await _admit_signals(ctx, principal, signals, received_at, outcomes, signal_ids)
+        await _admit_signals(ctx, principal, events, signals, received_at, outcomes, admitted)
     chosen: list[int] = []
     outgoing: list[Outgoing] = []
     records: list[RecordBase] = []
     for index, event in enumerate(events):
         if outcomes[index] is not None:
             continue
-        record = _record(principal, event, received_at, signal_ids.get(index))
+        record = _record(principal, event, received_at, admitted.get(index))
         chosen.append(index)
         records.append(record)
         key = str(event.prompt_id).encode()
         outgoing.append(Outgoing(ctx.topic(event.kind), key, record.to_bytes()))
     failures = await _publish(ctx, outgoing, label)
-    refused_signals = 0
+    unkeyed, keyed = 0, []
     for index, record, failure in zip(chosen, records, failures, strict=True):
         if failure is None:
             outcomes[index] = Accepted(events[index].kind, record)
-        else:
-            outcomes[index] = unavailable(ctx)
-            refused_signals += events[index].kind is EventKind.SIGNAL
-    if refused_signals:
-        await _give_back(ctx, principal, month, refused_signals)
+            continue
+        outcomes[index] = unavailable(ctx)
+        signal = admitted.get(index)
+        if signal is not None and signal.charged:
+            if signal.key is None:
+                unkeyed += 1
+            else:
+                keyed.append(signal.key)
+    if unkeyed or keyed:
+        await _give_back(ctx, principal, month, unkeyed, keyed)
     final = [outcome for outcome in outcomes if outcome is not None]
     _count(ctx, events, final)
     return final
@@ -109,18 +134,47 @@ async def accept(
 async def _admit_signals(
     ctx: EdgeContext,
     principal: Principal,
+    events: Sequence[Prepared],
     signals: list[int],
     received_at: datetime,
     outcomes: list[Outcome | None],
-    signal_ids: dict[int, int],
+    admitted: dict[int, Admitted],
 ) -> None:
-    """Reserve quota for the signals and give the admitted ones their ids."""
+    """Charge the signals to the monthly quota and give the admitted ones their ids.
+
+    A keyed signal gets its id first, since the quota remembers the key with the id in
+    the transaction that charges it; a retry of a key charged before is a repeat: it is
+    not charged and takes the first one's id, value and receive time.
+    """
     limit = monthly_signal_limit(principal)
     month = month_of(received_at)
+    created_ms = to_millis(received_at)
+    claims: list[KeyedSignal | None] = []
+    claimants: list[int] = []
+    for index in signals:
+        event = events[index]
+        key = event.fields.get("idempotency_key")
+        if key is None:
+            claims.append(None)
+        else:
+            try:
+                signal_id = ctx.signal_ids.next_id()
+            except SignalIdsUnavailable:
+                outcomes[index] = unavailable(ctx, "Signal id issuing")
+                continue
+            value = str(event.fields["value"])
+            claims.append(
+                KeyedSignal(
+                    principal.project_id, event.prompt_id, key, signal_id, value, created_ms
+                )
+            )
+        claimants.append(index)
+    if not claimants:
+        return
     try:
-        granted = await ctx.quota.reserve(principal.org_id, month, limit, len(signals))
+        grants = await ctx.quota.reserve(principal.org_id, month, limit, claims)
     except QuotaUnavailable:
-        for index in signals:
+        for index in claimants:
             outcomes[index] = unavailable(ctx, "The signal quota counter")
         return
     resets = next_month_start(received_at)
@@ -130,30 +184,44 @@ async def _admit_signals(
         f"it resets at {resets:%Y-%m-%dT%H:%M:%SZ}.",
         retry_after=(resets - received_at).total_seconds(),
     )
-    for index in signals[granted:]:
-        outcomes[index] = over
     unissued = 0
-    for index in signals[:granted]:
-        try:
-            signal_ids[index] = ctx.signal_ids.next_id()
-        except SignalIdsUnavailable:
-            outcomes[index] = unavailable(ctx, "Signal id issuing")
-            unissued += 1
+    for index, claim, grant in zip(claimants, claims, grants, strict=True):
+        if grant.kind is GrantKind.OVER_LIMIT:
+            outcomes[index] = over
+        elif grant.first is not None:  # a repeat: answered as its key was first
+            first = grant.first
+            admitted[index] = Admitted(first.signal_id, from_millis(first.created_ms), first.value)
+        elif claim is not None:
+            admitted[index] = Admitted(claim.signal_id, received_at, charged=True, key=claim)
+        else:
+            try:
+                admitted[index] = Admitted(ctx.signal_ids.next_id(), received_at, charged=True)
+            except SignalIdsUnavailable:
+                outcomes[index] = unavailable(ctx, "Signal id issuing")
+                unissued += 1
     if unissued:
         await _give_back(ctx, principal, month, unissued)
 
 
 def _record(
-    principal: Principal, event: Prepared, received_at: datetime, signal_id: int | None
+    principal: Principal, event: Prepared, received_at: datetime, signal: Admitted | None
 ) -> RecordBase:
-    extra = {"signal_id": signal_id} if signal_id is not None else {}
-    return RECORD_TYPES[event.kind](
+    if signal is None:
+        return RECORD_TYPES[event.kind](
+            event_id=new_event_id(),
+            received_at=received_at,
+            org_id=principal.org_id,
+            project_id=principal.project_id,
+            **event.fields,
+        )
+    fields = event.fields if signal.value is None else {**event.fields, "value": signal.value}
+    return SignalRecord(
         event_id=new_event_id(),
-        received_at=received_at,
+        received_at=signal.received_at,
         org_id=principal.org_id,
         project_id=principal.project_id,
-        **event.fields,
-        **extra,
+        signal_id=signal.signal_id,
+        **fields,
     )
 
 
@@ -177,13 +245,19 @@ async def _publish(
     return failures
 
 
-async def _give_back(ctx: EdgeContext, principal: Principal, month: str, count: int) -> None:
+async def _give_back(
+    ctx: EdgeContext,
+    principal: Principal,
+    month: str,
+    count: int,
+    keyed: Sequence[KeyedSignal] = (),
+) -> None:
     """Release quota units of signals that were not accepted after all."""
     try:
-        await ctx.quota.release(principal.org_id, month, count)
+        await ctx.quota.release(principal.org_id, month, count, keyed)
     except Exception:
         # The client was told 503 either way; the units are lost to this month only.
-        log.exception("could not give back %d signal units", count)
+        log.exception("could not give back %d signal units", count + len(keyed))
 
 
 def _count(ctx: EdgeContext, events: Sequence[Prepared], outcomes: list[Outcome]) -> None:

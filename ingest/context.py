@@ -8,6 +8,7 @@ from aiohttp import web
 
 from controlplane.catalog import CatalogWatcher
 from ingest.admission import NoRequestLimits, RequestLimiter
+from ingest.key_housekeeping import KeyHousekeeping
 from ingest.metrics import EdgeMetrics
 from ingest.node_lease import NodeLease
 from ingest.producer import EventProducer
@@ -32,7 +33,7 @@ class EdgeContext:
 
     Only the first three are required, so a test can build one around a fake producer;
     the server passes all of them (``ingest.resources.open_edge``), with the store-backed
-    quota and a leased signal-id node.
+    quota, a leased signal-id node and the housekeeping of the quota's idempotency keys.
     """
 
     catalog: CatalogWatcher
@@ -44,6 +45,7 @@ class EdgeContext:
     limits: EdgeLimits = field(default_factory=EdgeLimits)
     metrics: EdgeMetrics = field(default_factory=EdgeMetrics)
     node_lease: NodeLease | None = None
+    housekeeping: KeyHousekeeping | None = None
 
     def topic(self, kind: EventKind) -> str:
         """The topic that carries events of ``kind``."""

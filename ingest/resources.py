@@ -12,6 +12,7 @@ from __future__ import annotations
 from controlplane.catalog import CatalogWatcher
 from ingest.admission import RequestLimiter
 from ingest.context import EdgeContext, EdgeLimits
+from ingest.key_housekeeping import KeyHousekeeping
 from ingest.metrics import EdgeMetrics
 from ingest.node_lease import NodeLease
 from ingest.producer import EventProducer
@@ -47,9 +48,11 @@ async def open_edge(
     limiter: RequestLimiter,
     metrics: EdgeMetrics,
 ) -> EdgeContext:
-    """The edge's context, with the store-backed quota and a leased signal-id node."""
+    """The edge's context: the store-backed quota, a leased signal-id node, key housekeeping."""
     lease = NodeLease(catalog.sessions, settings.edge_node_lease_seconds)
     await lease.start()
+    housekeeping = KeyHousekeeping(catalog.sessions)
+    housekeeping.start()
     return EdgeContext(
         catalog=catalog,
         producer=producer,
@@ -60,10 +63,13 @@ async def open_edge(
         limits=edge_limits(settings),
         metrics=metrics,
         node_lease=lease,
+        housekeeping=housekeeping,
     )
 
 
 async def close_edge(ctx: EdgeContext) -> None:
-    """Hand the signal-id node number back (after the producer has flushed)."""
+    """Stop the key housekeeping; hand the signal-id node number back (after the flush)."""
+    if ctx.housekeeping is not None:
+        await ctx.housekeeping.stop()
     if ctx.node_lease is not None:
         await ctx.node_lease.stop(ctx.signal_ids.issued_until_ms)

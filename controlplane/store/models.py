@@ -192,6 +192,33 @@ class SignalQuotaUsage(Base):
     last_grant: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class SignalIdempotencyKey(Base):
+    """A keyed signal charged to the monthly quota, so that a retry is not charged again.
+
+    Written in the transaction that charges it (``ingest.quota_store``), with the id, value
+    and receive time its request was answered: a retry with the same key (the same
+    project, prompt and key: the warehouse's identity of a signal) is answered those again.
+    Kept for the month it was charged in only; a process deletes earlier months' rows when
+    it first reserves in a new month, so at most one month's charged signals are kept (the
+    quota bounds their number). ``repeats`` counts the retries answered with it: once one
+    was, a failed first attempt no longer gives its unit back.
+    """
+
+    __tablename__ = "signal_idempotency_keys"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    prompt_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    signal_id: Mapped[int] = mapped_column(BigInteger)
+    value: Mapped[str] = mapped_column(String(16))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    repeats: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class EdgeNodeLease(Base):
     """Which edge process holds which signal-id node number, and until when.
 

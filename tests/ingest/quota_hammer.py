@@ -11,6 +11,7 @@ import sys
 import uuid
 
 from controlplane.store.engine import create_engine, session_factory
+from ingest.quota_claims import GrantKind
 from ingest.quota_store import StoreQuota
 
 
@@ -19,9 +20,9 @@ async def hammer(url: str, org_id: uuid.UUID, month: str, limit: int, attempts: 
     try:
         quota = StoreQuota(session_factory(engine))
         grants = await asyncio.gather(
-            *(quota.reserve(org_id, month, limit, 1) for _ in range(attempts))
+            *(quota.reserve(org_id, month, limit, [None]) for _ in range(attempts))
         )
-        return sum(grants)
+        return sum(grant.kind is GrantKind.CHARGED for [grant] in grants)
     finally:
         await engine.dispose()
 

@@ -18,6 +18,7 @@ from controlplane.catalog import CatalogWatcher
 from controlplane.store.engine import create_engine, session_factory
 from controlplane.store.models import SignalQuotaUsage
 from ingest.node_lease import NodeLease
+from ingest.quota_claims import GrantKind
 from ingest.quota_store import StoreQuota
 from ingest.signal_ids import SignalIdGenerator, decompose
 from tests.ingest.store import Tenant, seed_tenant
@@ -37,6 +38,12 @@ async def _used(sessions: async_sessionmaker[AsyncSession], tenant: Tenant, mont
     return int(used or 0)
 
 
+async def _charged(quota: StoreQuota, tenant: Tenant, month: str, limit: int, count: int) -> int:
+    """Reserve ``count`` signals without keys; how many were charged."""
+    grants = await quota.reserve(tenant.org_id, month, limit, [None] * count)
+    return sum(grant.kind is GrantKind.CHARGED for grant in grants)
+
+
 async def test_concurrent_reservations_from_two_engines_get_exactly_the_limit(
     sessions: async_sessionmaker[AsyncSession], store_url: str
 ) -> None:
@@ -45,7 +52,7 @@ async def test_concurrent_reservations_from_two_engines_get_exactly_the_limit(
     try:
         first, second = StoreQuota(sessions), StoreQuota(session_factory(other_engine))
         grants = await asyncio.gather(
-            *(quota.reserve(tenant.org_id, MONTH, 100, 1) for quota in (first, second) * 150)
+            *(_charged(quota, tenant, MONTH, 100, 1) for quota in (first, second) * 150)
         )
     finally:
         await other_engine.dispose()
@@ -83,14 +90,14 @@ async def test_a_group_gets_what_is_left_first_come_first_served_and_can_give_ba
 ) -> None:
     tenant = await seed_tenant(sessions)
     quota = StoreQuota(sessions)
-    assert await quota.reserve(tenant.org_id, MONTH, 10, 7) == 7
-    assert await quota.reserve(tenant.org_id, MONTH, 10, 5) == 3
-    assert await quota.reserve(tenant.org_id, MONTH, 10, 1) == 0
+    assert await _charged(quota, tenant, MONTH, 10, 7) == 7
+    assert await _charged(quota, tenant, MONTH, 10, 5) == 3
+    assert await _charged(quota, tenant, MONTH, 10, 1) == 0
     await quota.release(tenant.org_id, MONTH, 4)
     assert await _used(sessions, tenant, MONTH) == 6
-    assert await quota.reserve(tenant.org_id, MONTH, 10, 9) == 4
-    assert await quota.reserve(tenant.org_id, MONTH, 12, 9) == 2  # the limit was raised
-    assert await quota.reserve(tenant.org_id, "2026-12", 10, 3) == 3  # a new month
+    assert await _charged(quota, tenant, MONTH, 10, 9) == 4
+    assert await _charged(quota, tenant, MONTH, 12, 9) == 2  # the limit was raised
+    assert await _charged(quota, tenant, "2026-12", 10, 3) == 3  # a new month
     assert await _used(sessions, tenant, MONTH) == 12
 
 
@@ -110,7 +117,7 @@ async def test_concurrent_reservations_are_coalesced_into_few_statements(
     try:
         quota = StoreQuota(session_factory(engine))
         grants = await asyncio.gather(
-            *(quota.reserve(tenant.org_id, MONTH, 1000, 1) for _ in range(200))
+            *(_charged(quota, tenant, MONTH, 1000, 1) for _ in range(200))
         )
     finally:
         await engine.dispose()
