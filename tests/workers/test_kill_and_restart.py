@@ -104,6 +104,51 @@ async def test_killed_workers_neither_lose_nor_double_count(
         await _assert_aggregates(settings, prompt, stream)
 
 
+async def test_workers_joining_and_leaving_mid_stream_store_each_event_once(
+    migrated: Settings, tmp_path: Path
+) -> None:
+    """A live rebalance: two workers share the stream, a third joins, the first leaves with
+    SIGTERM (it flushes, commits and leaves the group), all while events arrive."""
+    settings = migrated.model_copy(
+        update={"worker_batch_max_rows": 25, "worker_batch_max_seconds": 0.1}
+    )
+    tenant = Tenant()
+    prompts = [
+        PromptUnderTest(uuid.uuid4(), {1: "sha256:" + "5" * 64, 2: "sha256:" + "6" * 64}),
+        PromptUnderTest(uuid.uuid4(), {2: "sha256:" + "7" * 64, 4: "sha256:" + "8" * 64}),
+        PromptUnderTest(uuid.uuid4(), {1: "sha256:" + "9" * 64}),
+    ]
+    stream = build_stream(tenant, prompts, analytics_events=900, signals=300, links=200, seed=11)
+    unique = len(stream.unique)
+    sending = asyncio.create_task(produce_slowly(settings, stream.sent, chunks=30))
+    async with fleet(settings, tmp_path) as workers:
+        try:
+            first = await workers.start()
+            await workers.start()
+            await wait_until(lambda: _more_than(settings, unique // 5), "a fifth stored", 60)
+            await workers.start()  # joins: the group rebalances under load
+            at_join = await stored(settings)
+            await wait_until(lambda: _more_than(settings, at_join + 100), "progress", 90)
+            await first.stop()  # SIGTERM: leaves the group gracefully, mid-stream
+            assert first.process is not None and first.process.returncode == 0, first.log()
+            await sending
+            await wait_until(lambda: all_committed(settings, stream), "all committed", 120)
+        finally:
+            sending.cancel()
+    assert at_join < unique  # the third worker joined while events were still arriving
+
+    for kind, table in RAW.items():
+        count, identities = (
+            await query(
+                settings,
+                f"SELECT count(), uniqExact(project_id, prompt_id, dedup_key) FROM {table}",
+            )
+        )[0]
+        assert (count, identities) == (stream.count(kind), stream.count(kind)), table
+    for prompt in prompts:
+        await _assert_aggregates(settings, prompt, stream)
+
+
 async def _more_than(settings: Settings, rows: int) -> bool:
     return await stored(settings) > rows
 
