@@ -27,6 +27,7 @@ from ingest.resources import close_edge, edge_producer, open_edge
 from ingest.routes import add_routes as add_edge_routes
 from promptline.http.bodies import json_response
 from promptline.http.families import dialect_for
+from promptline.logs import quiet_undecodable_bodies
 from promptline.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -70,7 +71,12 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings) -> web.Application:
-    """The application with all routes; its cleanup context owns every connection."""
+    """The application with all routes; its cleanup context owns every connection.
+
+    It also quiets aiohttp's traceback for bodies that do not decode, which are answered
+    400 (``promptline.logs.UndecodableBodyFilter``), however the app is run.
+    """
+    quiet_undecodable_bodies()
     metrics = EdgeMetrics()
     app = web.Application(
         middlewares=[serving_middleware(dialect_for, metrics, settings.edge_access_log)]
