@@ -91,17 +91,19 @@ class BlockRecovery:
         expected = {
             tp.partition: (tp, record.offset, record_marker(record)) for tp, record in heads.items()
         }
+        where, parameters = _each_partition(
+            "kafka_partition = %({n}p)s AND kafka_block_first = %({n}o)s"
+            " AND kafka_block_marker = %({n}m)s AND kafka_offset >= %({n}o)s",
+            [
+                {"p": partition, "o": first, "m": marker}
+                for partition, (_tp, first, marker) in expected.items()
+            ],
+        )
         stored = await self._sink.rows(
             f"SELECT kafka_partition, kafka_block_first, kafka_block_last, kafka_block_marker,"
-            f" max(kafka_block_rows) FROM {spec.table}"
-            " WHERE kafka_block_marker IN %(markers)s AND kafka_partition IN %(partitions)s"
-            " AND kafka_offset >= %(lowest)s"
+            f" max(kafka_block_rows) FROM {spec.table} WHERE {where}"
             " GROUP BY kafka_partition, kafka_block_first, kafka_block_last, kafka_block_marker",
-            {
-                "markers": tuple({marker for _tp, _first, marker in expected.values()}),
-                "partitions": tuple(expected),
-                "lowest": min(first for _tp, first, _marker in expected.values()),
-            },
+            parameters,
         )
         found: dict[int, list[tuple[BlockId, int]]] = {}
         for partition, first, last, marker, total in stored:
@@ -132,18 +134,14 @@ class BlockRecovery:
         if not committed:
             return {}
         by_partition = {tp.partition: (tp, offset) for tp, offset in committed.items()}
-        rows = await self._sink.rows(
-            f"SELECT kafka_partition, max(kafka_offset) FROM {spec.table}"
-            " WHERE kafka_partition IN %(partitions)s AND kafka_offset >= %(lowest)s"
-            " GROUP BY kafka_partition",
-            {"partitions": tuple(by_partition), "lowest": min(committed.values())},
+        where, parameters = _each_partition(
+            "kafka_partition = %({n}p)s AND kafka_offset >= %({n}o)s",
+            [{"p": tp.partition, "o": offset} for tp, offset in committed.items()],
         )
-        found: dict[TopicPartition, int] = {}
-        for partition, highest in rows:
-            tp, offset = by_partition[int(partition)]
-            if int(highest) >= offset:
-                found[tp] = offset
-        return found
+        rows = await self._sink.rows(
+            f"SELECT DISTINCT kafka_partition FROM {spec.table} WHERE {where}", parameters
+        )
+        return dict(by_partition[int(partition)] for (partition,) in rows)
 
     async def _recover_block(self, spec: TableSpec, block: BlockId, total: int) -> Recovered:
         rows = await self._block_rows(spec, block)
@@ -212,3 +210,15 @@ class BlockRecovery:
             if spec.month(rows[index]) not in months
         ]
         return [rows[index] for index in kept], [records[index] for index in kept]
+
+
+def _each_partition(condition: str, values: list[dict[str, int]]) -> tuple[str, dict[str, int]]:
+    """``condition`` for each partition's values, OR-ed: each partition is bounded by its
+    own offsets, so the offset index skips what lies before each (one shared lower bound
+    would read a busy partition from a quiet one's offset)."""
+    parts: list[str] = []
+    parameters: dict[str, int] = {}
+    for n, named in enumerate(values):
+        parts.append(f"({condition.format(n=f'x{n}')})")
+        parameters.update({f"x{n}{name}": value for name, value in named.items()})
+    return " OR ".join(parts), parameters
