@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from aiohttp import hdrs, web
 
+from ingest.observe import ANSWER_HOOKS
 from promptline.http.errors import ApiError, ErrorKind
 
 ALLOWED_METHODS = "POST, OPTIONS"
@@ -87,8 +88,8 @@ async def preflight(request: web.Request) -> web.Response:
     return web.Response(status=204, headers=headers)
 
 
-async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare`` hook: allow the origin on every answer of an edge route."""
+def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Answer hook: allow the origin on every answer of an edge route, errors included."""
     origin = request.headers.get(hdrs.ORIGIN)
     if origin is None or request.method == hdrs.METH_OPTIONS:
         return
@@ -113,4 +114,12 @@ def add_cors(app: web.Application, policy: CorsPolicy, paths: Iterable[str]) -> 
     app[CORS_ROUTES] = routes
     for path in sorted(routes):
         app.router.add_route(hdrs.METH_OPTIONS, path, preflight)
-    app.on_response_prepare.append(add_cors_headers)
+    hooks = app.get(ANSWER_HOOKS)
+    if hooks is not None:
+        hooks.append(add_cors_headers)
+    else:  # an app without the serving middleware: the slower signal does the same
+
+        async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+            add_cors_headers(request, response)
+
+        app.on_response_prepare.append(on_prepare)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -52,10 +53,24 @@ def route_label(request: web.Request) -> str:
     return resource.canonical
 
 
+AnswerHook = Callable[[web.Request, web.StreamResponse], None]
+"""Called with every answer the middleware returns, errors included (e.g. CORS headers)."""
+ANSWER_HOOKS = web.AppKey("answer_hooks", list[AnswerHook])
+"""The hook list the app's serving middleware calls; routes append to it as they register."""
+
+
 def serving_middleware(
-    resolve_dialect: DialectResolver, metrics: EdgeMetrics, access_log: bool = False
+    resolve_dialect: DialectResolver,
+    metrics: EdgeMetrics,
+    access_log: bool = False,
+    answer_hooks: Sequence[AnswerHook] = (),
 ) -> Middleware:
-    """Render errors as envelopes, count requests by route and status, errors by code."""
+    """Render errors as envelopes, count requests by route and status, errors by code.
+
+    ``answer_hooks`` (a list that may still grow) see each answer before it is returned:
+    plain calls, cheaper than aiohttp's ``on_response_prepare`` signal, which costs a
+    coroutine per receiver on every response, resolve's included.
+    """
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -72,6 +87,8 @@ def serving_middleware(
             status = response.status
             code = error.kind.value if isinstance(error, ApiError) else _code_of(status)
         _record(request, status, code, started)
+        for hook in answer_hooks:
+            hook(request, response)
         return response
 
     def _record(request: web.Request, status: int, code: str, started: float) -> None:
