@@ -15,10 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 
 from aiohttp import ClientSession, web
@@ -27,6 +29,8 @@ from aiohttp.test_utils import TestServer
 from bench.worker_services import bench_settings
 from compare import api as compare_api
 from compare.warehouse import WAREHOUSE, Warehouse
+from controlplane.api.context import CONTROL_PLANE, ControlPlane
+from controlplane.api.ratelimit import RateLimiter
 from controlplane.catalog import (
     Catalog,
     CatalogWatcher,
@@ -37,6 +41,8 @@ from controlplane.catalog import (
     build_prompt_entry,
 )
 from controlplane.keys import digest
+from controlplane.store.engine import create_engine, session_factory
+from controlplane.store.migrate import upgrade
 from ingest.context import EDGE_CONTEXT, EdgeContext
 from ingest.producer import EventProducer
 from promptline.clickhouse import connect
@@ -120,13 +126,21 @@ async def generate(settings: Settings, entry: PromptEntry, events: int, start: d
     return time.perf_counter() - started
 
 
-def app_for(settings: Settings, entry: PromptEntry) -> web.Application:
+async def app_for(settings: Settings, entry: PromptEntry, store: Path) -> web.Application:
+    """The compare routes over the generated prompt, with an empty control-plane store.
+
+    The store has no deployment history, so the baseline is the largest share of the
+    deployment in force, as for a prompt never deployed to one version alone.
+    """
     principal = Principal(
         uuid.uuid4(), entry.project_id, uuid.uuid4(), "business", frozenset({"read"})
     )
-    watcher = CatalogWatcher(sessions=cast(Any, None))
+    url = f"sqlite+aiosqlite:///{store / 'control.db'}"
+    await upgrade(url)
+    watcher = CatalogWatcher(sessions=session_factory(create_engine(url)))
     watcher.current = Catalog(1, {digest(KEY): principal}, {entry.id: entry})
     app = web.Application(middlewares=[error_middleware(dialect_for)])
+    app[CONTROL_PLANE] = ControlPlane(catalog=watcher, limiter=RateLimiter())
     app[EDGE_CONTEXT] = EdgeContext(watcher, cast(EventProducer, None), "bench.")
     app[WAREHOUSE] = Warehouse(settings)
     compare_api.add_routes(app)
@@ -161,7 +175,7 @@ async def run(settings: Settings, events: int, repeat: int) -> None:
         f"generated {events:,} analytics events (+ {events // 10:,} signals,"
         f" {events // 20:,} usage links) in {seconds:.1f}s"
     )
-    app = app_for(settings, entry)
+    app = await app_for(settings, entry, Path(tempfile.mkdtemp(prefix="compare-bench-")))
     server = TestServer(app)
     await server.start_server()
     headers = {"Authorization": f"Bearer {KEY}"}
