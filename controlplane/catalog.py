@@ -18,8 +18,6 @@ safe choice, since serving an undeployed version could ship an untested prompt.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -50,6 +48,7 @@ from controlplane.store.models import (
 )
 from controlplane.store.revision import current_revision
 from controlplane.versions import content_hash
+from promptline.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -418,22 +417,23 @@ class CatalogWatcher:
         self, sessions: async_sessionmaker[AsyncSession], poll_interval: float = 0.25
     ) -> None:
         self.sessions = sessions
-        self._poll_interval = poll_interval
-        self._task: asyncio.Task[None] | None = None
+        self._poller = Periodic(
+            "catalog-watcher",
+            poll_interval,
+            self.refresh,
+            failure="catalog refresh failed; serving the previous snapshot",
+            first_at_once=False,
+        )
         self.current: Catalog = EMPTY_CATALOG
 
     async def start(self) -> None:
         """Load the first snapshot, then poll in the background."""
         await self.refresh()
-        self._task = asyncio.create_task(self._poll(), name="catalog-watcher")
+        self._poller.start()
 
     async def stop(self) -> None:
         """Stop polling."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._poller.stop()
 
     async def refresh(self) -> None:
         """Reload now if the revision moved (or on first load)."""
@@ -441,11 +441,3 @@ class CatalogWatcher:
             revision = await current_revision(session)
             if revision != self.current.revision:
                 self.current = await load_catalog(session, self.current)
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self._poll_interval)
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception("catalog refresh failed; serving the previous snapshot")

@@ -10,8 +10,6 @@ remove many rows.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -19,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ingest.quota import month_of
 from ingest.signal_key_rows import drop_months_before
+from promptline.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +31,20 @@ class KeyHousekeeping:
         self, sessions: async_sessionmaker[AsyncSession], every_seconds: float = EVERY_SECONDS
     ) -> None:
         self._sessions = sessions
-        self._every = every_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._rounds = Periodic(
+            "signal-key-housekeeping",
+            every_seconds,
+            self.run_once,
+            failure="could not delete past months' signal keys",
+        )
 
     def start(self) -> None:
         """Start the rounds (the first one at once)."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._rounds(), name="signal-key-housekeeping")
+        self._rounds.start()
 
     async def stop(self) -> None:
         """Stop the rounds, whatever one is doing (a cut-short delete is rolled back)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._rounds.stop()
 
     async def run_once(self) -> int:
         """Delete the keys of every month before the current one; how many were deleted."""
@@ -56,11 +54,3 @@ class KeyHousekeeping:
         if dropped:
             log.info("deleted %d signal idempotency keys of months before %s", dropped, month)
         return dropped
-
-    async def _rounds(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.warning("could not delete past months' signal keys", exc_info=True)
-            await asyncio.sleep(self._every)

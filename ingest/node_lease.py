@@ -11,7 +11,6 @@ If renewals fail until the lease runs out, the generator stops issuing ids (sign
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from controlplane.store.models import EdgeNodeLease
 from ingest.signal_ids import NODE_COUNT, Lease
+from promptline.periodic import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +56,8 @@ class NodeLease:
 
     async def stop(self, issued_until_ms: int) -> None:
         """Stop renewing and release the number: it expires when our last id's tick ends."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         lease, self.current = self.current, None
         if lease is None:
             return
