@@ -94,6 +94,23 @@ def test_insert_data_is_cut_after_the_format_name(
     assert (cut.statement, cut.fmt, cut.data) == (statement, fmt, data)
 
 
+def test_an_inserts_own_settings_clause_is_kept_apart_from_its_head() -> None:
+    """The server puts FROM INFILE between the two, where ClickHouse's grammar wants it."""
+    raw = b"INSERT INTO t (a) SETTINGS async_insert = 0, x = 'FORMAT;' FORMAT Native\n\x00"
+    cut = split_insert(raw)
+    assert cut is not None
+    assert (cut.head, cut.settings) == (
+        "INSERT INTO t (a)",
+        "SETTINGS async_insert = 0, x = 'FORMAT;'",
+    )
+    assert cut.statement == f"{cut.head} {cut.settings}"
+    statement = prepare_statement(http_query(body=raw))
+    assert (statement.sql, statement.insert_settings) == (cut.head, cut.settings)
+    named = split_insert(b"INSERT INTO settings (settings) FORMAT TSV\n1")
+    assert named is not None
+    assert (named.head, named.settings) == ("INSERT INTO settings (settings)", "")
+
+
 @pytest.mark.parametrize(
     "raw", [b"INSERT INTO t VALUES (1)", b"INSERT INTO t SELECT 1", b"SELECT 1 FORMAT Native"]
 )

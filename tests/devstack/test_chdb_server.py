@@ -308,6 +308,95 @@ def test_dedup_token_applies_an_insert_once(client: Client, database: str) -> No
     assert client.command(f"SELECT count() FROM {table}") == 250
 
 
+def test_an_insert_the_engine_refuses_raises_and_stores_nothing(
+    client: Client, database: str
+) -> None:
+    """A CHECK constraint fails inside the engine, after the client's data is all read."""
+    table = f"{database}.checked"
+    client.command(
+        f"CREATE TABLE {table} (id UInt64, score Float64, "
+        "CONSTRAINT score_not_negative CHECK score >= 0) ENGINE = MergeTree ORDER BY id"
+    )
+    good = [[i, float(i)] for i in range(5000)]
+    with pytest.raises(DatabaseError) as refused:
+        client.insert(table, [*good, [5000, -1.0]], column_names=["id", "score"])
+    assert (refused.value.code, refused.value.name) == (469, "VIOLATED_CONSTRAINT")
+    assert "Constraint `score_not_negative`" in str(refused.value)
+    assert client.command(f"SELECT count() FROM {table}") == 0
+    summary = client.insert(table, good, column_names=["id", "score"])
+    assert summary.written_rows == 5000
+    assert client.command(f"SELECT count(), sum(id) FROM {table}") == ["5000", "12497500"]
+
+
+@pytest.mark.parametrize(
+    ("ddl", "stored_in"),
+    [
+        (
+            [
+                "CREATE TABLE {db}.src (x UInt32) ENGINE = MergeTree ORDER BY x",
+                "CREATE TABLE {db}.dst (x UInt32) ENGINE = MergeTree ORDER BY x",
+                "CREATE MATERIALIZED VIEW {db}.mv TO {db}.dst"
+                " AS SELECT x FROM {db}.src WHERE throwIf(x = 13) = 0",
+            ],
+            "dst",
+        ),
+        (
+            [
+                "CREATE TABLE {db}.src (x UInt32, y UInt8 DEFAULT throwIf(x = 13)) "
+                "ENGINE = MergeTree ORDER BY x"
+            ],
+            "src",
+        ),
+    ],
+    ids=["materialized-view", "default-expression"],
+)
+def test_an_insert_whose_view_or_default_throws_raises(
+    client: Client, database: str, ddl: list[str], stored_in: str
+) -> None:
+    for statement in ddl:
+        client.command(statement.format(db=database))
+    with pytest.raises(DatabaseError) as refused:
+        client.insert(f"{database}.src", [[1], [13], [2]], column_names=["x"])
+    assert (refused.value.code, refused.value.name) == (395, "FUNCTION_THROW_IF_VALUE_IS_NON_ZERO")
+    assert client.command(f"SELECT count() FROM {database}.{stored_in}") == 0
+    client.insert(f"{database}.src", [[1], [2]], column_names=["x"])
+    assert client.command(f"SELECT sum(x) FROM {database}.{stored_in}") == 3
+
+
+def test_a_refused_insert_answers_the_real_servers_error(
+    server: ServerProcess, client: Client, database: str
+) -> None:
+    table = f"{database}.small"
+    client.command(
+        f"CREATE TABLE {table} (a UInt8, CONSTRAINT below_ten CHECK a < 10) "
+        "ENGINE = MergeTree ORDER BY a"
+    )
+    query = urllib.parse.urlencode({"query": f"INSERT INTO {table} FORMAT TabSeparated"})
+    status, headers, body = http_post(server.port, b"1\n2\n30\n", query)
+    assert status == 500
+    assert headers["X-ClickHouse-Exception-Code"] == "469"
+    assert "X-ClickHouse-Summary" not in headers  # no rows claimed
+    text = body.decode()
+    assert text.startswith("Code: 469. DB::Exception: Constraint `below_ten`")
+    assert "(VIOLATED_CONSTRAINT) (version " in text
+    assert client.command(f"SELECT count() FROM {table}") == 0
+
+
+def test_an_inserts_own_settings_clause_applies(
+    server: ServerProcess, client: Client, database: str
+) -> None:
+    table = f"{database}.tokens"
+    client.command(
+        f"CREATE TABLE {table} (a UInt32) ENGINE = MergeTree ORDER BY a "
+        "SETTINGS non_replicated_deduplication_window = 10"
+    )
+    sql = f"INSERT INTO {table} SETTINGS insert_deduplication_token = 'once' FORMAT TSV"
+    for body in (b"1\n2\n", b"3\n"):  # the second is a retry under the same token: dropped
+        status, _, _ = http_post(server.port, body, urllib.parse.urlencode({"query": sql}))
+        assert status == 200
+    assert client.command(f"SELECT sum(a) FROM {table}") == 3
+
+
 def test_settings_apply_to_their_request_only(client: Client) -> None:
     sql = "SELECT getSetting('max_execution_time'), getSetting('max_block_size')"
     with_settings = client.query(sql, settings={"max_execution_time": 7, "max_block_size": 1234})

@@ -11,15 +11,26 @@ for what the request asks, and resets what an earlier request set and this one d
 not (to chDB's startup value, else ``DEFAULT``). It remembers what it applied, so an
 unchanged context costs no extra call. Settings that reach ``SET`` include
 ``insert_deduplication_token``, ``async_insert``, ``max_execution_time`` and the like.
+
+An ``INSERT ... FORMAT X`` with data runs as ``INSERT ... FROM INFILE`` on a spool file
+the engine writes the data to (in RAM under /dev/shm where there is one), because that is
+chDB's ordinary query path, where an insert the engine refuses raises as any failed query
+does. chDB's two ways of passing data directly will not do (chdb-core 26.9): its streaming
+inserter (``send_insert``) loses the engine's exception once the data is in (a CHECK
+constraint, a materialized view or DEFAULT that throws) and reports the insert as written,
+with nothing stored; and data inline in the query text ends at its first blank line, which
+binary data such as Native holds anywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import json
+import os
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,25 +58,10 @@ class _Result(Protocol):
     def elapsed(self) -> float: ...
 
 
-class _InsertResult(Protocol):
-    rows_written: int
-    bytes_written: int
-    elapsed: float
-
-
-class _Inserter(Protocol):
-    """chDB's ``StreamingInserter``: formatted bytes in, one INSERT out."""
-
-    def append(self, data: bytes) -> None: ...
-    def finish(self) -> _InsertResult: ...
-    def cancel(self) -> None: ...
-
-
 class _Session(Protocol):
     def query(
         self, sql: str, fmt: str = ..., *, params: dict[str, str] | None = ...
     ) -> _Result: ...
-    def send_insert(self, query: str, fmt: str = ...) -> _Inserter: ...
     def close(self) -> None: ...
 
 
@@ -73,9 +69,10 @@ class _Session(Protocol):
 class Statement:
     """One statement and its context, as the HTTP layer parsed it.
 
-    ``insert_format`` set means ``sql`` is an INSERT without its FORMAT clause and
-    ``insert_data`` is its data in that format, fed through chDB's ``send_insert``.
-    ``keyword`` is the statement's first word, upper-cased.
+    ``insert_format`` set means ``sql`` is an INSERT without its SETTINGS and FORMAT
+    clauses, ``insert_settings`` its own ``SETTINGS ...`` clause (or "") and
+    ``insert_data`` its data in that format. ``keyword`` is the statement's first word,
+    upper-cased.
     """
 
     sql: str
@@ -86,6 +83,7 @@ class Statement:
     result_format: str | None = None
     insert_format: str | None = None
     insert_data: bytes = b""
+    insert_settings: str = ""
     keyword: str = ""
 
 
@@ -121,6 +119,19 @@ def _chdb_call(call: Callable[[], _T]) -> _T:
         raise ClickHouseError.from_chdb(str(exc)) from None
 
 
+def _outcome(result: _Result) -> Outcome:
+    return Outcome(
+        body=result.bytes() or b"",
+        read_rows=result.storage_rows_read(),
+        read_bytes=result.storage_bytes_read(),
+        written_rows=result.rows_written(),
+        written_bytes=result.bytes_written(),
+        result_rows=result.rows_read(),
+        result_bytes=result.bytes_read(),
+        elapsed_ns=int(result.elapsed() * 1e9),
+    )
+
+
 def _rows(session: _Session, sql: str) -> list[list[Any]]:
     result = _chdb_call(lambda: session.query(sql, "JSONCompact"))
     data: list[list[Any]] = json.loads(result.bytes() or b"{}")["data"]
@@ -128,11 +139,15 @@ def _rows(session: _Session, sql: str) -> list[list[Any]]:
 
 
 class _SessionState:
-    """The chDB session plus what the engine has applied to it; used on the worker only."""
+    """The chDB session plus what the engine has applied to it; used on the worker only.
 
-    def __init__(self, session: _Session, baseline: dict[str, str]) -> None:
+    ``spool`` is a directory of this session's own, for the data of the insert running.
+    """
+
+    def __init__(self, session: _Session, baseline: dict[str, str], spool: Path) -> None:
         self.session = session
         self._baseline = baseline
+        self._spool = spool
         self._database: str | None = None
         self._applied: dict[str, str] | None = {}
         self._touched: set[str] = set()
@@ -178,38 +193,47 @@ class _SessionState:
         self._touched |= desired.keys()
         self._applied = dict(desired)
 
-    def _query(self, statement: Statement) -> Outcome:
-        result = _chdb_call(
-            lambda: self.session.query(
-                statement.sql, statement.output_format, params=dict(statement.params)
-            )
-        )
-        return Outcome(
-            body=result.bytes() or b"",
-            read_rows=result.storage_rows_read(),
-            read_bytes=result.storage_bytes_read(),
-            written_rows=result.rows_written(),
-            written_bytes=result.bytes_written(),
-            result_rows=result.rows_read(),
-            result_bytes=result.bytes_read(),
-            elapsed_ns=int(result.elapsed() * 1e9),
+    def _query(self, statement: Statement, sql: str | None = None) -> Outcome:
+        text = statement.sql if sql is None else sql
+        params = dict(statement.params)
+        return _outcome(
+            _chdb_call(lambda: self.session.query(text, statement.output_format, params=params))
         )
 
     def _insert(self, statement: Statement, fmt: str) -> Outcome:
-        inserter = _chdb_call(lambda: self.session.send_insert(statement.sql, fmt))
+        """The data through a spool file, removed again at once (it may be in RAM)."""
+        path = self._spool / "insert"  # one statement at a time, so one name will do
+        path.write_bytes(statement.insert_data)
         try:
-            if statement.insert_data:
-                inserter.append(statement.insert_data)
-            result = inserter.finish()
-        except RuntimeError as exc:
-            with contextlib.suppress(RuntimeError):
-                inserter.cancel()
-            raise ClickHouseError.from_chdb(str(exc)) from None
-        return Outcome(
-            written_rows=result.rows_written,
-            written_bytes=result.bytes_written,
-            elapsed_ns=int(result.elapsed * 1e9),
+            clauses = [
+                statement.sql,
+                f"FROM INFILE {quote_string(str(path))} COMPRESSION 'none'",
+                statement.insert_settings,
+                f"FORMAT {fmt}",
+            ]
+            return self._query(statement, " ".join(clause for clause in clauses if clause))
+        finally:
+            path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Close the session, flushing it to the data directory, and remove the spool."""
+        try:
+            self.session.close()
+        finally:
+            shutil.rmtree(self._spool, ignore_errors=True)
+
+
+def _make_spool() -> Path:
+    """A private directory for insert data: in RAM under /dev/shm where there is one."""
+    shm = Path("/dev/shm")
+    parent = shm if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else None
+    spool = Path(tempfile.mkdtemp(prefix="promptline-chdb-", dir=parent)).resolve()
+    if any(char in str(spool) for char in "*?{}[]"):  # FROM INFILE would expand them
+        shutil.rmtree(spool, ignore_errors=True)
+        raise ValueError(
+            f"the temporary directory's path must not contain glob characters: {spool}"
         )
+    return spool
 
 
 def _open_session(data_dir: Path, timezone: str) -> tuple[_SessionState, str, str]:
@@ -218,17 +242,22 @@ def _open_session(data_dir: Path, timezone: str) -> tuple[_SessionState, str, st
     if "?" in str(path):  # chDB would read the rest as connection-string arguments
         raise ValueError(f"data directory path must not contain '?': {path}")
     path.mkdir(parents=True, exist_ok=True)
-    module: Any = importlib.import_module("chdb.session")  # untyped: kept behind _Session
-    session: _Session = module.Session(str(path))
+    spool = _make_spool()
     try:
-        _chdb_call(lambda: session.query(f"SET session_timezone = {quote_string(timezone)}"))
-        changed = _rows(session, "SELECT name, value FROM system.settings WHERE changed")
-        baseline = {str(name): str(value) for name, value in changed}
-        version, server_timezone = _rows(session, "SELECT version(), timezone()")[0]
+        module: Any = importlib.import_module("chdb.session")  # untyped: kept behind _Session
+        session: _Session = module.Session(str(path))
+        try:
+            _chdb_call(lambda: session.query(f"SET session_timezone = {quote_string(timezone)}"))
+            changed = _rows(session, "SELECT name, value FROM system.settings WHERE changed")
+            baseline = {str(name): str(value) for name, value in changed}
+            version, server_timezone = _rows(session, "SELECT version(), timezone()")[0]
+        except BaseException:
+            session.close()
+            raise
     except BaseException:
-        session.close()
+        shutil.rmtree(spool, ignore_errors=True)
         raise
-    return _SessionState(session, baseline), str(version), str(server_timezone)
+    return _SessionState(session, baseline, spool), str(version), str(server_timezone)
 
 
 class ChdbEngine:
@@ -274,6 +303,6 @@ class ChdbEngine:
             self._closed = True
             loop = asyncio.get_running_loop()
             try:
-                await loop.run_in_executor(self._executor, self._state.session.close)
+                await loop.run_in_executor(self._executor, self._state.close)
             finally:
                 self._executor.shutdown(wait=False)

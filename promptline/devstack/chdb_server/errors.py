@@ -116,7 +116,7 @@ class ClickHouseError(Exception):
     def from_chdb(cls, raw: str) -> ClickHouseError:
         """chDB's exception text, which already reads ``Code: N. DB::Exception: ... (NAME)``.
 
-        chDB's streaming-insert wrapper prefixes its own words; they are dropped. A
+        Words chDB's Python wrappers put before the code are dropped. A
         message without a code (a Python-side failure) becomes STD_EXCEPTION.
         """
         start = raw.find("Code: ")

@@ -146,9 +146,10 @@ def prepare_statement(query: HttpQuery) -> Statement:
     if insert is not None:
         analyze_query(insert.statement.encode())  # rejects ``...; INSERT ... FORMAT``
         return Statement(
-            sql=insert.statement,
+            sql=insert.head,
             insert_format=insert.fmt,
             insert_data=insert.data,
+            insert_settings=insert.settings,
             keyword="INSERT",
             database=query.database,
             settings=query.settings,

@@ -40,11 +40,23 @@ class Token:
 
 @dataclass(frozen=True, slots=True)
 class InsertWithData:
-    """``INSERT ... FORMAT X`` cut in three: statement (no FORMAT), format name, data."""
+    """``INSERT ... FORMAT X`` cut in three: statement (no FORMAT), format name, data.
+
+    ``settings`` is the statement's own trailing ``SETTINGS ...`` clause ("" if it has
+    none), which ``head`` leaves out: clauses such as ``FROM INFILE`` go between the two.
+    """
 
     statement: str
     fmt: str
     data: bytes
+    settings: str = ""
+
+    @property
+    def head(self) -> str:
+        """The statement without its SETTINGS clause."""
+        if not self.settings:
+            return self.statement
+        return self.statement[: len(self.statement) - len(self.settings)].rstrip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +180,7 @@ def split_insert(buf: bytes) -> InsertWithData | None:
     if first is None or buf[first.start : first.end].upper() != b"INSERT":
         return None
     depth, previous = 0, b"INSERT"
+    settings_start: int | None = None
     for token in stream:
         text = buf[token.start : token.end]
         if token.kind == PUNCT and buf[token.start] in _OPEN:
@@ -178,14 +191,18 @@ def split_insert(buf: bytes) -> InsertWithData | None:
             word = text.upper()
             if word in (b"VALUES", b"SELECT", b"WITH"):
                 return None
+            if word == b"SETTINGS" and settings_start is None:
+                settings_start = token.start
             if word == b"FORMAT":
                 name = next(stream, None)
                 if name is None or name.kind != WORD:
                     return None
+                settings = b"" if settings_start is None else buf[settings_start : token.start]
                 return InsertWithData(
                     statement=decode_sql(buf[: token.start]).rstrip(),
                     fmt=buf[name.start : name.end].decode("ascii", "replace"),
                     data=buf[_data_start(buf, name.end) :],
+                    settings=decode_sql(settings).rstrip(),
                 )
         previous = text
     return None
