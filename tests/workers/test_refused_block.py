@@ -17,6 +17,7 @@ from schemas.records import UsageRecord
 from tests.workers.helpers import (
     Tenant,
     cli,
+    command,
     committed_offsets,
     in_process_worker,
     produce,
@@ -91,4 +92,34 @@ async def test_a_block_clickhouse_refuses_is_dead_lettered_and_the_worker_goes_o
     assert sorted(entry["source_offset"] for entry in listed) == [0, 1]
     assert all(
         str(entry["reason"]).startswith("refused by ClickHouse: DataError") for entry in listed
+    )
+
+
+@pytest.mark.kafka
+@pytest.mark.clickhouse
+async def test_a_block_the_server_refuses_is_dead_lettered_with_its_error(
+    migrated: Settings,
+) -> None:
+    """Refused by ClickHouse itself (a constraint), not by the driver: the same way out."""
+    await command(migrated, "ALTER TABLE usage_links ADD CONSTRAINT early CHECK version < 5")
+    tenant, prompt, later = Tenant(), uuid.uuid4(), uuid.uuid4()
+    refused = [
+        usage(tenant, prompt, 1, HASH, uuid.uuid4()),
+        usage(tenant, prompt, 7, HASH, uuid.uuid4()),  # fits UInt32; the constraint says no
+    ]
+    async with in_process_worker(migrated) as (w, _t, _s):
+        await produce(migrated, refused)
+        await wait_until(lambda: _committed(migrated, 2), "the refused block committed")
+        await produce(migrated, [usage(tenant, prompt, 1, HASH, later)])
+        await wait_until(lambda: _committed(migrated, 3), "the next block committed")
+        assert w.stats.dead_lettered == 2 and w.stats.rows_written == 1
+    assert await query(migrated, "SELECT trace_id FROM usage_links") == [(later,)]
+    reasons = [
+        str(json.loads(line)["reason"])
+        for line in (await cli(migrated, "dead-letters", "list", "--json")).splitlines()
+    ]
+    assert len(reasons) == 2
+    assert all(
+        reason.startswith("refused by ClickHouse: DatabaseError") and "`early`" in reason
+        for reason in reasons
     )
