@@ -33,6 +33,7 @@ test: lint types  ## lint, types and the whole test suite
 
 bench: $(STAMP)  ## every benchmark under bench/, each printing its figures
 	$(BIN)/python -m bench.resolve_engine
+	$(BIN)/python -m bench.resolve_handler
 	$(BIN)/python -m bench.resolve_http
 	$(BIN)/python -m bench.edge_load
 	$(BIN)/python -m bench.worker_throughput
