@@ -1,12 +1,17 @@
 """Worker benchmark: events/s from Kafka into ClickHouse, through the whole flush protocol.
 
-``python -m bench.worker_throughput [--events N] [--batch-rows R] [--workers W] [--use-env]``
+``python -m bench.worker_throughput [--events N] [--batch-rows R] [--workers W] [--stored S]
+[--use-env]``
 
 Loads N records into Kafka first (80% analytics, 10% signals, 10% usage links; 5% of them
 retries with an idempotency key), then starts W worker processes (``promptline worker``)
 and times them until every offset is committed: fence commit, duplicate lookup, one block
 insert per partition (the views included), offset commit. Throughput is counted from the
 first stored row, so the consumer group's join is reported apart.
+
+``--stored S`` first puts S analytics events of the same prompts, spread over the week
+before, straight into ClickHouse: every flush's duplicate lookup then reads the prompts'
+stored events in its window, as in a warehouse that has been running for a while.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from promptline.topics import EventKind, topic_name
 from schemas.records import AnalyticsRecord, RecordBase, SignalRecord, UsageRecord
 
 ROOT = Path(__file__).resolve().parents[1]
+HISTORY_CHUNK = 1_000_000
 
 
 def records(count: int) -> list[RecordBase]:
@@ -131,9 +137,46 @@ async def stored_rows(settings: Settings) -> int:
         await client.close()
 
 
-async def run(settings: Settings, events: int, workers: int) -> None:
+async def store_history(settings: Settings, batch: list[RecordBase], count: int) -> float:
+    """``count`` analytics events of the batch's prompts over the week before; seconds."""
+    first = batch[0]
+    prompts = sorted({str(getattr(record, "prompt_id")) for record in batch})  # noqa: B009
+    until = int(first.received_at.timestamp() * 1000)
+    week = 7 * 86_400_000
+    client = await connect(settings)
+    started = time.perf_counter()
+    try:
+        for offset in range(0, count, HISTORY_CHUNK):
+            rows = min(HISTORY_CHUNK, count - offset)
+            await client.command(
+                "INSERT INTO analytics_events (event_id, received_at, org_id, project_id,"
+                " prompt_id, version_hash, latency_ms, cost_usd, score, dedup_key,"
+                " kafka_partition, kafka_offset, kafka_block_first, kafka_block_last)"
+                " SELECT generateUUIDv4(number), fromUnixTimestamp64Milli(toInt64({until:Int64}"
+                f" - {week} + intDiv(number * {week}, {count})), 'UTC'), {{org:UUID}},"
+                " {project:UUID}, toUUID({prompts:Array(String)}[1 + number % length("
+                "{prompts:Array(String)})]), concat('sha256:', toString(number % 3)),"
+                " 50 + number % 900, 0.001, 0.5, concat('history-', toString(number)),"
+                f" 0, number, number, number FROM numbers({offset}, {rows})",
+                parameters={
+                    "until": until,
+                    "org": first.org_id,
+                    "project": first.project_id,
+                    "prompts": prompts,
+                },
+            )
+    finally:
+        await client.close()
+    return time.perf_counter() - started
+
+
+async def run(settings: Settings, events: int, workers: int, history: int) -> None:
     await run_migrations(settings, ("clickhouse", "kafka"))
     batch = records(events)
+    if history:
+        seconds = await store_history(settings, batch, history)
+        print(f"stored {history:,} earlier analytics events of the same prompts in {seconds:.1f}s")
+    stored_before = await stored_rows(settings)
     produce_seconds = await load(settings, batch)
     print(f"loaded {events} records into Kafka in {produce_seconds:.1f}s")
     env = {**os.environ, **local_env(settings)}
@@ -157,7 +200,7 @@ async def run(settings: Settings, events: int, workers: int) -> None:
     first_row: float | None = None
     try:
         while await committed(settings, admin) < events:
-            if first_row is None and await stored_rows(settings) > 0:
+            if first_row is None and await stored_rows(settings) > stored_before:
                 first_row = time.perf_counter()
             await asyncio.sleep(0.1)
         done = time.perf_counter()
@@ -167,7 +210,7 @@ async def run(settings: Settings, events: int, workers: int) -> None:
             process.terminate()
             await process.wait()
     first_row = first_row or done
-    rows = await stored_rows(settings)
+    rows = await stored_rows(settings) - stored_before
     print(f"workers: {workers}, partitions per topic: {settings.kafka_topic_partitions}")
     print(f"batch: {settings.worker_batch_max_rows} rows or {settings.worker_batch_max_seconds}s")
     print(f"group join and first insert: {first_row - started:.1f}s")
@@ -181,6 +224,9 @@ def main() -> None:
     parser.add_argument("--batch-rows", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument(
+        "--stored", type=int, default=0, help="analytics events already stored (the week before)"
+    )
     parser.add_argument("--use-env", action="store_true", help="use PROMPTLINE_* services")
     args = parser.parse_args()
     with bench_settings(
@@ -188,7 +234,7 @@ def main() -> None:
         worker_batch_max_rows=args.batch_rows,
         kafka_topic_partitions=args.partitions,
     ) as settings:
-        asyncio.run(run(settings, args.events, args.workers))
+        asyncio.run(run(settings, args.events, args.workers, args.stored))
 
 
 if __name__ == "__main__":
