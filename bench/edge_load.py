@@ -23,8 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,30 +34,16 @@ from controlplane.tenancy import create_api_key, create_organization, create_pro
 from promptline.commands.migrate import run_migrations
 from promptline.commands.stack import local_env
 from promptline.devstack.services import (
-    broker_command,
     free_port,
     http_ok,
-    spawn,
-    stop_pid,
-    tcp_open,
-    wait_until,
+    running,
+    running_broker,
 )
 from promptline.kafka import create_producer
 from promptline.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 UNLIMITED = "1000000/second"
-
-
-@contextmanager
-def running(command: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[int]:
-    """A child process for the duration of the block; stopped by its id afterwards."""
-    process = spawn(command, log, env)
-    try:
-        yield process.pid
-    finally:
-        stop_pid(process.pid)
-        process.wait()
 
 
 async def seed(settings: Settings) -> dict[str, Any]:
@@ -164,18 +148,17 @@ def main() -> None:
             log_format="text",
             state_dir=work / "state",
         )
-        with running(broker_command(broker_port), work / "broker.log"):
-            wait_until("broker", lambda: tcp_open(broker_port), 60, work / "broker.log")
+        with running_broker(broker_port, work / "broker.log"):
             demo = asyncio.run(seed(settings))
             serve = [sys.executable, "-m", "promptline", "serve"]
             env = {**local_env(settings), "PYTHONPATH": str(ROOT)}
-            with running(serve, work / "serve.log", env):
-                wait_until(
-                    "edge",
-                    lambda: http_ok(f"{settings.base_url}/healthz"),
-                    60,
-                    work / "serve.log",
-                )
+            with running(
+                serve,
+                work / "serve.log",
+                ready=lambda: http_ok(f"{settings.base_url}/healthz"),
+                what="edge",
+                env=env,
+            ):
                 base = {**demo, "url": settings.base_url, "seconds": args.seconds, "batch": 1}
                 scenarios = {
                     "single analytics events": {

@@ -34,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,20 +47,16 @@ from controlplane.tenancy import ALL_SCOPES, create_api_key, create_organization
 from promptline.commands.migrate import run_migrations
 from promptline.devstack.services import (
     LOOPBACK,
-    broker_command,
     free_port,
     http_ok,
-    spawn,
-    stop_pid,
-    tcp_open,
-    wait_until,
+    running,
+    running_broker,
 )
 from promptline.settings import Settings
 
 PROMPT = "support-bot"
 PATH = "/v1/resolve"
 OVERRIDES = {"POST /v1/resolve": "1000000/second"}
-START_TIMEOUT = 60.0
 WARMUP_SECONDS = 2
 GOAL = 0.70
 SERVER_CPU, LOAD_CPU = "0", "1"
@@ -131,13 +128,8 @@ def _cpu_seconds(pid: int) -> float:
 @contextlib.contextmanager
 def _process(command: list[str], log: Path, env: dict[str, str], url: str) -> Iterator[int]:
     """A server process, healthy at ``url`` while the block runs, stopped afterwards."""
-    process = spawn(command, log, env)
-    try:
-        wait_until(url, lambda: http_ok(url), START_TIMEOUT, log)
+    with running(command, log, ready=lambda: http_ok(url), what=url, env=env) as process:
         yield process.pid
-    finally:
-        stop_pid(process.pid)
-        process.wait()
 
 
 def run_wrk(
@@ -303,15 +295,9 @@ def store_and_broker(work: Path) -> Iterator[tuple[Settings, dict[str, str]]]:
         "PROMPTLINE_LISTEN_PORT": str(settings.listen_port),
         "PROMPTLINE_STATE_DIR": str(settings.state_dir),
     }
-    log = work / "broker.log"
-    broker = spawn(_pinned(LOAD_CPU, broker_command(broker_port)), log)
-    try:
-        wait_until("broker", lambda: tcp_open(broker_port), START_TIMEOUT, log)
+    with running_broker(broker_port, work / "broker.log", partial(_pinned, LOAD_CPU)):
         asyncio.run(run_migrations(settings, ("store", "kafka")))
         yield settings, env
-    finally:
-        stop_pid(broker.pid)
-        broker.wait()
 
 
 def run(args: argparse.Namespace, work: Path) -> list[Phase]:

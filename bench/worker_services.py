@@ -14,19 +14,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from promptline.devstack.services import (
-    broker_command,
-    clickhouse_command,
-    free_port,
-    http_ok,
-    spawn,
-    stop_pid,
-    tcp_open,
-    wait_until,
-)
+from promptline.devstack.services import running_broker_and_clickhouse
 from promptline.settings import Settings
-
-START_TIMEOUT = 60.0
 
 
 @contextlib.contextmanager
@@ -47,19 +36,7 @@ def bench_settings(use_env: bool, **overrides: object) -> Iterator[Settings]:
         return
     with tempfile.TemporaryDirectory(prefix="promptline-bench-") as folder:
         root = Path(folder)
-        broker_port, clickhouse_port = free_port(), free_port()
-        broker = spawn(broker_command(broker_port), root / "broker.log")
-        clickhouse = spawn(
-            clickhouse_command(clickhouse_port, root / "clickhouse"), root / "clickhouse.log"
-        )
-        try:
-            wait_until("broker", lambda: tcp_open(broker_port), START_TIMEOUT, root / "broker.log")
-            wait_until(
-                "clickhouse",
-                lambda: http_ok(f"http://127.0.0.1:{clickhouse_port}/ping"),
-                START_TIMEOUT,
-                root / "clickhouse.log",
-            )
+        with running_broker_and_clickhouse(root) as (broker_port, clickhouse_port):
             yield Settings(
                 kafka_bootstrap_servers=f"127.0.0.1:{broker_port}",
                 kafka_enable_idempotence=False,
@@ -68,7 +45,3 @@ def bench_settings(use_env: bool, **overrides: object) -> Iterator[Settings]:
                 database_url=f"sqlite+aiosqlite:///{root / 'control.db'}",
                 state_dir=root / "state",
             ).model_copy(update=own)
-        finally:
-            for process in (clickhouse, broker):
-                stop_pid(process.pid)
-                process.wait()

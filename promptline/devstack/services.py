@@ -6,6 +6,7 @@ These are synchronous helpers for command-line and fixture code, never for a loo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -13,10 +14,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
+START_TIMEOUT = 60.0
+"""Seconds a stand-in may take to answer (the broker starts in ms, chDB in about 0.5 s)."""
 
 
 class ServiceStartError(RuntimeError):
@@ -143,3 +146,64 @@ def stop_pid(pid: int, timeout: float = 15.0) -> bool:
                 return sig == signal.SIGKILL
             time.sleep(0.05)
     return True
+
+
+@contextlib.contextmanager
+def running(
+    command: list[str],
+    log_path: Path,
+    *,
+    ready: Callable[[], bool] | None = None,
+    what: str = "process",
+    env: dict[str, str] | None = None,
+    timeout: float = START_TIMEOUT,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process for the block, once ``ready`` says it answers; stopped afterwards.
+
+    Stopped by its process group (``stop_pid``) and reaped, whether the block ends, raises,
+    or the process never became ready.
+    """
+    process = spawn(command, log_path, env)
+    try:
+        if ready is not None:
+            wait_until(what, ready, timeout, log_path)
+        yield process
+    finally:
+        stop_pid(process.pid)
+        process.wait()
+
+
+@contextlib.contextmanager
+def running_broker(
+    port: int, log_path: Path, wrap: Callable[[list[str]], list[str]] = list
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The Tansu broker on loopback ``port`` for the block, accepting connections.
+
+    ``wrap`` may prefix its command (e.g. ``taskset`` to pin it to a CPU).
+    """
+    with running(
+        wrap(broker_command(port)), log_path, ready=lambda: tcp_open(port), what="broker"
+    ) as process:
+        yield process
+
+
+@contextlib.contextmanager
+def running_broker_and_clickhouse(folder: Path) -> Iterator[tuple[int, int]]:
+    """Both local stand-ins on free loopback ports, logs and data in ``folder``.
+
+    Yields (broker port, ClickHouse HTTP port); both are started before either is waited
+    for, so their start-ups overlap.
+    """
+    broker_port, clickhouse_port = free_port(), free_port()
+    clickhouse_log = folder / "clickhouse.log"
+    with (
+        running(clickhouse_command(clickhouse_port, folder / "clickhouse"), clickhouse_log),
+        running_broker(broker_port, folder / "broker.log"),
+    ):
+        wait_until(
+            "clickhouse",
+            lambda: http_ok(f"http://{LOOPBACK}:{clickhouse_port}/ping"),
+            START_TIMEOUT,
+            clickhouse_log,
+        )
+        yield broker_port, clickhouse_port

@@ -33,13 +33,10 @@ from blockbuster import BlockBuster
 from promptline.commands import admin
 from promptline.devstack.services import (
     LOOPBACK,
-    broker_command,
     free_port,
     http_ok,
-    spawn,
-    stop_pid,
-    tcp_open,
-    wait_until,
+    running,
+    running_broker,
 )
 from promptline.settings import Settings
 from tests.controlplane.test_api_harness import allow_pg_connect_probes
@@ -50,7 +47,6 @@ BOUND = 1.0
 """Seconds within which every process must see a change: the product requirement."""
 POLL = 0.05
 GIVE_UP = 10.0
-START_TIMEOUT = 60.0
 PROMPT = "propagation"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
@@ -107,14 +103,15 @@ def _serving(env: dict[str, str], folder: Path, name: str) -> Iterator[str]:
     port = free_port()
     log = folder / f"{name}.log"
     command = [sys.executable, "-m", "promptline", "serve"]
-    process = spawn(command, log, {**env, "PROMPTLINE_LISTEN_PORT": str(port)})
     base = f"http://{LOOPBACK}:{port}"
-    try:
-        wait_until(f"server {name}", lambda: http_ok(f"{base}/readyz"), START_TIMEOUT, log)
+    with running(
+        command,
+        log,
+        ready=lambda: http_ok(f"{base}/readyz"),
+        what=f"server {name}",
+        env={**env, "PROMPTLINE_LISTEN_PORT": str(port)},
+    ):
         yield base
-    finally:
-        stop_pid(process.pid)
-        process.wait()
 
 
 def _warm_up(cluster: Cluster) -> None:
@@ -144,34 +141,25 @@ def cluster(
     """Broker, migrated store, tenant, processes A and B, warmed up."""
     folder = tmp_path_factory.mktemp("propagation")
     broker_port = free_port()
-    broker_log = folder / "broker.log"
-    broker = spawn(broker_command(broker_port), broker_log)
-    try:
-        wait_until("broker", lambda: tcp_open(broker_port), START_TIMEOUT, broker_log)
-        with _store(request.param, folder) as url:
-            env = {
-                "PROMPTLINE_DATABASE_URL": url,
-                "PROMPTLINE_KAFKA_BOOTSTRAP_SERVERS": f"{LOOPBACK}:{broker_port}",
-                "PROMPTLINE_KAFKA_ENABLE_IDEMPOTENCE": "false",
-                "PROMPTLINE_KAFKA_TOPIC_PREFIX": f"prop-{uuid.uuid4().hex[:8]}.",
-                "PROMPTLINE_LISTEN_HOST": LOOPBACK,
-                "PROMPTLINE_LOG_FORMAT": "text",
-                "PROMPTLINE_STATE_DIR": str(folder / "state"),
-            }
-            _cli(env, "migrate", "--only", "store", "--only", "kafka")
-            org = _cli(env, "admin", "create-org", "--name", "propagation", "--plan", "business")
-            project = _cli(env, "admin", "create-project", "--org", org["org_id"], "--name", "p")
-            key = _cli(env, "admin", "create-key", "--project", project["project_id"])
-            settings = Settings(database_url=url)
-            with _serving(env, folder, "a") as a, _serving(env, folder, "b") as b:
-                built = Cluster(
-                    settings, env, a, b, uuid.UUID(project["project_id"]), key["api_key"]
-                )
-                _warm_up(built)
-                yield built
-    finally:
-        stop_pid(broker.pid)
-        broker.wait()
+    with running_broker(broker_port, folder / "broker.log"), _store(request.param, folder) as url:
+        env = {
+            "PROMPTLINE_DATABASE_URL": url,
+            "PROMPTLINE_KAFKA_BOOTSTRAP_SERVERS": f"{LOOPBACK}:{broker_port}",
+            "PROMPTLINE_KAFKA_ENABLE_IDEMPOTENCE": "false",
+            "PROMPTLINE_KAFKA_TOPIC_PREFIX": f"prop-{uuid.uuid4().hex[:8]}.",
+            "PROMPTLINE_LISTEN_HOST": LOOPBACK,
+            "PROMPTLINE_LOG_FORMAT": "text",
+            "PROMPTLINE_STATE_DIR": str(folder / "state"),
+        }
+        _cli(env, "migrate", "--only", "store", "--only", "kafka")
+        org = _cli(env, "admin", "create-org", "--name", "propagation", "--plan", "business")
+        project = _cli(env, "admin", "create-project", "--org", org["org_id"], "--name", "p")
+        key = _cli(env, "admin", "create-key", "--project", project["project_id"])
+        settings = Settings(database_url=url)
+        with _serving(env, folder, "a") as a, _serving(env, folder, "b") as b:
+            built = Cluster(settings, env, a, b, uuid.UUID(project["project_id"]), key["api_key"])
+            _warm_up(built)
+            yield built
 
 
 async def _post(http: ClientSession, url: str, body: dict[str, Any], status: int) -> Any:

