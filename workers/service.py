@@ -6,15 +6,18 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 
 from aiohttp import web
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from promptline.clickhouse import connect
 from promptline.http.bodies import json_response
 from promptline.kafka import create_consumer, create_producer
 from promptline.settings import Settings
-from promptline.topics import dead_letter_topic, topic_name
+from promptline.topics import EventKind, dead_letter_topic, topic_name
 from workers.batch import Batch
 from workers.coordinator import WarehouseWorker
 from workers.dead_letters import DeadLetters
@@ -22,15 +25,40 @@ from workers.dedup import DuplicateFinder
 from workers.partition_reader import PartitionReader, create_reader_consumer
 from workers.recovery import BlockRecovery
 from workers.sink import ClickHouseSink
-from workers.tables import TABLES
+from workers.tables import TABLES, TableSpec
 
 log = logging.getLogger(__name__)
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    """Run one worker until ``stop`` is set; flushes and commits before returning."""
-    specs = {topic_name(settings.kafka_topic_prefix, kind): spec for kind, spec in TABLES.items()}
-    sink = ClickHouseSink(await connect(settings))
+@dataclass(slots=True)
+class WorkerParts:
+    """A worker and the Kafka clients it runs on, assembled but not started."""
+
+    worker: WarehouseWorker
+    consumer: AIOKafkaConsumer
+    reader: PartitionReader
+    producer: AIOKafkaProducer
+    topics: list[str]
+
+    async def start(self) -> None:
+        """Subscribe (with the worker's rebalance listener) and start the clients."""
+        self.consumer.subscribe(self.topics, listener=self.worker.rebalance_listener())
+        await self.producer.start()
+        await self.reader.start()
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        """Stop the clients, the group's consumer first (it leaves the group)."""
+        await self.consumer.stop()
+        await self.reader.stop()
+        await self.producer.stop()
+
+
+def assemble_worker(
+    settings: Settings, sink: ClickHouseSink, tables: Mapping[EventKind, TableSpec] = TABLES
+) -> WorkerParts:
+    """The worker ``promptline worker`` runs, over ``sink``, for ``tables``."""
+    specs = {topic_name(settings.kafka_topic_prefix, kind): spec for kind, spec in tables.items()}
     producer = create_producer(settings)
     consumer = create_consumer(settings, [], settings.kafka_consumer_group)
     window = settings.worker_dedup_window_days
@@ -46,18 +74,20 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         duplicates,
         BlockRecovery(sink, reader, duplicates, dead_letters),
     )
-    consumer.subscribe(list(specs), listener=worker.rebalance_listener())
-    health = await _start_health_server(settings, worker)
+    return WorkerParts(worker, consumer, reader, producer, list(specs))
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    """Run one worker until ``stop`` is set; flushes and commits before returning."""
+    sink = ClickHouseSink(await connect(settings))
+    parts = assemble_worker(settings, sink)
+    health = await _start_health_server(settings, parts.worker)
     try:
-        await producer.start()
-        await reader.start()
-        await consumer.start()
-        log.info("worker consuming %s", sorted(specs))
-        await worker.run(stop)
+        await parts.start()
+        log.info("worker consuming %s", sorted(parts.topics))
+        await parts.worker.run(stop)
     finally:
-        await consumer.stop()
-        await reader.stop()
-        await producer.stop()
+        await parts.stop()
         await sink.close()
         if health is not None:
             await health.cleanup()

@@ -311,45 +311,16 @@ async def in_process_worker(
     sink_type: type[Any] | None = None,
 ) -> AsyncIterator[tuple[Any, asyncio.Task[None], asyncio.Event]]:
     """A worker built as ``promptline worker`` builds it, running in this event loop."""
-    from datetime import timedelta
-
-    from promptline.kafka import create_consumer
-    from promptline.topics import dead_letter_topic
-    from workers.batch import Batch
-    from workers.coordinator import WarehouseWorker
-    from workers.dead_letters import DeadLetters
-    from workers.dedup import DuplicateFinder
-    from workers.partition_reader import PartitionReader, create_reader_consumer
-    from workers.recovery import BlockRecovery
+    from workers.service import assemble_worker
     from workers.sink import ClickHouseSink
     from workers.tables import TABLES
 
-    tables = {**TABLES, **(specs or {})}
-    by_topic = {
-        topic_name(settings.kafka_topic_prefix, kind): spec for kind, spec in tables.items()
-    }
     sink = (sink_type or ClickHouseSink)(await connect(settings))
-    producer = create_producer(settings)
-    consumer = create_consumer(settings, [], settings.kafka_consumer_group)
-    reader = PartitionReader(create_reader_consumer(settings))
-    window = settings.worker_dedup_window_days
-    duplicates = DuplicateFinder(sink, timedelta(days=window) if window else None)
-    dead_letters = DeadLetters(producer, dead_letter_topic(settings.kafka_topic_prefix))
+    parts = assemble_worker(settings, sink, {**TABLES, **(specs or {})})
     if consumer_type is not None:
-        consumer.__class__ = consumer_type
-    worker = WarehouseWorker(
-        consumer,
-        sink,
-        dead_letters,
-        by_topic,
-        Batch(settings.worker_batch_max_rows, settings.worker_batch_max_seconds),
-        duplicates,
-        BlockRecovery(sink, reader, duplicates, dead_letters),
-    )
-    consumer.subscribe(list(by_topic), listener=worker.rebalance_listener())
-    await producer.start()
-    await reader.start()
-    await consumer.start()
+        parts.consumer.__class__ = consumer_type
+    worker = parts.worker
+    await parts.start()
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:
@@ -358,7 +329,5 @@ async def in_process_worker(
         stop.set()
         with contextlib.suppress(BaseException):
             await asyncio.wait_for(task, 30)
-        await consumer.stop()
-        await reader.stop()
-        await producer.stop()
+        await parts.stop()
         await sink.close()
