@@ -36,6 +36,7 @@ import importlib
 import logging
 import re
 import time
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -184,7 +185,7 @@ class RateLimiter:
         self._storage = storage
         self._strategy = MovingWindowRateLimiter(storage) if storage is not None else None
         self._windows = MovingWindows()
-        self._plans: dict[tuple[int, str], _Plan] = {}
+        self._plans: dict[tuple[uuid.UUID, str], _Plan] = {}
 
     @classmethod
     async def open(cls, redis_url: str = "") -> RateLimiter:
@@ -218,9 +219,7 @@ class RateLimiter:
             raise _limited(item, endpoint, max(0.0, stats.reset_time - time.time()))
 
     def _plan_of(self, principal: Principal, endpoint: Endpoint) -> _Plan:
-        # By the principal object's identity (a UUID's hash is computed in Python on every
-        # call); a reused id of a dropped principal fails the ``is`` check below.
-        cache_key = (id(principal), endpoint.name)
+        cache_key = (principal.key_id, endpoint.name)
         plan = self._plans.get(cache_key)
         if plan is None or plan.principal is not principal:
             if len(self._plans) >= MAX_CACHED_PLANS:
