@@ -16,7 +16,6 @@ unreachable is 503 with Retry-After.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from aiohttp import web
 from clickhouse_connect.driver.exceptions import OperationalError
@@ -29,9 +28,7 @@ from compare.warehouse import WAREHOUSE
 from compare.window import Bucket, Window, parse_instant
 from controlplane.api.context import admit
 from controlplane.api.ratelimit import Endpoint, LimitClass
-from controlplane.api.references import PROMPT_ID_SHAPES, usable_name
-from controlplane.catalog import Catalog, PromptEntry
-from controlplane.ids import decode
+from controlplane.api.references import prompt_in_catalog
 from controlplane.store.models import Scope as KeyScope
 from promptline.http.bodies import json_response
 from promptline.http.errors import ApiError, ErrorKind
@@ -44,17 +41,6 @@ RETRY_AFTER_SECONDS = 5.0
 BY_NAME = Endpoint("GET /dashboard/prompts/:name/compare", LimitClass.READ)
 BY_V1_REFERENCE = Endpoint("GET /v1/prompts/:prompt_id/compare", LimitClass.READ)
 BY_API_REFERENCE = Endpoint("GET /api/v1/prompts/:prompt_id/compare", LimitClass.READ)
-
-
-def _by_reference(catalog: Catalog, project_id: Any, reference: str) -> PromptEntry | None:
-    if not usable_name(reference):
-        return None
-    prompt_id = decode(reference, *PROMPT_ID_SHAPES)
-    if prompt_id is not None:
-        entry = catalog.prompt(project_id, prompt_id)
-        if entry is not None:
-            return entry
-    return catalog.prompt_by_name(project_id, reference)
 
 
 def _window(request: web.Request) -> Window:
@@ -97,7 +83,7 @@ async def _compare(
     entry = (
         catalog.prompt_by_name(principal.project_id, reference)
         if by_name_only
-        else _by_reference(catalog, principal.project_id, reference)
+        else prompt_in_catalog(catalog, principal.project_id, reference)
     )
     if entry is None:
         raise ApiError(ErrorKind.NOT_FOUND, f"Prompt '{reference}' not found in your project.")

@@ -6,11 +6,10 @@ keys cannot probe other tenants. Everything is read from the in-memory catalog.
 
 from __future__ import annotations
 
+from controlplane.api.references import prompt_in_catalog
 from controlplane.catalog import Catalog, Principal, PromptEntry, VersionEntry
-from controlplane.ids import IdShape, decode
 from promptline.http.errors import ApiError, ErrorKind
 
-PROMPT_ID_SHAPES = (IdShape.SIGNAL_PROMPT, IdShape.PROMPT, IdShape.TEMPLATE)
 _SHOWN = 80
 
 
@@ -18,10 +17,7 @@ def prompt_by_reference(
     catalog: Catalog, principal: Principal, reference: str, field: str
 ) -> PromptEntry:
     """The prompt named by ``pmt_<hex>``, ``prm_<hex>``, ``tmpl-<uuid>``, a UUID, or its name."""
-    prompt_id = decode(reference, *PROMPT_ID_SHAPES)
-    prompt = catalog.prompt(principal.project_id, prompt_id) if prompt_id is not None else None
-    if prompt is None:
-        prompt = catalog.prompt_by_name(principal.project_id, reference)
+    prompt = prompt_in_catalog(catalog, principal.project_id, reference)
     if prompt is None:
         raise ApiError(
             ErrorKind.NOT_FOUND,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controlplane.catalog import Catalog
+from controlplane.catalog import Catalog, PromptEntry
 from controlplane.ids import IdShape, decode
 from controlplane.store.models import Prompt, PromptVersion
 
@@ -105,14 +105,23 @@ async def find_version(
     return await session.scalar(query.order_by(PromptVersion.number.desc()).limit(1))
 
 
+def prompt_in_catalog(catalog: Catalog, project_id: uuid.UUID, ref: str) -> PromptEntry | None:
+    """The project's prompt that ``ref`` names (id of any family, UUID or name), from memory.
+
+    Another project's prompt is None, as if it did not exist.
+    """
+    return _prompt_by_id(catalog, project_id, ref) or catalog.prompt_by_name(project_id, ref)
+
+
 def prompt_name_in_catalog(catalog: Catalog, project_id: uuid.UUID, ref: str) -> str:
     """The name behind a prompt id of the caller's project, else ``ref`` itself (a name).
 
     Resolve takes a name; this lets it take an id too without a database query.
     """
+    entry = _prompt_by_id(catalog, project_id, ref)
+    return entry.name if entry is not None else ref
+
+
+def _prompt_by_id(catalog: Catalog, project_id: uuid.UUID, ref: str) -> PromptEntry | None:
     prompt_id = decode(ref, *PROMPT_ID_SHAPES)
-    if prompt_id is not None:
-        entry = catalog.prompt(project_id, prompt_id)
-        if entry is not None:
-            return entry.name
-    return ref
+    return catalog.prompt(project_id, prompt_id) if prompt_id is not None else None
