@@ -23,7 +23,7 @@ from clickhouse_connect.driver.exceptions import OperationalError
 from compare.queries import Scope, read_figures
 from compare.report import attribute, build_report
 from compare.stable import stable_from_history
-from compare.versions import find_version, stable_version
+from compare.versions import fallback_baseline, find_version
 from compare.warehouse import WAREHOUSE
 from compare.window import Bucket, Window, parse_instant
 from controlplane.api.context import admit
@@ -116,7 +116,7 @@ async def _compare(
     if baseline is None:
         baseline = await stable_from_history(caller.plane.sessions, entry)
     if baseline is None:
-        baseline = stable_version(entry, totals.events())
+        baseline = fallback_baseline(entry, totals.events())
     scope = Scope(principal.project_id, entry.id, window, bucket)
     return json_response(build_report(entry, scope, totals, series, baseline))
 

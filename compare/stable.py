@@ -9,7 +9,7 @@ force, not the history, so the history is read from the control-plane store, onc
 comparison that names no baseline (compare is no hot path).
 
 A prompt that was never deployed to one version alone has no stable version; then the
-baseline is the largest share of the deployment in force (``compare.versions.stable_version``).
+baseline is the largest share of the deployment in force (``compare.versions.fallback_baseline``).
 So it is too when the store cannot be read: the comparison is still served, and the
 response's ``baseline`` says which version was used.
 """

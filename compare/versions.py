@@ -33,7 +33,7 @@ def deployed_shares(entry: PromptEntry) -> dict[int, int]:
     return shares
 
 
-def stable_version(entry: PromptEntry, events: Mapping[int, int]) -> int | None:
+def fallback_baseline(entry: PromptEntry, events: Mapping[int, int]) -> int | None:
     """The baseline when no deployment ever sent all traffic to one version: the version
     with the most traffic in the deployment in force (the newer on a tie; a never-deployed
     prompt serves its latest version), else the version with the most events, else the

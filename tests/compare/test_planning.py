@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from compare.queries import Scope, analytics_sql
-from compare.versions import deployed_shares, find_version, number_of_hash, stable_version
+from compare.versions import deployed_shares, fallback_baseline, find_version, number_of_hash
 from compare.window import Bucket, Span, Window, parse_instant
 from controlplane.catalog import PromptEntry, VersionEntry
 from controlplane.ids import IdShape, encode
@@ -77,15 +77,15 @@ def _entry(numbers_and_hashes: dict[int, str]) -> PromptEntry:
 def test_baseline_is_the_deployed_majority_then_the_busiest_then_the_latest() -> None:
     deployed = prompt_entry(uuid.uuid4(), "p", 3, split=[(1, 20), (2, 60), (3, 20)])
     assert deployed_shares(deployed) == {1: 2000, 2: 6000, 3: 2000}
-    assert stable_version(deployed, {3: 999}) == 2
+    assert fallback_baseline(deployed, {3: 999}) == 2
     tie = prompt_entry(uuid.uuid4(), "p", 2, split=[(1, 50), (2, 50)])
-    assert stable_version(tie, {}) == 2
+    assert fallback_baseline(tie, {}) == 2
     never_deployed = prompt_entry(uuid.uuid4(), "p", 3)
-    assert stable_version(never_deployed, {1: 5}) == 3  # resolve serves the latest
+    assert fallback_baseline(never_deployed, {1: 5}) == 3  # resolve serves the latest
     unrouted = _entry({1: "sha256:a", 2: "sha256:b"})
-    assert stable_version(unrouted, {1: 5, 2: 3}) == 1
-    assert stable_version(unrouted, {}) == 2
-    assert stable_version(_entry({}), {}) is None
+    assert fallback_baseline(unrouted, {1: 5, 2: 3}) == 1
+    assert fallback_baseline(unrouted, {}) == 2
+    assert fallback_baseline(_entry({}), {}) is None
 
 
 def test_version_references_and_shared_content() -> None:
