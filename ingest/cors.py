@@ -114,12 +114,4 @@ def add_cors(app: web.Application, policy: CorsPolicy, paths: Iterable[str]) -> 
     app[CORS_ROUTES] = routes
     for path in sorted(routes):
         app.router.add_route(hdrs.METH_OPTIONS, path, preflight)
-    hooks = app.get(ANSWER_HOOKS)
-    if hooks is not None:
-        hooks.append(add_cors_headers)
-    else:  # an app without the serving middleware: the slower signal does the same
-
-        async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-            add_cors_headers(request, response)
-
-        app.on_response_prepare.append(on_prepare)
+    app[ANSWER_HOOKS].append(add_cors_headers)  # the app is a serving_app

@@ -115,3 +115,16 @@ def serving_middleware(
             )
 
     return middleware
+
+
+def serving_app(
+    resolve_dialect: DialectResolver, metrics: EdgeMetrics, access_log: bool = False
+) -> web.Application:
+    """An application answered through :func:`serving_middleware`, its hooks under
+    ``ANSWER_HOOKS`` for routes to add to (CORS)."""
+    hooks: list[AnswerHook] = []
+    app = web.Application(
+        middlewares=[serving_middleware(resolve_dialect, metrics, access_log, hooks)]
+    )
+    app[ANSWER_HOOKS] = hooks
+    return app

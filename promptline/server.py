@@ -22,7 +22,7 @@ from controlplane.store.engine import create_engine, session_factory
 from ingest.context import EDGE_CONTEXT
 from ingest.cors import CorsPolicy
 from ingest.metrics import EDGE_METRICS, EdgeMetrics
-from ingest.observe import ANSWER_HOOKS, AnswerHook, serving_middleware
+from ingest.observe import serving_app
 from ingest.resources import close_edge, edge_producer, open_edge
 from ingest.routes import add_routes as add_edge_routes
 from promptline.http.bodies import json_response
@@ -78,11 +78,7 @@ def create_app(settings: Settings) -> web.Application:
     """
     quiet_undecodable_bodies()
     metrics = EdgeMetrics()
-    hooks: list[AnswerHook] = []
-    app = web.Application(
-        middlewares=[serving_middleware(dialect_for, metrics, settings.edge_access_log, hooks)]
-    )
-    app[ANSWER_HOOKS] = hooks
+    app = serving_app(dialect_for, metrics, settings.edge_access_log)
     app[SETTINGS] = settings
     app[EDGE_METRICS] = metrics
     app.cleanup_ctx.append(_resources)

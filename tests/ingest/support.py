@@ -15,7 +15,7 @@ from controlplane.catalog import Catalog, CatalogWatcher, Principal, PromptEntry
 from controlplane.keys import digest
 from ingest.context import EDGE_CONTEXT, EdgeContext, EdgeLimits
 from ingest.metrics import EDGE_METRICS, EdgeMetrics
-from ingest.observe import ANSWER_HOOKS, AnswerHook, serving_middleware
+from ingest.observe import serving_app
 from ingest.producer import EventProducer, Outgoing, ProduceFailed
 from ingest.quota import MemoryQuota
 from ingest.routes import ANY_ORIGIN, add_routes
@@ -105,9 +105,7 @@ def edge_app(
     metrics = overrides.pop("metrics", None) or EdgeMetrics()
     access_log = overrides.pop("access_log", False)
     cors = overrides.pop("cors", ANY_ORIGIN)
-    hooks: list[AnswerHook] = []
-    app = web.Application(middlewares=[serving_middleware(dialect_for, metrics, access_log, hooks)])
-    app[ANSWER_HOOKS] = hooks
+    app = serving_app(dialect_for, metrics, access_log)
     app[EDGE_METRICS] = metrics
     overrides.setdefault("quota", MemoryQuota())
     overrides.setdefault("limits", EdgeLimits())
