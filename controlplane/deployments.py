@@ -72,12 +72,8 @@ def sole_version(traffic: Sequence[Any]) -> int | None:
 def stable_version(deployment: Deployment) -> int | None:
     """The one version a deployment sends all traffic to, rules included, if there is one."""
     number = sole_version(deployment.traffic)
-    if number is None:
+    if number is None or serving_versions(deployment, None) != {number}:
         return None
-    for rule in deployment.rules or []:
-        split = rule.get("traffic", []) if isinstance(rule, dict) else []
-        if any(weight > 0 and version != number for version, weight in split_of(split)):
-            return None
     return number
 
 
