@@ -22,18 +22,24 @@ SIGNALS_PER_MONTH = "signals_per_month"
 _ENDPOINT = re.compile(r"(GET|POST|PUT|PATCH|DELETE) (/\S*)", re.IGNORECASE)
 
 
+def override_name(name: str) -> str:
+    """An override's name as stored: spaces collapsed, an endpoint's method upper-cased."""
+    name = " ".join(name.split())
+    matched = _ENDPOINT.fullmatch(name)
+    return f"{matched.group(1).upper()} {matched.group(2)}" if matched else name
+
+
 def parse_override(text: str) -> tuple[str, str | int]:
     """``NAME=VALUE`` as the (key, value) stored; raises ValueError saying what is wrong."""
     name, separator, value = text.partition("=")
-    name, value = " ".join(name.split()), value.strip()
+    name, value = override_name(name), value.strip()
     if not separator or not name or not value:
         raise ValueError(f"{text!r}: expected NAME=VALUE, e.g. 'POST /v1/resolve=2000/second'")
     if name == SIGNALS_PER_MONTH:
         if not value.isdigit():
             raise ValueError(f"{text!r}: {SIGNALS_PER_MONTH} must be a whole number")
         return name, int(value)
-    matched = _ENDPOINT.fullmatch(name)
-    if matched is None:
+    if _ENDPOINT.fullmatch(name) is None:
         raise ValueError(
             f"{text!r}: the name must be '{SIGNALS_PER_MONTH}' or an endpoint such as "
             "'POST /v1/resolve'"
@@ -44,4 +50,4 @@ def parse_override(text: str) -> tuple[str, str | int]:
         raise ValueError(
             f"{text!r}: {value!r} is not a rate limit such as '500/second' or '20/minute;1000/hour'"
         ) from error
-    return f"{matched.group(1).upper()} {matched.group(2)}", value
+    return name, value

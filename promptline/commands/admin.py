@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlplane.authoring import get_or_create_prompt, push_version
-from controlplane.overrides import parse_override
+from controlplane.overrides import override_name, parse_override
 from controlplane.store.engine import create_engine, session_factory
 from controlplane.store.models import Organization, Project, PromptVersion
 from controlplane.tenancy import (
@@ -97,7 +97,7 @@ async def change_limits(
     parsed = dict(parse_override(text) for text in add)  # ValueError before any write
     async with _transaction(settings) as session:
         overrides = await set_limit_overrides(
-            session, org_id, parsed, [" ".join(name.split()) for name in remove], reset=reset
+            session, org_id, parsed, [override_name(name) for name in remove], reset=reset
         )
         return {"org_id": str(org_id), "limit_overrides": overrides}
 

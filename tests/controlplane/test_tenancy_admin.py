@@ -74,6 +74,9 @@ async def test_set_plan_and_limits_reach_the_catalog(fresh_store_url: str) -> No
         settings, org_id, ["POST /v1/resolve=9/second"], [], reset=True
     )
     assert reset["limit_overrides"] == {"POST /v1/resolve": "9/second"}
+    # --clear names an override as --limit does: the method in any case
+    cleared_again = await admin.change_limits(settings, org_id, [], ["post  /v1/resolve"])
+    assert cleared_again["limit_overrides"] == {}
 
 
 async def test_unknown_organisation_and_bad_overrides_are_refused(fresh_store_url: str) -> None:
