@@ -72,21 +72,28 @@ def serving_middleware(
     coroutine per receiver on every response, resolve's included.
     """
 
+    count_request = metrics.tally.request  # bound once: the success path calls it directly
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         try:
             response = await handler(request)
-            status = response.status
-            code = _code_of(status) if status >= 400 else ""
         except asyncio.CancelledError:
             _record(request, CLIENT_CLOSED, "cancelled", started)
             raise
         except Exception as error:
             response = answer_error(request, error, resolve_dialect)
+            code = error.kind.value if isinstance(error, ApiError) else _code_of(response.status)
+            _record(request, response.status, code, started)
+        else:
             status = response.status
-            code = error.kind.value if isinstance(error, ApiError) else _code_of(status)
-        _record(request, status, code, started)
+            if status < 400 and not access_log:  # the hot path: one call to count it
+                count_request(
+                    route_label(request), request.method, status, time.perf_counter() - started
+                )
+            else:
+                _record(request, status, _code_of(status), started)
         for hook in answer_hooks:
             hook(request, response)
         return response

@@ -36,7 +36,6 @@ import importlib
 import logging
 import re
 import time
-import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -185,7 +184,7 @@ class RateLimiter:
         self._storage = storage
         self._strategy = MovingWindowRateLimiter(storage) if storage is not None else None
         self._windows = MovingWindows()
-        self._plans: dict[tuple[uuid.UUID, str], _Plan] = {}
+        self._plans: dict[tuple[int, str], _Plan] = {}
 
     @classmethod
     async def open(cls, redis_url: str = "") -> RateLimiter:
@@ -199,15 +198,17 @@ class RateLimiter:
         uri = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
         return cls(RedisStorage(uri, wrap_exceptions=True, key_prefix=REDIS_KEY_PREFIX))
 
+    @property
+    def in_memory(self) -> bool:
+        """Counters in this process: :meth:`count` can be called, no await needed."""
+        return self._strategy is None
+
     async def check(self, principal: Principal, endpoint: Endpoint) -> None:
         """Count this call; raise ApiError(RATE_LIMITED) with Retry-After when over a limit."""
-        plan = self._plan_of(principal, endpoint)
         if self._strategy is None:
-            for item, (key, amount, seconds) in zip(plan.items, plan.windows, strict=True):
-                retry_after = self._windows.hit(key, amount, seconds)
-                if retry_after is not None:
-                    raise _limited(item, endpoint, retry_after)
+            self.count(principal, endpoint)
             return
+        plan = self._plan_of(principal, endpoint)
         for item in plan.items:
             try:
                 if await self._strategy.hit(item, *plan.identity):
@@ -218,8 +219,17 @@ class RateLimiter:
                 return
             raise _limited(item, endpoint, max(0.0, stats.reset_time - time.time()))
 
+    def count(self, principal: Principal, endpoint: Endpoint) -> None:
+        """:meth:`check` on in-memory counters, without a coroutine (resolve's hot path)."""
+        plan = self._plan_of(principal, endpoint)
+        hit = self._windows.hit
+        for item, (key, amount, seconds) in zip(plan.items, plan.windows, strict=True):
+            retry_after = hit(key, amount, seconds)
+            if retry_after is not None:
+                raise _limited(item, endpoint, retry_after)
+
     def _plan_of(self, principal: Principal, endpoint: Endpoint) -> _Plan:
-        cache_key = (principal.key_id, endpoint.name)
+        cache_key = (principal.key_id.int, endpoint.name)  # an int hashes in C, a UUID not
         plan = self._plans.get(cache_key)
         if plan is None or plan.principal is not principal:
             if len(self._plans) >= MAX_CACHED_PLANS:

@@ -64,7 +64,30 @@ def _text(data: dict[str, Any], field: str, max_length: int) -> str:
 
 
 def parse_resolve(data: Any) -> ResolveRequest:
-    """``{"prompt", "user_id", "context"?, "strict"?}``, unknown fields ignored; else a 400."""
+    """``{"prompt", "user_id", "context"?, "strict"?}``, unknown fields ignored; else a 400.
+
+    A well-formed body passes one run of type and length tests; only a body failing them
+    goes through the field-by-field checks that say what is wrong.
+    """
+    if type(data) is dict:
+        prompt = data.get("prompt")
+        user_id = data.get("user_id")
+        context = data.get("context")
+        strict = data.get("strict", False)
+        if (
+            type(prompt) is str
+            and 0 < len(prompt) <= MAX_NAME_LENGTH
+            and type(user_id) is str
+            and 0 < len(user_id) <= MAX_USER_ID_LENGTH
+            and (type(context) is dict or context is None)
+            and type(strict) is bool
+        ):
+            return ResolveRequest(prompt, user_id, context if context is not None else {}, strict)
+    return _checked(data)
+
+
+def _checked(data: Any) -> ResolveRequest:
+    """parse_resolve's field-by-field checks, raising the 400 for the first field at fault."""
     if type(data) is not dict:
         raise ApiError(ErrorKind.INVALID_REQUEST, "Request body must be a JSON object.")
     prompt = _text(data, "prompt", MAX_NAME_LENGTH)
@@ -110,14 +133,15 @@ class Answers:
 
     def __init__(self) -> None:
         self._clock = SecondClock()
-        self._parts: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
+        self._parts: dict[tuple[int, str, int | None, str], tuple[bytes, bytes]] = {}
 
     def encode(self, resolution: Resolution) -> bytes:
         """The JSON answer, byte for byte what ``orjson.dumps`` of the dict would give."""
-        key = (
-            resolution.version_id,
+        deployment = resolution.deployment_id
+        key = (  # UUIDs by their ints: a UUID's hash is Python code, an int's is not
+            resolution.version_id.int,
             resolution.traffic_rule,
-            resolution.deployment_id,
+            deployment.int if deployment is not None else None,
             resolution.prompt_name,
         )
         parts = self._parts.get(key)
