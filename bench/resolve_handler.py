@@ -1,7 +1,7 @@
 """The resolve route in process: handler and middleware per call, without sockets.
 
 Run: ``.venv/bin/python -m bench.resolve_handler [--calls N]``. It builds the app's real
-middleware and the control-plane routes over an in-memory catalog (the prompt, 90/10
+serving wrapper and the control-plane routes over an in-memory catalog (the prompt, 90/10
 canary and rule of ``bench.resolve_http``), then times ``Application._handle`` on one
 request, against the same app answering a constant body. The difference is what resolve
 itself costs per call, free of the network and of the load generator's noise; on a real
@@ -33,8 +33,9 @@ from controlplane.catalog import (
 )
 from controlplane.keys import digest
 from ingest.metrics import EdgeMetrics
-from ingest.observe import serving_middleware
+from ingest.observe import serving_app
 from promptline.http.families import dialect_for
+from promptline.http.routes import served_routes
 
 KEY = "pl_sk_" + "b" * 32
 BODY = b'{"prompt":"support-bot","user_id":"usr_12345","context":{"company":"Acme"}}'
@@ -77,9 +78,9 @@ async def _constant(_request: web.Request) -> web.Response:
 
 async def per_call_us(path: str, calls: int) -> float:
     """Median microseconds per ``Application._handle`` of one POST to ``path``."""
-    app = web.Application(middlewares=[serving_middleware(dialect_for, EdgeMetrics())])
+    app = serving_app(dialect_for, EdgeMetrics())
     api.add_routes(app)
-    app.router.add_post("/constant", _constant)
+    served_routes(app).add_post("/constant", _constant)
     plane = api.ControlPlane(catalog=cast(Any, _Watcher(catalog())), limiter=api.RateLimiter())
     app[api.CONTROL_PLANE] = plane
     app.freeze()

@@ -32,6 +32,7 @@ from controlplane.api.references import prompt_in_catalog
 from controlplane.store.models import Scope as KeyScope
 from promptline.http.bodies import json_response
 from promptline.http.errors import ApiError, ErrorKind
+from promptline.http.routes import served_routes
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,6 @@ async def compare_by_api_reference(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     """Register the compare routes; the app must hold a ``WAREHOUSE`` and a ``CONTROL_PLANE``."""
     for path in ("/dashboard/prompts/{name}/compare", "/dashboard/prompts/{name}/compare/"):
-        app.router.add_get(path, compare_by_name)
-    app.router.add_get("/v1/prompts/{prompt_id}/compare", compare_by_v1_reference)
-    app.router.add_get("/api/v1/prompts/{prompt_id}/compare", compare_by_api_reference)
+        served_routes(app).add_get(path, compare_by_name)
+    served_routes(app).add_get("/v1/prompts/{prompt_id}/compare", compare_by_v1_reference)
+    served_routes(app).add_get("/api/v1/prompts/{prompt_id}/compare", compare_by_api_reference)

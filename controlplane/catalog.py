@@ -110,16 +110,18 @@ class Catalog:
     revision: int
     principals: dict[str, Principal]
     prompts: dict[uuid.UUID, PromptEntry]
-    by_name: dict[uuid.UUID, dict[str, PromptEntry]] = field(init=False, repr=False, compare=False)
+    by_name: dict[int, dict[str, PromptEntry]] = field(init=False, repr=False, compare=False)
+    """Prompts by project (its UUID's int: hashed in C, where a UUID's hash is Python code)
+    and name."""
     callers: dict[str, Principal] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
     """Principals by the exact ``Authorization`` header that named them (see ``remember``)."""
 
     def __post_init__(self) -> None:
-        index: dict[uuid.UUID, dict[str, PromptEntry]] = {}
+        index: dict[int, dict[str, PromptEntry]] = {}
         for entry in self.prompts.values():
-            index.setdefault(entry.project_id, {})[entry.name] = entry
+            index.setdefault(entry.project_id.int, {})[entry.name] = entry
         object.__setattr__(self, "by_name", index)
 
     def principal(self, key_sha256: str) -> Principal | None:
@@ -144,7 +146,7 @@ class Catalog:
 
     def prompt_by_name(self, project_id: uuid.UUID, name: str) -> PromptEntry | None:
         """The project's prompt called ``name``; names are unique within a project."""
-        names = self.by_name.get(project_id)
+        names = self.by_name.get(project_id.int)
         return names.get(name) if names is not None else None
 
 

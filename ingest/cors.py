@@ -28,6 +28,7 @@ from aiohttp import hdrs, web
 
 from ingest.observe import ANSWER_HOOKS
 from promptline.http.errors import ApiError, ErrorKind
+from promptline.http.routes import served_routes
 
 ALLOWED_METHODS = "POST, OPTIONS"
 ALLOWED_HEADERS = "Authorization, Content-Type, Content-Encoding, Idempotency-Key"
@@ -113,5 +114,5 @@ def add_cors(app: web.Application, policy: CorsPolicy, paths: Iterable[str]) -> 
     app[CORS_POLICY] = policy
     app[CORS_ROUTES] = routes
     for path in sorted(routes):
-        app.router.add_route(hdrs.METH_OPTIONS, path, preflight)
+        served_routes(app).add_route(hdrs.METH_OPTIONS, path, preflight)
     app[ANSWER_HOOKS].append(add_cors_headers)  # the app is a serving_app

@@ -1,9 +1,12 @@
-"""The service's one middleware: error envelopes, request counts and, if asked, access logs.
+"""How the service serves each handler: error envelopes, request counts, access logs.
 
-Every request pays for each middleware layer (aiohttp adds one of its own beside them), so
-rendering errors and counting requests share one: it sees the ``ApiError`` or aiohttp
-HTTP error a handler raised, counts its canonical code, and renders the envelope
-(``promptline.http.errors.answer_error``).
+Each handler is wrapped once, as its route is added (``promptline.http.routes``), rather
+than run through an aiohttp middleware, whose per-request machinery cost more than
+resolve's own checks. The wrapper sees the ``ApiError`` or aiohttp HTTP error a handler
+raised, counts its canonical code, and renders the envelope
+(``promptline.http.errors.answer_error``). A catch-all route, which aiohttp's router
+tries after every other, answers unmatched paths (404) and unserved methods (405, with
+``Allow``) the same way.
 Routes are labelled by their pattern (``/api/v1/prompts/{prompt_id}/signals``), never
 by the concrete path, so label cardinality stays bounded; unmatched paths share one.
 The access log is one structured line per request, off unless the setting turns it on.
@@ -17,7 +20,6 @@ import time
 from collections.abc import Callable, Sequence
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from ingest.metrics import EdgeMetrics
 from promptline.http.errors import (
@@ -27,10 +29,13 @@ from promptline.http.errors import (
     Handler,
     answer_error,
 )
+from promptline.http.routes import HANDLER_WRAPPER
 
 log = logging.getLogger("promptline.access")
 
 UNMATCHED = "unmatched"
+CATCH_ALL = "/{unmatched_path:.*}"
+"""Indexed under ``/``, so aiohttp's router tries it after every other route."""
 CLIENT_CLOSED = 499
 """Status recorded when a handler is cancelled (client gone, or shutdown ran out of time)."""
 _KIND_OF_STATUS = {status: kind for kind, status in reversed(STATUS.items())}
@@ -44,67 +49,74 @@ def _code_of(status: int) -> str:
     return kind.value if kind is not None else str(status)
 
 
-def route_label(request: web.Request) -> str:
-    """The pattern of the route that serves ``request``."""
-    route = request.match_info.route
-    resource = route.resource if route is not None else None
-    if resource is None:
-        return UNMATCHED
-    return resource.canonical
-
-
 AnswerHook = Callable[[web.Request, web.StreamResponse], None]
-"""Called with every answer the middleware returns, errors included (e.g. CORS headers)."""
+"""Called with every answer a served handler returns, errors included (e.g. CORS headers)."""
 ANSWER_HOOKS = web.AppKey("answer_hooks", list[AnswerHook])
-"""The hook list the app's serving middleware calls; routes append to it as they register."""
+"""The hook list the app's served handlers call; routes append to it as they register."""
 
 
-def serving_middleware(
-    resolve_dialect: DialectResolver,
-    metrics: EdgeMetrics,
-    access_log: bool = False,
-    answer_hooks: Sequence[AnswerHook] = (),
-) -> Middleware:
-    """Render errors as envelopes, count requests by route and status, errors by code.
+class Serving:
+    """Wraps handlers to render errors as envelopes and count requests and errors.
 
     ``answer_hooks`` (a list that may still grow) see each answer before it is returned:
     plain calls, cheaper than aiohttp's ``on_response_prepare`` signal, which costs a
     coroutine per receiver on every response, resolve's included.
     """
 
-    count_request = metrics.tally.request  # bound once: the success path calls it directly
+    def __init__(
+        self,
+        resolve_dialect: DialectResolver,
+        metrics: EdgeMetrics,
+        access_log: bool = False,
+        answer_hooks: Sequence[AnswerHook] = (),
+    ) -> None:
+        self._resolve_dialect = resolve_dialect
+        self._metrics = metrics
+        self._access_log = access_log
+        self._answer_hooks = answer_hooks
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.perf_counter()
-        try:
-            response = await handler(request)
-        except asyncio.CancelledError:
-            _record(request, CLIENT_CLOSED, "cancelled", started)
-            raise
-        except Exception as error:
-            response = answer_error(request, error, resolve_dialect)
-            code = error.kind.value if isinstance(error, ApiError) else _code_of(response.status)
-            _record(request, response.status, code, started)
-        else:
-            status = response.status
-            if status < 400 and not access_log:  # the hot path: one call to count it
-                count_request(
-                    route_label(request), request.method, status, time.perf_counter() - started
-                )
+    def wrap(self, handler: Handler, route: str) -> Handler:
+        """``handler`` served on the route labelled ``route``."""
+        count_request = self._metrics.tally.request  # bound once: the success path's call
+        resolve_dialect, hooks, access_log = (
+            self._resolve_dialect,
+            self._answer_hooks,
+            self._access_log,
+        )
+        record = self._record
+
+        async def served(request: web.Request) -> web.StreamResponse:
+            started = time.perf_counter()
+            try:
+                response = await handler(request)
+            except asyncio.CancelledError:
+                record(request, route, CLIENT_CLOSED, "cancelled", started)
+                raise
+            except Exception as error:
+                response = answer_error(request, error, resolve_dialect)
+                status = response.status
+                code = error.kind.value if isinstance(error, ApiError) else _code_of(status)
+                record(request, route, status, code, started)
             else:
-                _record(request, status, _code_of(status), started)
-        for hook in answer_hooks:
-            hook(request, response)
-        return response
+                status = response.status
+                if status < 400 and not access_log:  # the hot path: one call to count it
+                    count_request(route, request.method, status, time.perf_counter() - started)
+                else:
+                    record(request, route, status, _code_of(status), started)
+            for hook in hooks:
+                hook(request, response)
+            return response
 
-    def _record(request: web.Request, status: int, code: str, started: float) -> None:
+        return served
+
+    def _record(
+        self, request: web.Request, route: str, status: int, code: str, started: float
+    ) -> None:
         elapsed = time.perf_counter() - started
-        route = route_label(request)
-        metrics.observe_request(route, request.method, status, elapsed)
+        self._metrics.observe_request(route, request.method, status, elapsed)
         if code:
-            metrics.observe_error(route, code)
-        if access_log:
+            self._metrics.observe_error(route, code)
+        if self._access_log:
             log.info(
                 "%s %s %d",
                 request.method,
@@ -121,17 +133,33 @@ def serving_middleware(
                 },
             )
 
-    return middleware
+
+async def unmatched(request: web.Request) -> web.StreamResponse:
+    """No route takes this path (404), or none takes this method on it (405 with Allow).
+
+    The router returned the catch-all because nothing else matched, so the methods the
+    other routes of this path take are asked for again here; only unmatched requests pay.
+    """
+    catch_all = request.match_info.route.resource
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource is not catch_all:
+            _match, methods = await resource.resolve(request)
+            allowed |= methods
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    raise web.HTTPNotFound()
 
 
 def serving_app(
     resolve_dialect: DialectResolver, metrics: EdgeMetrics, access_log: bool = False
 ) -> web.Application:
-    """An application answered through :func:`serving_middleware`, its hooks under
-    ``ANSWER_HOOKS`` for routes to add to (CORS)."""
+    """An application whose routes (added through ``served_routes``) are served by
+    :class:`Serving`, its hooks under ``ANSWER_HOOKS`` for routes to add to (CORS)."""
     hooks: list[AnswerHook] = []
-    app = web.Application(
-        middlewares=[serving_middleware(resolve_dialect, metrics, access_log, hooks)]
-    )
+    serving = Serving(resolve_dialect, metrics, access_log, hooks)
+    app = web.Application()
     app[ANSWER_HOOKS] = hooks
+    app[HANDLER_WRAPPER] = serving
+    app.router.add_route("*", CATCH_ALL, serving.wrap(unmatched, UNMATCHED))
     return app

@@ -27,6 +27,7 @@ from ingest.resources import close_edge, edge_producer, open_edge
 from ingest.routes import add_routes as add_edge_routes
 from promptline.http.bodies import json_response
 from promptline.http.families import dialect_for
+from promptline.http.routes import served_routes
 from promptline.logs import quiet_undecodable_bodies
 from promptline.settings import Settings
 
@@ -82,8 +83,8 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[EDGE_METRICS] = metrics
     app.cleanup_ctx.append(_resources)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    served_routes(app).add_get("/healthz", healthz)
+    served_routes(app).add_get("/readyz", readyz)
     add_edge_routes(app, CorsPolicy.parse(settings.edge_cors_origins))
     api.add_routes(app)
     compare_api.add_routes(app)

@@ -37,6 +37,7 @@ from controlplane.listing import VersionRow, version_rows
 from controlplane.store.models import Scope
 from promptline.http.bodies import json_response, parse_model, read_json
 from promptline.http.errors import ApiError, ErrorKind
+from promptline.http.routes import served_routes
 
 LIST_ALL = Endpoint("GET /dashboard/prompts", LimitClass.READ)
 CREATE = Endpoint("POST /dashboard/prompts", LimitClass.WRITE)
@@ -116,7 +117,7 @@ def _template(row: VersionRow) -> dict[str, Any]:
 
 def add_routes(app: web.Application) -> None:
     """Register seed 002's create and list routes (compare and usage are elsewhere)."""
-    router = app.router
+    router = served_routes(app)
     for path in ("/dashboard/prompts/", "/dashboard/prompts"):
         router.add_post(path, post_prompt)
         router.add_get(path, get_prompts)

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controlplane.api.context import Caller, admit, commit
+from controlplane.api.context import Caller, admit, authenticated, commit, count_call
 from controlplane.api.fields import Content, Label, Name, Text, Variable
 from controlplane.api.presenters import actor, iso, version_label
 from controlplane.api.ratelimit import Endpoint, LimitClass
@@ -66,6 +66,7 @@ from controlplane.resolve import (
 from controlplane.store.models import Deployment, Prompt, PromptVersion, Scope
 from promptline.http.bodies import json_response, parse_model, read_json
 from promptline.http.errors import ApiError, ErrorKind
+from promptline.http.routes import served_routes
 
 RESOLVE = Endpoint("POST /v1/resolve", LimitClass.RESOLVE)
 LIST_PROMPTS = Endpoint("GET /v1/prompts", LimitClass.READ)
@@ -117,7 +118,9 @@ async def _body(request: web.Request, model: type[ModelT]) -> ModelT:
 
 async def post_resolve(request: web.Request) -> web.Response:
     """Which version this user gets; answered from the in-memory catalog only."""
-    caller = await admit(request, Scope.READ, RESOLVE)
+    caller = authenticated(request, Scope.READ)
+    if not caller.plane.limiter.count(caller.principal, RESOLVE):  # admit, minus a coroutine
+        await count_call(caller, RESOLVE)  # the counters are remote (Redis)
     body = parse_resolve(await read_json(request))
     project_id = caller.principal.project_id
     name = prompt_name(caller.catalog, project_id, body.prompt)
@@ -347,7 +350,7 @@ def _deployment(prompt: Prompt, deployment: Deployment) -> dict[str, Any]:
 
 def add_routes(app: web.Application) -> None:
     """Register seed 001's routes."""
-    router = app.router
+    router = served_routes(app)
     router.add_post("/v1/resolve", post_resolve)
     router.add_get("/v1/prompts", get_prompts)
     router.add_post("/v1/prompts", post_prompt)

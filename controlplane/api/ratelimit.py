@@ -198,35 +198,36 @@ class RateLimiter:
         uri = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
         return cls(RedisStorage(uri, wrap_exceptions=True, key_prefix=REDIS_KEY_PREFIX))
 
-    @property
-    def in_memory(self) -> bool:
-        """Counters in this process: :meth:`count` can be called, no await needed."""
-        return self._strategy is None
-
     async def check(self, principal: Principal, endpoint: Endpoint) -> None:
         """Count this call; raise ApiError(RATE_LIMITED) with Retry-After when over a limit."""
-        if self._strategy is None:
+        strategy = self._strategy
+        if strategy is None:
             self.count(principal, endpoint)
             return
         plan = self._plan_of(principal, endpoint)
         for item in plan.items:
             try:
-                if await self._strategy.hit(item, *plan.identity):
+                if await strategy.hit(item, *plan.identity):
                     continue
-                stats = await self._strategy.get_window_stats(item, *plan.identity)
+                stats = await strategy.get_window_stats(item, *plan.identity)
             except StorageError as error:
                 log.warning("rate-limit storage failed, letting the call through: %r", error)
                 return
             raise _limited(item, endpoint, max(0.0, stats.reset_time - time.time()))
 
-    def count(self, principal: Principal, endpoint: Endpoint) -> None:
-        """:meth:`check` on in-memory counters, without a coroutine (resolve's hot path)."""
+    def count(self, principal: Principal, endpoint: Endpoint) -> bool:
+        """:meth:`check` without a coroutine (resolve's hot path) when the counters are in
+        this process: True once counted (or raises the 429). False, with nothing counted,
+        when they are in Redis: then ``await check()``."""
+        if self._strategy is not None:
+            return False
         plan = self._plan_of(principal, endpoint)
         hit = self._windows.hit
         for item, (key, amount, seconds) in zip(plan.items, plan.windows, strict=True):
             retry_after = hit(key, amount, seconds)
             if retry_after is not None:
                 raise _limited(item, endpoint, retry_after)
+        return True
 
     def _plan_of(self, principal: Principal, endpoint: Endpoint) -> _Plan:
         cache_key = (principal.key_id.int, endpoint.name)  # an int hashes in C, a UUID not

@@ -41,6 +41,7 @@ from controlplane.listing import PromptOverview, prompt_overview, prompt_overvie
 from controlplane.store.models import Prompt, PromptVersion, Scope
 from promptline.http.bodies import json_response, parse_model, read_json
 from promptline.http.errors import ApiError, ErrorKind
+from promptline.http.routes import served_routes
 
 GET_TEMPLATES = Endpoint("GET /api/v1/prompt-templates", LimitClass.READ)
 PUSH_TEMPLATE = Endpoint("POST /api/v1/prompt-templates", LimitClass.WRITE)
@@ -176,5 +177,5 @@ def _version(version: PromptVersion, *, content: bool = False) -> dict[str, Any]
 
 def add_routes(app: web.Application) -> None:
     """Register seed 003's routes."""
-    app.router.add_get("/api/v1/prompt-templates", get_templates)
-    app.router.add_post("/api/v1/prompt-templates", post_template)
+    served_routes(app).add_get("/api/v1/prompt-templates", get_templates)
+    served_routes(app).add_post("/api/v1/prompt-templates", post_template)

@@ -18,6 +18,7 @@ from ingest.body import idempotency_header, read_model
 from ingest.context import EDGE_CONTEXT
 from ingest.prepare import prepare_analytics
 from promptline.http.errors import ApiError, ErrorKind
+from promptline.http.routes import served_routes
 from schemas.analytics import AnalyticsEventIn
 
 PATH = "/api/v1/prompts/analytics"
@@ -52,4 +53,4 @@ async def post_analytics(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     """Register the analytics route."""
-    app.router.add_post(PATH, post_analytics)
+    served_routes(app).add_post(PATH, post_analytics)

@@ -29,6 +29,7 @@ from ingest.context import EDGE_CONTEXT
 from ingest.prepare import Prepared
 from promptline.http.bodies import json_response, parse_model
 from promptline.http.errors import ApiError, ErrorKind
+from promptline.http.routes import served_routes
 from schemas.batch import BatchIn
 
 PATH = "/api/v1/events/batch"
@@ -99,4 +100,4 @@ def _answer(outcomes: list[tuple[str | None, Outcome]]) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     """Register the batch route."""
-    app.router.add_post(PATH, post_batch)
+    served_routes(app).add_post(PATH, post_batch)

@@ -13,6 +13,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ingest.metrics import EDGE_METRICS
+from promptline.http.routes import served_routes
 
 PATH = "/metrics"
 
@@ -28,4 +29,4 @@ async def get_metrics(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     """Register the metrics route."""
-    app.router.add_get(PATH, get_metrics)
+    served_routes(app).add_get(PATH, get_metrics)

@@ -23,6 +23,7 @@ from ingest.context import EDGE_CONTEXT
 from ingest.prepare import prepare_signal
 from promptline.http.bodies import json_response
 from promptline.http.errors import ErrorKind
+from promptline.http.routes import served_routes
 from schemas.records import SignalRecord
 from schemas.signals import SignalIn
 
@@ -59,4 +60,4 @@ async def post_signal(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     """Register the signals route."""
-    app.router.add_post(PATH, post_signal)
+    served_routes(app).add_post(PATH, post_signal)

@@ -20,6 +20,7 @@ from ingest.context import EDGE_CONTEXT
 from ingest.prepare import prepare_usage
 from promptline.http.bodies import json_response
 from promptline.http.errors import ErrorKind
+from promptline.http.routes import served_routes
 from schemas.usage import UsageIn
 
 PATH = "/dashboard/prompts/usage"
@@ -42,5 +43,5 @@ async def post_usage(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     """Register the usage route (with and without a trailing slash, like its family)."""
-    app.router.add_post(PATH, post_usage)
-    app.router.add_post(PATH + "/", post_usage)
+    served_routes(app).add_post(PATH, post_usage)
+    served_routes(app).add_post(PATH + "/", post_usage)

@@ -79,12 +79,12 @@ async def read_body(request: web.Request) -> bytes:
     parser has fed all of it and the end of stream. ``request.read()`` would still loop
     over ``readany()`` into a bytearray and copy it out again, which costs resolve, the
     hot path, more than parsing its JSON. Anything else (a body still arriving, one past
-    ``FAST_READ_MAX_BYTES``, where ``request.read()`` enforces the app's size limit) is
-    read the usual way.
+    ``FAST_READ_MAX_BYTES``, where ``request.read()`` enforces the app's size limit, one
+    already read, which ``request.read()`` keeps) is read the usual way.
     """
     content = request.content
-    if content.is_eof() and content.total_bytes <= FAST_READ_MAX_BYTES:
-        return content.read_nowait()
+    if content.is_eof() and not content.at_eof() and content.total_bytes <= FAST_READ_MAX_BYTES:
+        return content.read_nowait()  # all of it is buffered, and nothing read it before
     return await request.read()
 
 

@@ -181,6 +181,26 @@ async def test_redis_counters_are_shared_by_every_process(
         _assert_429(await second.call("GET", "/v1/prompts", tenant.key), "rate_limited", 60)
 
 
+async def test_resolve_counts_in_redis_too(store_url: str, blockbuster: BlockBuster) -> None:
+    """Resolve skips admit's coroutine for in-memory counters; with Redis it awaits them."""
+    allow_pg_connect_probes(blockbuster)
+    if not await _redis_answers():
+        pytest.skip("Redis is not reachable at 127.0.0.1:6379")
+    async with open_api(store_url, REDIS_URL) as first, open_api(store_url, REDIS_URL) as second:
+        tenant = await first.tenant("business", {"POST /v1/resolve": "3/minute"})
+        await first.prompt(tenant, "shared", "content")
+        await second.watcher.refresh()
+        body = {"prompt": "shared", "user_id": "u"}
+        statuses = [
+            (await api.call("POST", "/v1/resolve", tenant.key, json=body)).status
+            for api in (first, second, first)
+        ]
+        assert statuses == [200, 200, 200]
+        _assert_429(
+            await second.call("POST", "/v1/resolve", tenant.key, json=body), "rate_limited", 60
+        )
+
+
 async def test_an_unreachable_redis_lets_calls_through(
     store_url: str, blockbuster: BlockBuster, caplog: pytest.LogCaptureFixture
 ) -> None:

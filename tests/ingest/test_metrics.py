@@ -80,3 +80,31 @@ async def test_access_log_is_off_by_default(
     caplog.set_level(logging.INFO, logger="promptline.access")
     await client.post(f"/api/v1/prompts/{PROMPT_NAME}/signals", json={"value": "x"}, headers=auth())
     assert not [r for r in caplog.records if r.name == "promptline.access"]
+
+
+async def test_unmatched_paths_and_methods_are_envelopes_counted_as_unmatched(
+    client: Client,
+) -> None:
+    """The catch-all answers what no route takes: 404, or 405 naming the methods that are."""
+    missing = await client.get("/v2/nothing/here")
+    assert missing.status == 404
+    assert (await missing.json())["error"]["code"] == "not_found"
+    wrong_method = await client.delete(f"/api/v1/prompts/{PROMPT_NAME}/signals", headers=auth())
+    assert wrong_method.status == 405
+    assert set(wrong_method.headers["Allow"].split(",")) == {"POST", "OPTIONS"}
+    assert (await wrong_method.json())["error"]["code"] == "method_not_allowed"
+    head = await client.head("/metrics")  # GET routes take HEAD, as aiohttp's add_get does
+    assert head.status == 200
+
+    samples = _samples(await (await client.get("/metrics")).text())
+    requests = "promptline_http_requests_total"
+    unmatched = {"route": "unmatched"}
+    assert (
+        samples[(requests, frozenset({**unmatched, "method": "GET", "status": "404"}.items()))] == 1
+    )
+    assert (
+        samples[(requests, frozenset({**unmatched, "method": "DELETE", "status": "405"}.items()))]
+        == 1
+    )
+    errors = "promptline_http_errors_total"
+    assert samples[(errors, frozenset({**unmatched, "code": "method_not_allowed"}.items()))] == 1

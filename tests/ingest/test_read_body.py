@@ -1,0 +1,78 @@
+"""``read_body`` gives the same bytes as ``request.read()`` on each of its paths."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from promptline.http.bodies import FAST_READ_MAX_BYTES, read_body
+
+Reader = tuple[str, bytes]
+
+
+async def _echo_server(
+    read_first: bool,
+) -> tuple[TestClient[web.Request, web.Application], list[Reader]]:
+    seen: list[Reader] = []
+
+    async def echo(request: web.Request) -> web.Response:
+        buffered = request.content.is_eof()
+        if read_first:
+            await request.read()
+        body = await read_body(request)
+        seen.append(("buffered" if buffered else "streamed", body))
+        return web.Response(body=body)
+
+    app = web.Application(client_max_size=4 * FAST_READ_MAX_BYTES)
+    app.router.add_post("/echo", echo)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    return client, seen
+
+
+@pytest.mark.parametrize(
+    "size", [1, 300, FAST_READ_MAX_BYTES, FAST_READ_MAX_BYTES + 1, 3 * FAST_READ_MAX_BYTES]
+)
+@pytest.mark.parametrize("read_first", [False, True])
+async def test_body_is_whole_whatever_its_size_and_whether_read_before(
+    size: int, read_first: bool
+) -> None:
+    client, seen = await _echo_server(read_first)
+    try:
+        body = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+        response = await client.post("/echo", data=body)
+        assert response.status == 200
+        assert await response.read() == body
+        assert seen[-1][1] == body
+    finally:
+        await client.close()
+
+
+async def test_body_still_arriving_is_awaited() -> None:
+    """A body sent in parts, the handler running before its end: read the usual way."""
+    client, seen = await _echo_server(read_first=False)
+
+    async def parts() -> AsyncIterator[bytes]:
+        yield b'{"a": '
+        await asyncio.sleep(0.05)
+        yield b"1}"
+
+    try:
+        response = await client.post("/echo", data=parts())
+        assert await response.read() == b'{"a": 1}'
+        assert seen == [("streamed", b'{"a": 1}')]
+    finally:
+        await client.close()
+
+
+async def test_empty_body_is_empty() -> None:
+    client, _seen = await _echo_server(read_first=False)
+    try:
+        response = await client.post("/echo", data=b"")
+        assert await response.read() == b""
+    finally:
+        await client.close()
