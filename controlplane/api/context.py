@@ -62,26 +62,15 @@ class Caller:
 
 
 async def admit(request: web.Request, scope: str, endpoint: Endpoint) -> Caller:
-    """Authenticate (401/403), then count the call against the key's limit (429)."""
-    caller = authenticated(request, scope)
-    await count_call(caller, endpoint)
-    return caller
+    """Authenticate (401/403), then count the call against the key's limit (429).
 
-
-def authenticated(request: web.Request, scope: str) -> Caller:
-    """The caller's key, checked (401/403), with the catalog snapshot it was checked in.
-
-    With :func:`count_call`, what :func:`admit` does, for a handler that wants to skip
-    admit's coroutine when the limiter counts in this process (resolve, the hot path).
+    Resolve, the hot path, does the same inline, without this coroutine and the Caller.
     """
     plane = request.app[CONTROL_PLANE]
     catalog = plane.catalog.current
-    return Caller(plane, catalog, authenticate(request, catalog, scope))
-
-
-async def count_call(caller: Caller, endpoint: Endpoint) -> None:
-    """Count the call against the key's limit of ``endpoint`` (429 when over it)."""
-    await caller.plane.limiter.check(caller.principal, endpoint)
+    principal = authenticate(request, catalog, scope)
+    await plane.limiter.check(principal, endpoint)
+    return Caller(plane, catalog, principal)
 
 
 async def commit(plane: ControlPlane, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

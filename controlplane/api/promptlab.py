@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controlplane.api.context import Caller, admit, authenticated, commit, count_call
+from controlplane.api.context import CONTROL_PLANE, Caller, admit, commit
 from controlplane.api.fields import Content, Label, Name, Text, Variable
 from controlplane.api.presenters import actor, iso, version_label
 from controlplane.api.ratelimit import Endpoint, LimitClass
@@ -64,6 +64,7 @@ from controlplane.resolve import (
     resolve,
 )
 from controlplane.store.models import Deployment, Prompt, PromptVersion, Scope
+from promptline.http.auth import authenticate
 from promptline.http.bodies import json_response, parse_model, read_json
 from promptline.http.errors import ApiError, ErrorKind
 from promptline.http.routes import served_routes
@@ -118,15 +119,17 @@ async def _body(request: web.Request, model: type[ModelT]) -> ModelT:
 
 async def post_resolve(request: web.Request) -> web.Response:
     """Which version this user gets; answered from the in-memory catalog only."""
-    caller = authenticated(request, Scope.READ)
-    if not caller.plane.limiter.count(caller.principal, RESOLVE):  # admit, minus a coroutine
-        await count_call(caller, RESOLVE)  # the counters are remote (Redis)
+    plane = request.app[CONTROL_PLANE]  # admit's work, minus its coroutine and Caller
+    catalog = plane.catalog.current
+    principal = authenticate(request, catalog, Scope.READ)
+    if not plane.limiter.count(principal, RESOLVE):
+        await plane.limiter.check(principal, RESOLVE)  # the counters are remote (Redis)
     body = parse_resolve(await read_json(request))
-    project_id = caller.principal.project_id
-    name = prompt_name(caller.catalog, project_id, body.prompt)
+    project_id = principal.project_id
+    name = prompt_name(catalog, project_id, body.prompt)
     try:
         resolution = resolve(
-            caller.catalog, project_id, name, body.user_id, body.context, strict=body.strict
+            catalog, project_id, name, body.user_id, body.context, strict=body.strict
         )
     except MissingVariablesError as error:
         raise ApiError(ErrorKind.INVALID_REQUEST, str(error), field="context") from error

@@ -45,7 +45,7 @@ from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
-from controlplane.api.windows import MovingWindows
+from controlplane.api.windows import MovingWindows, Window
 from controlplane.catalog import Principal
 from controlplane.store.models import Plan
 from promptline.http.errors import ApiError, ErrorKind
@@ -162,18 +162,28 @@ class _Plan:
     items: tuple[RateLimitItem, ...]
     identity: tuple[str, str]
     """(key id, endpoint): the counter's name in ``limits`` (Redis)."""
-    windows: tuple[tuple[tuple[str, str, int, int], int, int], ...]
-    """(counter key, amount, seconds) per item: the in-memory counters."""
+    counters: tuple[tuple[Window, int, RateLimitItem], ...]
+    """The in-memory counter, its amount and its limit, per item (empty with Redis)."""
+    generation: int
+    """``MovingWindows.generation`` when the counters were fetched."""
 
 
-def _plan(principal: Principal, endpoint: Endpoint) -> _Plan:
+def _plan(principal: Principal, endpoint: Endpoint, windows: MovingWindows | None) -> _Plan:
     items = limits_for(principal, endpoint)
     identity = (principal.key_id.hex, normalize_endpoint(endpoint.name))
-    windows = tuple(
-        ((*identity, item.amount, item.get_expiry()), item.amount, item.get_expiry())
-        for item in items
+    counters = (
+        tuple(
+            (
+                windows.window((*identity, item.amount, item.get_expiry()), item.get_expiry()),
+                item.amount,
+                item,
+            )
+            for item in items
+        )
+        if windows is not None
+        else ()
     )
-    return _Plan(principal, items, identity, windows)
+    return _Plan(principal, items, identity, counters, windows.generation if windows else 0)
 
 
 class RateLimiter:
@@ -221,10 +231,10 @@ class RateLimiter:
         when they are in Redis: then ``await check()``."""
         if self._strategy is not None:
             return False
+        now = self._windows.tick()
         plan = self._plan_of(principal, endpoint)
-        hit = self._windows.hit
-        for item, (key, amount, seconds) in zip(plan.items, plan.windows, strict=True):
-            retry_after = hit(key, amount, seconds)
+        for window, amount, item in plan.counters:
+            retry_after = window.hit(now, amount)
             if retry_after is not None:
                 raise _limited(item, endpoint, retry_after)
         return True
@@ -232,10 +242,15 @@ class RateLimiter:
     def _plan_of(self, principal: Principal, endpoint: Endpoint) -> _Plan:
         cache_key = (principal.key_id.int, endpoint.name)  # an int hashes in C, a UUID not
         plan = self._plans.get(cache_key)
-        if plan is None or plan.principal is not principal:
+        windows = self._windows if self._strategy is None else None
+        if (
+            plan is None
+            or plan.principal is not principal
+            or (windows is not None and plan.generation != windows.generation)
+        ):
             if len(self._plans) >= MAX_CACHED_PLANS:
                 self._plans.clear()
-            plan = self._plans[cache_key] = _plan(principal, endpoint)
+            plan = self._plans[cache_key] = _plan(principal, endpoint, windows)
         return plan
 
     async def close(self) -> None:

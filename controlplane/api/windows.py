@@ -19,7 +19,7 @@ from collections.abc import Callable, Hashable
 SWEEP_SECONDS = 60.0
 
 
-class _Window:
+class Window:
     """The timestamps of one counter's calls in its window, oldest first."""
 
     __slots__ = ("calls", "seconds")
@@ -28,9 +28,28 @@ class _Window:
         self.calls: deque[float] = deque()
         self.seconds = seconds
 
+    def hit(self, now: float, amount: int) -> float | None:
+        """Count a call at ``now``: None if it fits, else the seconds until one would."""
+        calls = self.calls
+        cutoff = now - self.seconds
+        while calls and calls[0] < cutoff:
+            calls.popleft()
+        if len(calls) < amount:
+            calls.append(now)
+            return None
+        if not calls:  # amount is 0: nothing is ever allowed
+            return self.seconds
+        return calls[0] + self.seconds - now
+
 
 class MovingWindows:
-    """Counters by key; ``hit`` counts a call or says how long until one would be."""
+    """Counters by key; ``hit`` counts a call or says how long until one would be.
+
+    A caller that counts against the same counters again and again (the rate limiter's
+    per-key plans) can hold the :class:`Window` objects themselves (``window``), call
+    ``tick`` once per call for the time, and rebuild what it holds whenever
+    ``generation`` changes: a sweep dropped counters, so a held one may be orphaned.
+    """
 
     def __init__(
         self,
@@ -40,7 +59,9 @@ class MovingWindows:
         self._clock = clock
         self._sweep_seconds = sweep_seconds
         self._next_sweep = clock() + sweep_seconds
-        self._windows: dict[Hashable, _Window] = {}
+        self._windows: dict[Hashable, Window] = {}
+        self.generation = 0
+        """Bumped by every sweep that drops a counter."""
 
     def __len__(self) -> int:
         return len(self._windows)
@@ -50,26 +71,27 @@ class MovingWindows:
 
         ``key`` must name one (amount, seconds) pair: callers put both in it.
         """
+        now = self.tick()
+        return self.window(key, seconds).hit(now, amount)
+
+    def tick(self) -> float:
+        """The time now, having swept idle counters first if a sweep is due."""
         now = self._clock()
         if now >= self._next_sweep:
             self._sweep(now)
+        return now
+
+    def window(self, key: Hashable, seconds: float) -> Window:
+        """The counter named ``key``, made empty if it does not exist yet."""
         window = self._windows.get(key)
         if window is None:
-            window = self._windows[key] = _Window(seconds)
-        calls = window.calls
-        cutoff = now - seconds
-        while calls and calls[0] < cutoff:
-            calls.popleft()
-        if len(calls) < amount:
-            calls.append(now)
-            return None
-        if not calls:  # amount is 0: nothing is ever allowed
-            return seconds
-        return calls[0] + seconds - now
+            window = self._windows[key] = Window(seconds)
+        return window
 
     def clear(self) -> None:
         """Forget every counter."""
         self._windows.clear()
+        self.generation += 1
 
     def _sweep(self, now: float) -> None:
         """Drop counters whose every call has left the window."""
@@ -80,4 +102,6 @@ class MovingWindows:
         ]
         for key in idle:
             del self._windows[key]
+        if idle:
+            self.generation += 1
         self._next_sweep = now + self._sweep_seconds

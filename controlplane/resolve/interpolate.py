@@ -20,7 +20,7 @@ Decisions:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -45,6 +45,11 @@ class Template:
     source: str
     literals: tuple[str, ...]
     slots: tuple[Slot, ...]
+    steps: tuple[tuple[Slot, str], ...] = field(init=False, repr=False, compare=False)
+    """Each slot with the literal after it: what render walks, one pair per placeholder."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "steps", tuple(zip(self.slots, self.literals[1:], strict=True)))
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -55,12 +60,13 @@ class Template:
         """The filled-in text and the names of the variables the context lacked."""
         if not self.slots:
             return self.source, ()
-        literals = self.literals
-        out = [literals[0]]
+        out = [self.literals[0]]
         missing: list[str] | None = None
-        for index, slot in enumerate(self.slots, 1):
-            value = lookup(context, slot.name, slot.path)
-            if value is MISSING:
+        for slot, literal in self.steps:
+            value = context.get(slot.name)  # the usual case: a plain key, present
+            if value is None and len(slot.path) > 1:
+                value = lookup(context, slot.name, slot.path)
+            if value is None or value is MISSING:
                 out.append(slot.raw)
                 if missing is None:
                     missing = [slot.name]
@@ -68,7 +74,7 @@ class Template:
                     missing.append(slot.name)
             else:
                 out.append(value if type(value) is str else to_text(value))
-            out.append(literals[index])
+            out.append(literal)
         return "".join(out), (tuple(missing) if missing else ())
 
 

@@ -243,9 +243,11 @@ class CompiledCondition:
         if self.attribute == USER_ID:
             value: Any = user_id
         else:
-            value = lookup(context, self.attribute, self.path)
-            if value is MISSING:
-                return self.when_missing
+            value = context.get(self.attribute)  # the usual case: a plain key, present
+            if value is None:
+                value = lookup(context, self.attribute, self.path) if len(self.path) > 1 else None
+                if value is None or value is MISSING:
+                    return self.when_missing
         return self.test(value)
 
 
@@ -349,6 +351,8 @@ def _member_of(values: list[Any]) -> Test:
         return False
 
     def test(value: Any) -> bool:
+        if type(value) is str:  # the usual case, without a second call
+            return value in strings
         if type(value) is list:
             return any(scalar_in(element) for element in value)
         return scalar_in(value)

@@ -103,3 +103,33 @@ async def test_every_limit_of_an_override_must_allow_the_call() -> None:
         assert "3 per minute" in refused.value.message
     finally:
         await limiter.close()
+
+
+def test_a_sweep_that_drops_counters_bumps_the_generation() -> None:
+    clock = Clock()
+    windows = MovingWindows(clock, sweep_seconds=10)
+    held = windows.window("k", 1)
+    assert held.hit(windows.tick(), 1) is None
+    before = windows.generation
+    clock.now += 5
+    windows.tick()  # not due yet
+    assert windows.generation == before
+    clock.now += 6
+    windows.tick()  # due: "k" is idle and dropped
+    assert windows.generation == before + 1
+    assert windows.window("k", 1) is not held
+
+
+async def test_a_plan_refetches_its_counters_after_a_sweep() -> None:
+    """Counters held by a cached plan are fetched again once a sweep dropped them, so the
+    calls counted after the sweep are in the counter every later plan finds."""
+    clock = Clock()
+    limiter = RateLimiter()
+    limiter._windows = MovingWindows(clock, sweep_seconds=10)
+    principal = _principal({"POST /v1/resolve": "1/second"}, uuid.uuid4())
+    assert limiter.count(principal, RESOLVE)
+    clock.now += 11  # the counter is idle: the next call sweeps it
+    assert limiter.count(principal, RESOLVE)
+    limiter._plans.clear()  # as when the plan cache starts over
+    with pytest.raises(ApiError):
+        limiter.count(principal, RESOLVE)
