@@ -1,4 +1,4 @@
-"""The resolve route in process: handler and middleware per call, without sockets.
+"""The resolve route in process: handler and serving wrapper per call, without sockets.
 
 Run: ``.venv/bin/python -m bench.resolve_handler [--calls N]``. It builds the app's real
 serving wrapper and the control-plane routes over an in-memory catalog (the prompt, 90/10

@@ -2,7 +2,7 @@
 
 The seeds disagree on error codes (``validation_error`` vs ``VALIDATION_ERROR`` vs
 ``invalid_request``), so a handler raises an :class:`ApiError` of a canonical
-:class:`ErrorKind`, and the middleware renders it with the code of the family that
+:class:`ErrorKind`, and the serving wrapper renders it with the code of the family that
 serves the path (see ARCHITECTURE.md, "Route families").
 """
 

@@ -66,6 +66,22 @@ async def _committed(settings: Settings, count: int) -> bool:
     return (await committed_offsets(settings, [EventKind.USAGE])).get(topic, 0) >= count
 
 
+async def _refused_block_then_a_good_one(
+    settings: Settings,
+    refused: list[UsageRecord],
+    good: UsageRecord,
+    specs: dict[EventKind, Any] | None = None,
+) -> None:
+    """Send a block the insert refuses, then one good record: the refused block is dead-
+    lettered and committed, and the worker goes on to store the good one."""
+    async with in_process_worker(settings, specs=specs) as (worker, _task, _stop):
+        await produce(settings, refused)
+        await wait_until(lambda: _committed(settings, 2), "the refused block committed")
+        await produce(settings, [good])
+        await wait_until(lambda: _committed(settings, 3), "the next block committed")
+        assert worker.stats.dead_lettered == 2 and worker.stats.rows_written == 1
+
+
 @pytest.mark.kafka
 @pytest.mark.clickhouse
 async def test_a_block_clickhouse_refuses_is_dead_lettered_and_the_worker_goes_on(
@@ -77,12 +93,9 @@ async def test_a_block_clickhouse_refuses_is_dead_lettered_and_the_worker_goes_o
         usage(tenant, prompt, 1, HASH, good),
         usage(tenant, prompt, 2**32 + 5, HASH, uuid.uuid4()),  # decodes; UInt32 cannot hold it
     ]
-    async with in_process_worker(migrated, specs={EventKind.USAGE: UNCHECKED}) as (w, _t, _s):
-        await produce(migrated, refused)
-        await wait_until(lambda: _committed(migrated, 2), "the refused block committed")
-        await produce(migrated, [usage(tenant, prompt, 1, HASH, later)])
-        await wait_until(lambda: _committed(migrated, 3), "the next block committed")
-        assert w.stats.dead_lettered == 2 and w.stats.rows_written == 1
+    await _refused_block_then_a_good_one(
+        migrated, refused, usage(tenant, prompt, 1, HASH, later), {EventKind.USAGE: UNCHECKED}
+    )
     assert await query(migrated, "SELECT trace_id FROM usage_links") == [(later,)]
     assert await query(migrated, "SELECT sum(links) FROM usage_hourly") == [(1,)]
     listed = [
@@ -107,12 +120,7 @@ async def test_a_block_the_server_refuses_is_dead_lettered_with_its_error(
         usage(tenant, prompt, 1, HASH, uuid.uuid4()),
         usage(tenant, prompt, 7, HASH, uuid.uuid4()),  # fits UInt32; the constraint says no
     ]
-    async with in_process_worker(migrated) as (w, _t, _s):
-        await produce(migrated, refused)
-        await wait_until(lambda: _committed(migrated, 2), "the refused block committed")
-        await produce(migrated, [usage(tenant, prompt, 1, HASH, later)])
-        await wait_until(lambda: _committed(migrated, 3), "the next block committed")
-        assert w.stats.dead_lettered == 2 and w.stats.rows_written == 1
+    await _refused_block_then_a_good_one(migrated, refused, usage(tenant, prompt, 1, HASH, later))
     assert await query(migrated, "SELECT trace_id FROM usage_links") == [(later,)]
     reasons = [
         str(json.loads(line)["reason"])
