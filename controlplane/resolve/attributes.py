@@ -19,13 +19,16 @@ def split_path(name: str) -> tuple[str, ...]:
     return tuple(name.split("."))
 
 
-def lookup(context: Mapping[str, Any], name: str, path: tuple[str, ...]) -> Any:
-    """The value named ``name`` (with segments ``path``), or :data:`MISSING`."""
-    value = context.get(name)
-    if value is None and len(path) > 1:
-        value = context.get(path[0])
-        for part in path[1:]:
-            if not isinstance(value, dict):
-                return MISSING
-            value = value.get(part)
+def nested(context: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at ``path`` (a dotted name's segments) in nested objects, or :data:`MISSING`.
+
+    The second step of a lookup: rules and templates first try the whole name as a key
+    (``context.get(name)``, inline on the hot path), and only a dotted name they did not
+    find comes here.
+    """
+    value = context.get(path[0])
+    for part in path[1:]:
+        if not isinstance(value, dict):
+            return MISSING
+        value = value.get(part)
     return MISSING if value is None else value

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from controlplane.resolve.attributes import MISSING, lookup, split_path
+from controlplane.resolve.attributes import MISSING, nested, split_path
 from controlplane.versions import VARIABLE_PATTERN
 
 
@@ -63,9 +63,9 @@ class Template:
         out = [self.literals[0]]
         missing: list[str] | None = None
         for slot, literal in self.steps:
-            value = context.get(slot.name)  # the usual case: a plain key, present
+            value = context.get(slot.name)  # the whole name as a key: the usual case
             if value is None and len(slot.path) > 1:
-                value = lookup(context, slot.name, slot.path)
+                value = nested(context, slot.path)
             if value is None or value is MISSING:
                 out.append(slot.raw)
                 if missing is None:

@@ -58,7 +58,7 @@ from pydantic import (
     model_validator,
 )
 
-from controlplane.resolve.attributes import MISSING, lookup, split_path
+from controlplane.resolve.attributes import MISSING, nested, split_path
 from controlplane.resolve.errors import DeploymentSpecError, InvalidRule
 from controlplane.resolve.hashing import BUCKETS, BUCKETS_PER_PERCENT, bucket
 from controlplane.resolve.traffic import (
@@ -243,10 +243,10 @@ class CompiledCondition:
         if self.attribute == USER_ID:
             value: Any = user_id
         else:
-            value = context.get(self.attribute)  # the usual case: a plain key, present
+            value = context.get(self.attribute)  # the whole name as a key: the usual case
             if value is None:
-                value = lookup(context, self.attribute, self.path) if len(self.path) > 1 else None
-                if value is None or value is MISSING:
+                value = nested(context, self.path) if len(self.path) > 1 else MISSING
+                if value is MISSING:
                     return self.when_missing
         return self.test(value)
 
