@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controlplane.api.context import CONTROL_PLANE, Caller, admit, commit
+from controlplane.api.context import Caller, admit, authenticated, commit
 from controlplane.api.fields import Content, Label, Name, Text, Variable
 from controlplane.api.presenters import actor, iso, version_label
 from controlplane.api.ratelimit import Endpoint, LimitClass
@@ -64,7 +64,6 @@ from controlplane.resolve import (
     resolve,
 )
 from controlplane.store.models import Deployment, Prompt, PromptVersion, Scope
-from promptline.http.auth import authenticate
 from promptline.http.bodies import json_response, parse_model, read_json
 from promptline.http.errors import ApiError, ErrorKind
 from promptline.http.routes import served_routes
@@ -119,9 +118,7 @@ async def _body(request: web.Request, model: type[ModelT]) -> ModelT:
 
 async def post_resolve(request: web.Request) -> web.Response:
     """Which version this user gets; answered from the in-memory catalog only."""
-    plane = request.app[CONTROL_PLANE]  # admit's work, minus its coroutine and Caller
-    catalog = plane.catalog.current
-    principal = authenticate(request, catalog, Scope.READ)
+    plane, catalog, principal = authenticated(request, Scope.READ)  # admit, without a coroutine
     if not plane.limiter.count(principal, RESOLVE):
         await plane.limiter.check(principal, RESOLVE)  # the counters are remote (Redis)
     body = parse_resolve(await read_json(request))
