@@ -18,6 +18,7 @@ safe choice, since serving an undeployed version could ship an untested prompt.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -427,6 +428,7 @@ class CatalogWatcher:
             first_at_once=False,
         )
         self.current: Catalog = EMPTY_CATALOG
+        self._refreshing = asyncio.Lock()
 
     async def start(self) -> None:
         """Load the first snapshot, then poll in the background."""
@@ -438,8 +440,15 @@ class CatalogWatcher:
         await self._poller.stop()
 
     async def refresh(self) -> None:
-        """Reload now if the revision moved (or on first load)."""
-        async with self.sessions() as session, session.begin():
+        """Reload now if the revision moved (or on first load).
+
+        One refresh at a time: a background poll that read an older revision and a refresh
+        after a write (``ControlPlane.written``) would otherwise overlap, and the older load,
+        finishing last, would put back a snapshot from before the write (a revoked key
+        served again until the next poll). Waiting, the later refresh reads the revision
+        after the earlier one's load, and reloads if it moved.
+        """
+        async with self._refreshing, self.sessions() as session, session.begin():
             revision = await current_revision(session)
             if revision != self.current.revision:
                 self.current = await load_catalog(session, self.current)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from controlplane import authoring, tenancy
+from controlplane import catalog as catalog_module
 from controlplane.catalog import DEPLOYMENTS_TRIED, CatalogWatcher, load_catalog
 from controlplane.keys import digest
 from controlplane.resolve import resolve
 from controlplane.store.models import Deployment, new_id
-from controlplane.store.revision import bump_revision
+from controlplane.store.revision import bump_revision, current_revision
 
 T0 = datetime(2025, 5, 8, 15, 0, tzinfo=UTC)
 
@@ -229,3 +232,35 @@ async def test_reload_recompiles_only_prompts_whose_routing_changed(
     assert grown is not None
     assert (redeployed.version, redeployed.traffic_rule) == ("v2", "v2")
     assert (grown.version, grown.content, grown.traffic_rule) == ("v3", "grows three", "latest")
+
+
+async def test_an_older_load_finishing_last_does_not_undo_a_newer_one(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A background poll still loading when a write refreshes the catalog: the write's
+    refresh waits for it, then loads the newer revision, so the newest snapshot stays."""
+    async with sessions() as session, session.begin():
+        org = await tenancy.create_organization(session, "acme", "free")
+        await tenancy.create_project(session, org.id, "shop")
+    watcher = CatalogWatcher(sessions)
+    loading, release = asyncio.Event(), asyncio.Event()
+    real_load = catalog_module.load_catalog
+
+    async def slow_first_load(session: AsyncSession, previous: Any) -> Any:
+        loaded = await real_load(session, previous)
+        if not loading.is_set():  # the poll: loaded from before the write, not yet stored
+            loading.set()
+            await release.wait()
+        return loaded
+
+    monkeypatch.setattr(catalog_module, "load_catalog", slow_first_load)
+    poll = asyncio.create_task(watcher.refresh())  # loads the first revision, then stalls
+    await loading.wait()
+    async with sessions() as session, session.begin():
+        await bump_revision(session)
+        newest = await current_revision(session)
+    after_write = asyncio.create_task(watcher.refresh())
+    await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.gather(poll, after_write)
+    assert watcher.current.revision == newest
