@@ -1,0 +1,68 @@
+"""``ok_json`` answers what ``web.Response(body=..., content_type=...)`` answers."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from promptline.http import answers
+from promptline.http.answers import CONTENT_TYPE, ok_json, same_as_usual
+
+BODY = b'{"prompt":"support-bot","version":"v1"}'
+STATE = web.ResponseKey("state", int)
+
+
+def _usual(body: bytes) -> web.Response:
+    return web.Response(body=body, content_type=CONTENT_TYPE)
+
+
+def test_this_aiohttp_gets_the_shortcut() -> None:
+    assert ok_json is not answers._usual
+    assert same_as_usual(ok_json)
+
+
+def test_a_builder_that_differs_is_not_the_same_as_usual() -> None:
+    def other_reason(body: bytes) -> web.Response:
+        response = ok_json(body)
+        response._reason = "Fine"
+        return response
+
+    def extra_attribute(body: bytes) -> web.Response:
+        response = ok_json(body)
+        response.extra = 1  # type: ignore[attr-defined]
+        return response
+
+    assert not same_as_usual(other_reason)
+    assert not same_as_usual(extra_attribute)
+    assert not same_as_usual(lambda body: web.Response(body=body, status=201))
+
+
+def test_answers_are_independent() -> None:
+    first, second = ok_json(BODY), ok_json(b"{}")
+    first.headers["X-One"] = "1"
+    first[STATE] = 1
+    assert "X-One" not in second.headers
+    assert STATE not in second
+    assert second.body == b"{}"
+
+
+async def test_on_the_wire_it_is_the_usual_answer() -> None:
+    async def lean(_request: web.Request) -> web.Response:
+        return ok_json(BODY)
+
+    async def usual(_request: web.Request) -> web.Response:
+        return _usual(BODY)
+
+    app = web.Application()
+    app.router.add_get("/lean", lean)
+    app.router.add_get("/usual", usual)
+    async with TestClient(TestServer(app)) as client:
+        answered = []
+        for path in ("/lean", "/usual"):
+            response = await client.get(path)
+            headers = {k: v for k, v in response.headers.items() if k != "Date"}
+            answered.append((response.status, response.reason, headers, await response.read()))
+    assert answered[0] == answered[1]
+    assert answered[0][0] == 200
+    assert answered[0][2]["Content-Type"] == CONTENT_TYPE
+    assert answered[0][3] == BODY
