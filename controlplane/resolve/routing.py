@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controlplane.ids import IdShape, encode
-from controlplane.resolve.hashing import bucket, coverage_salt, variant_salt
+from controlplane.resolve.hashing import coverage_salt, variant_salt
 from controlplane.resolve.interpolate import Template, compile_template
 from controlplane.resolve.rules import CompiledRule, ParsedRule, compile_rule, parse_rules
 from controlplane.resolve.traffic import (
@@ -104,14 +104,8 @@ class Routing:
         """The version number for this user and the rule or label that decided it."""
         for rule in self.rules:
             if rule.admits(user_id, context):
-                return self._pick(rule.ranges, user_id), rule.name
-        return self._pick(self.ranges, user_id), self.traffic_rule
-
-    def _pick(self, ranges: BucketRanges, user_id: str) -> int:
-        single = ranges.single
-        if single is not None:
-            return single
-        return ranges.pick(bucket(self.salt, user_id))
+                return rule.ranges.draw(self.salt, user_id), rule.name
+        return self.ranges.draw(self.salt, user_id), self.traffic_rule
 
 
 def compile_routing(

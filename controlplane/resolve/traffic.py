@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, PlainValidator, Strict, TypeAdapter, ValidationError
@@ -41,7 +41,7 @@ from controlplane.resolve.errors import (
     UnknownVersion,
     WeightMismatch,
 )
-from controlplane.resolve.hashing import BUCKETS, BUCKETS_PER_PERCENT
+from controlplane.resolve.hashing import BUCKETS, BUCKETS_PER_PERCENT, bucket
 
 MAX_ENTRIES = 100
 _NUMBER_REF = re.compile(r"[vV]?([1-9][0-9]{0,8})")
@@ -140,21 +140,31 @@ def _bad_ref_message(ref: object) -> str:
 
 @dataclass(frozen=True, slots=True)
 class BucketRanges:
-    """A split laid over the buckets; ``pick`` is one bisect."""
+    """A split laid over the buckets; ``draw`` is at most one hash and one bisect."""
 
     upper: tuple[int, ...]
     """Exclusive upper bucket bound of each range, ascending; the last is ``BUCKETS``."""
     numbers: tuple[int, ...]
     """The version number owning each range."""
+    single: int | None = field(init=False, repr=False, compare=False)
+    """The only version, when one version takes all traffic (no hash needed)."""
 
-    @property
-    def single(self) -> int | None:
-        """The only version, when one version takes all traffic (no hash needed)."""
-        return self.numbers[0] if len(self.numbers) == 1 else None
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "single", self.numbers[0] if len(self.numbers) == 1 else None)
 
     def pick(self, bucket: int) -> int:
         """The version number for a bucket in ``[0, BUCKETS)``."""
         return self.numbers[bisect_right(self.upper, bucket)]
+
+    def draw(self, salt: str, key: str) -> int:
+        """The version number for ``key`` (a user id): ``pick`` of its bucket under ``salt``.
+
+        Resolve's hot path, so ``pick`` is written out here rather than called.
+        """
+        single = self.single
+        if single is not None:
+            return single
+        return self.numbers[bisect_right(self.upper, bucket(salt, key))]
 
     def span(self, number: int) -> tuple[int, int]:
         """The ``[start, end)`` buckets of a version; ``(0, 0)`` if it has none."""

@@ -14,7 +14,7 @@ from controlplane.resolve.errors import (
     UnknownVersion,
     WeightMismatch,
 )
-from controlplane.resolve.hashing import BUCKETS
+from controlplane.resolve.hashing import BUCKETS, bucket
 from controlplane.resolve.traffic import (
     MAX_ENTRIES,
     TrafficSplit,
@@ -153,6 +153,16 @@ def test_newest_version_takes_the_top_of_the_bucket_space() -> None:
     assert ranges.pick(9000) == 5
     assert ranges.pick(BUCKETS - 1) == 5
     assert ranges.single is None
+
+
+def test_draw_is_the_pick_of_the_salted_bucket() -> None:
+    ranges = parse_traffic(entries(("v4", 50), ("v5", 50)), VERSIONS).layout()
+    users = [f"usr_{n}" for n in range(200)]
+    drawn = [ranges.draw("salt", user) for user in users]
+    assert drawn == [ranges.pick(bucket("salt", user)) for user in users]
+    assert set(drawn) == {4, 5}
+    assert [ranges.draw("other", user) for user in users] != drawn
+    assert single_version(3).layout().draw("salt", "usr_1") == 3
 
 
 def test_zero_weight_owns_no_buckets() -> None:
