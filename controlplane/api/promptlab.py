@@ -29,7 +29,6 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
-from multidict import CIMultiDict
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,7 +63,14 @@ from controlplane.resolve import (
     resolve,
 )
 from controlplane.store.models import Deployment, Prompt, PromptVersion, Scope
-from promptline.http.bodies import json_response, parse_model, read_json
+from promptline.http.answers import ok_json
+from promptline.http.bodies import (
+    buffered_body,
+    json_response,
+    loads_body,
+    parse_model,
+    read_json,
+)
 from promptline.http.errors import ApiError, ErrorKind
 from promptline.http.routes import served_routes
 
@@ -81,8 +87,6 @@ HISTORY = Endpoint("GET /v1/prompts/:prompt_id/deployments", LimitClass.READ)
 
 MAX_VARIABLES = 200
 _ANSWERS = Answers()
-_JSON_HEADERS = CIMultiDict({"Content-Type": "application/json"})
-"""Copied into each resolve answer: cheaper than aiohttp building it from ``content_type``."""
 
 _ERROR_KINDS = {kind.value: kind for kind in ErrorKind}
 
@@ -121,7 +125,8 @@ async def post_resolve(request: web.Request) -> web.Response:
     plane, catalog, principal = authenticated(request, Scope.READ)  # admit, without a coroutine
     if not plane.limiter.count(principal, RESOLVE):
         await plane.limiter.check(principal, RESOLVE)  # the counters are remote (Redis)
-    body = parse_resolve(await read_json(request))
+    raw = buffered_body(request)  # the usual case needs no coroutine to read the body
+    body = parse_resolve(loads_body(raw) if raw else await read_json(request))
     project_id = principal.project_id
     name = prompt_name(catalog, project_id, body.prompt)
     try:
@@ -136,7 +141,7 @@ async def post_resolve(request: web.Request) -> web.Response:
             f"Prompt '{body.prompt}' not found, or it has no version to serve yet.",
             field="prompt",
         )
-    return web.Response(body=_ANSWERS.encode(resolution), headers=_JSON_HEADERS)
+    return ok_json(_ANSWERS.encode(resolution))
 
 
 async def get_prompts(request: web.Request) -> web.Response:

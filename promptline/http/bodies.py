@@ -73,19 +73,26 @@ async def read_json(request: web.Request) -> Any:
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The whole body: taken from the buffer in one call when it has all arrived.
+    """The whole body, taken from the buffer in one call when it has all arrived."""
+    raw = buffered_body(request)
+    return raw if raw is not None else await request.read()
+
+
+def buffered_body(request: web.Request) -> bytes | None:
+    """The whole body if it has all arrived and nothing has read it yet, else None.
 
     A small body usually arrives with its headers, so by the time the handler runs the
     parser has fed all of it and the end of stream. ``request.read()`` would still loop
     over ``readany()`` into a bytearray and copy it out again, which costs resolve, the
-    hot path, more than parsing its JSON. Anything else (a body still arriving, one past
+    hot path, more than parsing its JSON; and a caller that finds the body here needs no
+    coroutine to read it. Anything else (a body still arriving, one past
     ``FAST_READ_MAX_BYTES``, where ``request.read()`` enforces the app's size limit, one
-    already read, which ``request.read()`` keeps) is read the usual way.
+    already read, which ``request.read()`` keeps) is None: read it with ``read_body``.
     """
     content = request.content
     if content.is_eof() and not content.at_eof() and content.total_bytes <= FAST_READ_MAX_BYTES:
         return content.read_nowait()  # all of it is buffered, and nothing read it before
-    return await request.read()
+    return None
 
 
 def loads_body(raw: bytes) -> Any:

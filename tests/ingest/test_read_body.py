@@ -1,4 +1,5 @@
-"""``read_body`` gives the same bytes as ``request.read()`` on each of its paths."""
+"""``read_body`` gives the same bytes as ``request.read()`` on each of its paths, and
+``buffered_body`` gives them only when the whole body is there to take."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from promptline.http.bodies import FAST_READ_MAX_BYTES, read_body
+from promptline.http.bodies import FAST_READ_MAX_BYTES, buffered_body, read_body
 
 Reader = tuple[str, bytes]
 
@@ -23,8 +24,10 @@ async def _echo_server(
         buffered = request.content.is_eof()
         if read_first:
             await request.read()
-        body = await read_body(request)
-        seen.append(("buffered" if buffered else "streamed", body))
+        taken = buffered_body(request)
+        body = taken if taken is not None else await read_body(request)
+        how = "taken" if taken is not None else "buffered" if buffered else "streamed"
+        seen.append((how, body))
         return web.Response(body=body)
 
     app = web.Application(client_max_size=4 * FAST_READ_MAX_BYTES)
@@ -48,6 +51,8 @@ async def test_body_is_whole_whatever_its_size_and_whether_read_before(
         assert response.status == 200
         assert await response.read() == body
         assert seen[-1][1] == body
+        if read_first or size > FAST_READ_MAX_BYTES:  # only a whole, unread body is taken
+            assert seen[-1][0] != "taken"
     finally:
         await client.close()
 
