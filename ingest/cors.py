@@ -67,7 +67,6 @@ class CorsPolicy:
 
 
 CORS_POLICY = web.AppKey("edge_cors_policy", CorsPolicy)
-CORS_ROUTES = web.AppKey("edge_cors_routes", frozenset[str])
 
 
 async def preflight(request: web.Request) -> web.Response:
@@ -90,12 +89,9 @@ async def preflight(request: web.Request) -> web.Response:
 
 
 def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """Answer hook: allow the origin on every answer of an edge route, errors included."""
+    """Answer hook of the edge's routes: allow the origin on their answers, errors included."""
     origin = request.headers.get(hdrs.ORIGIN)
     if origin is None or request.method == hdrs.METH_OPTIONS:
-        return
-    resource = request.match_info.route.resource
-    if resource is None or resource.canonical not in request.app[CORS_ROUTES]:
         return
     allowed = request.app[CORS_POLICY].allow_origin(origin)
     if allowed is None:
@@ -112,7 +108,6 @@ def add_cors(app: web.Application, policy: CorsPolicy, paths: Iterable[str]) -> 
         return
     routes = frozenset(paths)
     app[CORS_POLICY] = policy
-    app[CORS_ROUTES] = routes
     for path in sorted(routes):
         served_routes(app).add_route(hdrs.METH_OPTIONS, path, preflight)
-    app[ANSWER_HOOKS].append(add_cors_headers)  # the app is a serving_app
+    app[ANSWER_HOOKS].add(add_cors_headers, routes)  # the app is a serving_app

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 
 from aiohttp import web
 
@@ -50,17 +50,43 @@ def _code_of(status: int) -> str:
 
 
 AnswerHook = Callable[[web.Request, web.StreamResponse], None]
-"""Called with every answer a served handler returns, errors included (e.g. CORS headers)."""
-ANSWER_HOOKS = web.AppKey("answer_hooks", list[AnswerHook])
-"""The hook list the app's served handlers call; routes append to it as they register."""
+"""Called with every answer of its routes' handlers, errors included (e.g. CORS headers)."""
+
+
+class AnswerHooks:
+    """Answer hooks by route, so that a route calls only its own (resolve calls none).
+
+    A route's list is handed to its wrapper when the route is added and may still grow:
+    a hook added later for the route is seen by the wrapper made earlier, and a route
+    added later finds the hooks already added for it.
+    """
+
+    def __init__(self) -> None:
+        self._by_route: dict[str, list[AnswerHook]] = {}
+
+    def add(self, hook: AnswerHook, routes: Iterable[str]) -> None:
+        """Call ``hook`` on every answer of ``routes`` (route labels: their patterns)."""
+        for route in routes:
+            self.of(route).append(hook)
+
+    def of(self, route: str) -> list[AnswerHook]:
+        """The hooks of ``route``, as a list that later ``add`` calls extend."""
+        hooks = self._by_route.get(route)
+        if hooks is None:
+            hooks = self._by_route[route] = []
+        return hooks
+
+
+ANSWER_HOOKS = web.AppKey("answer_hooks", AnswerHooks)
+"""The app's answer hooks, which its served handlers call; routes add to them."""
 
 
 class Serving:
     """Wraps handlers to render errors as envelopes and count requests and errors.
 
-    ``answer_hooks`` (a list that may still grow) see each answer before it is returned:
-    plain calls, cheaper than aiohttp's ``on_response_prepare`` signal, which costs a
-    coroutine per receiver on every response, resolve's included.
+    ``answer_hooks`` see each answer of their routes before it is returned: plain calls,
+    cheaper than aiohttp's ``on_response_prepare`` signal, which costs a coroutine per
+    receiver on every response, resolve's included.
     """
 
     def __init__(
@@ -68,19 +94,19 @@ class Serving:
         resolve_dialect: DialectResolver,
         metrics: EdgeMetrics,
         access_log: bool = False,
-        answer_hooks: Sequence[AnswerHook] = (),
+        answer_hooks: AnswerHooks | None = None,
     ) -> None:
         self._resolve_dialect = resolve_dialect
         self._metrics = metrics
         self._access_log = access_log
-        self._answer_hooks = answer_hooks
+        self._answer_hooks = answer_hooks if answer_hooks is not None else AnswerHooks()
 
     def wrap(self, handler: Handler, route: str) -> Handler:
         """``handler`` served on the route labelled ``route``."""
         count_request = self._metrics.tally.request  # bound once: the success path's call
         resolve_dialect, hooks, access_log = (
             self._resolve_dialect,
-            self._answer_hooks,
+            self._answer_hooks.of(route),
             self._access_log,
         )
         record = self._record
@@ -156,7 +182,7 @@ def serving_app(
 ) -> web.Application:
     """An application whose routes (added through ``served_routes``) are served by
     :class:`Serving`, its hooks under ``ANSWER_HOOKS`` for routes to add to (CORS)."""
-    hooks: list[AnswerHook] = []
+    hooks = AnswerHooks()
     serving = Serving(resolve_dialect, metrics, access_log, hooks)
     app = web.Application()
     app[ANSWER_HOOKS] = hooks
