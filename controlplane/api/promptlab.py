@@ -126,19 +126,20 @@ async def post_resolve(request: web.Request) -> web.Response:
     if not plane.limiter.count(principal, RESOLVE):
         await plane.limiter.check(principal, RESOLVE)  # the counters are remote (Redis)
     raw = buffered_body(request)  # the usual case needs no coroutine to read the body
-    body = parse_resolve(loads_body(raw) if raw else await read_json(request))
+    prompt, user_id, context, strict = parse_resolve(
+        loads_body(raw) if raw else await read_json(request)
+    )
     project_id = principal.project_id
-    name = prompt_name(catalog, project_id, body.prompt)
     try:
         resolution = resolve(
-            catalog, project_id, name, body.user_id, body.context, strict=body.strict
+            catalog, project_id, prompt_name(catalog, project_id, prompt), user_id, context, strict
         )
     except MissingVariablesError as error:
         raise ApiError(ErrorKind.INVALID_REQUEST, str(error), field="context") from error
     if resolution is None:
         raise ApiError(
             ErrorKind.NOT_FOUND,
-            f"Prompt '{body.prompt}' not found, or it has no version to serve yet.",
+            f"Prompt '{prompt}' not found, or it has no version to serve yet.",
             field="prompt",
         )
     return ok_json(_ANSWERS.encode(resolution))

@@ -231,8 +231,11 @@ class RateLimiter:
         when they are in Redis: then ``await check()``."""
         if self._strategy is not None:
             return False
-        now = self._windows.tick()
-        plan = self._plan_of(principal, endpoint)
+        windows = self._windows
+        now = windows.tick()
+        plan = self._plans.get((principal.key_id.int, endpoint.name))  # _plan_of's hit, inline
+        if plan is None or plan.principal is not principal or plan.generation != windows.generation:
+            plan = self._plan_of(principal, endpoint)
         for window, amount, item in plan.counters:
             retry_after = window.hit(now, amount)
             if retry_after is not None:

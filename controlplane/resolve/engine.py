@@ -53,7 +53,6 @@ def resolve(
     prompt_name: str,
     user_id: str,
     context: Mapping[str, Any],
-    *,
     strict: bool = False,
 ) -> Resolution | None:
     """The version ``user_id`` gets of the project's prompt ``prompt_name``.

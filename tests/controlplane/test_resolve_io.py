@@ -97,10 +97,6 @@ def test_bad_bodies_name_the_field(body: dict[str, Any], field: str, message: st
 
 def test_a_good_body_keeps_its_context_and_ignores_unknown_fields() -> None:
     checked = parse_resolve({"prompt": "p", "user_id": "u", "context": {"a": 1}, "extra": 0})
-    assert (checked.prompt, checked.user_id, checked.context, checked.strict) == (
-        "p",
-        "u",
-        {"a": 1},
-        False,
-    )
-    assert parse_resolve({"prompt": "p", "user_id": "u", "context": None}).context == {}
+    assert checked == ("p", "u", {"a": 1}, False)
+    assert parse_resolve({"prompt": "p", "user_id": "u", "context": None})[2] == {}
+    assert parse_resolve({"prompt": "p", "user_id": "u", "strict": True}) == ("p", "u", {}, True)
