@@ -28,7 +28,7 @@ def bucket(salt: str, key: str) -> int:
 
     The modulo bias of 2**32 % 10000 is below 3e-6 relative, far under any sampling noise.
     """
-    return mmh3.hash(f"{salt}:{key}", 0, signed=False) % BUCKETS
+    return mmh3.hash(f"{salt}:{key}", 0, False) % BUCKETS  # seed 0, unsigned; by position
 
 
 def variant_salt(prompt_id: uuid.UUID) -> str:
