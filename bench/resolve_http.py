@@ -12,8 +12,8 @@ The same wrk load (a new ``user_id`` per request) drives each in turn, round aft
 and the medians are printed; the ratio is the median of the rounds' ratios, each resolve
 phase against the bare phase just before it, which the load of a shared machine moves far
 less than either figure. Short phases (2 s, each server warmed up once) keep each pair
-close in time, and many rounds let the median shrug off bursts of load. The goal of the issue: resolve reaches at least 70% of the bare
-handler's requests per second.
+close in time, and many rounds let the median shrug off bursts of load. The goal of the
+issue: resolve reaches at least 70% of the bare handler's requests per second.
 
 Fairness on a 2-core machine: each server is one process pinned to CPU 0, wrk (one
 thread) and the broker to CPU 1; the CPU each used is printed, so a saturated generator

@@ -106,29 +106,14 @@ def prompt_name(catalog: Catalog, project_id: uuid.UUID, ref: str) -> str:
     return prompt_name_in_catalog(catalog, project_id, ref)
 
 
-class SecondClock:
-    """The current time as every answer spells it, formatted when the second changes."""
-
-    __slots__ = ("_second", "_text")
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._text = b""
-
-    def now(self) -> bytes:
-        """``2025-05-08T14:23:01Z`` for now, as ASCII bytes."""
-        second = int(time.time())
-        if second != self._second:
-            self._text = iso(datetime.fromtimestamp(second, UTC)).encode()
-            self._second = second
-        return self._text
-
-
 class Answers:
     """Encodes seed 001's resolve answer, keeping the parts fixed per version and rule."""
 
     def __init__(self) -> None:
-        self._clock = SecondClock()
+        self._second = -1
+        self._stamp = b""
+        """``resolved_at`` as ASCII bytes, formatted once per second (here, not in a helper
+        of its own: a method call per answer cost more than the check)."""
         self._parts: dict[tuple[int, str, int | None, str], tuple[bytes, bytes]] = {}
 
     def encode(self, resolution: Resolution) -> bytes:
@@ -146,13 +131,17 @@ class Answers:
                 self._parts.clear()
             parts = self._parts[key] = _fixed_parts(resolution)
         head, tail = parts
+        second = int(time.time())
+        if second != self._second:
+            self._stamp = iso(datetime.fromtimestamp(second, UTC)).encode()
+            self._second = second
         missing = resolution.missing_variables
         return b"".join(
             (
                 head,
                 orjson.dumps(resolution.content),
                 b',"resolved_at":"',
-                self._clock.now(),
+                self._stamp,
                 tail,
                 orjson.dumps(list(missing)) if missing else b"[]",
                 b"}",

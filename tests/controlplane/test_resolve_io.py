@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from typing import Any
 
@@ -100,3 +101,22 @@ def test_a_good_body_keeps_its_context_and_ignores_unknown_fields() -> None:
     assert checked == ("p", "u", {"a": 1}, False)
     assert parse_resolve({"prompt": "p", "user_id": "u", "context": None})[2] == {}
     assert parse_resolve({"prompt": "p", "user_id": "u", "strict": True}) == ("p", "u", {}, True)
+
+
+def test_resolved_at_follows_the_clock_second_by_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers, resolution = Answers(), _resolution()
+    now = [1_746_714_181.2]  # 2025-05-08T14:23:01.2Z
+    monkeypatch.setattr(time, "time", lambda: now[0])
+
+    def stamp() -> bytes:
+        found = TIMESTAMP.search(answers.encode(resolution))
+        assert found is not None
+        return found.group(1)
+
+    assert stamp() == b"2025-05-08T14:23:01Z"
+    now[0] += 0.7
+    assert stamp() == b"2025-05-08T14:23:01Z"
+    now[0] += 0.2
+    assert stamp() == b"2025-05-08T14:23:02Z"
+    now[0] += 3600
+    assert stamp() == b"2025-05-08T15:23:02Z"
