@@ -8,7 +8,7 @@ hashed; without this check they would crash the handler (500) on every route.
 
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from controlplane.catalog import Catalog, Principal
 from controlplane.keys import digest
@@ -17,7 +17,7 @@ from promptline.http.errors import ApiError, ErrorKind
 
 def bearer_token(request: web.Request) -> str | None:
     """The token of an ``Authorization: Bearer ...`` header, if there is one."""
-    header = request.headers.get("Authorization", "")
+    header = request.headers.get(hdrs.AUTHORIZATION, "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
@@ -30,7 +30,7 @@ def authenticate(request: web.Request, catalog: Catalog, scope: str) -> Principa
     A header that named a live key in this catalog snapshot is remembered with its
     principal, so the calls after the first skip parsing and hashing (resolve's hot path).
     """
-    header = request.headers.get("Authorization")
+    header = request.headers.get(hdrs.AUTHORIZATION)  # an istr: no case-folding per call
     principal = catalog.callers.get(header) if header is not None else None
     if principal is None:
         principal = _principal(request, catalog)
