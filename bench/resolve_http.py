@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -59,6 +60,7 @@ from promptline.settings import Settings
 
 PROMPT = "support-bot"
 PATH = "/v1/resolve"
+HANDLER_HISTOGRAM = "promptline_http_request_duration_seconds"
 OVERRIDES = {"POST /v1/resolve": "1000000/second"}
 WARMUP_SECONDS = 2
 GOAL = 0.70
@@ -113,6 +115,9 @@ class Phase:
     load_cpu: float
     cpu_us_per_request: float
     """Server CPU per answered request: steadier than req/s on a shared machine."""
+    handler_us: float | None = None
+    """Resolve only: mean time in its handler (the serving wrapper's latency histogram),
+    which tells the handler's share of the CPU per request from aiohttp's and the kernel's."""
 
 
 def _pinned(cpus: str, command: list[str]) -> list[str]:
@@ -155,18 +160,37 @@ def run_wrk(
     return json.loads(lines[-1][4:]), usage.ru_utime + usage.ru_stime
 
 
+def _handler_totals(port: int) -> tuple[float, float]:
+    """Seconds spent in, and calls of, the resolve route, from the server's ``/metrics``."""
+    with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/metrics") as answer:
+        text = answer.read().decode()
+    totals = {"sum": 0.0, "count": 0.0}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        for kind in totals:
+            if name.startswith(f"{HANDLER_HISTOGRAM}_{kind}{{") and f'route="{PATH}"' in name:
+                totals[kind] = float(value)
+    return totals["sum"], totals["count"]
+
+
 def measure(
     target: str, pid: int, port: int, script: Path, args: argparse.Namespace, warm_up: bool
 ) -> Phase:
     """One timed wrk run, after a warm-up if asked; refuses errors and non-2xx answers."""
     if warm_up:
         run_wrk(port, script, WARMUP_SECONDS, args.connections)
+    handler_before = _handler_totals(port) if target == "resolve" else (0.0, 0.0)
     cpu_before, started = _cpu_seconds(pid), time.monotonic()
     summary, load_cpu = run_wrk(port, script, args.duration, args.connections)
     wall = time.monotonic() - started
     server_seconds = _cpu_seconds(pid) - cpu_before
     if summary["non2xx"] or summary["socket_errors"]:
         raise RuntimeError(f"{target}: errors under load: {summary}")
+    handler_us = None
+    if target == "resolve":
+        handler_after = _handler_totals(port)
+        calls = handler_after[1] - handler_before[1]
+        handler_us = (handler_after[0] - handler_before[0]) / calls * 1e6 if calls else None
     return Phase(
         target=target,
         requests_per_second=summary["requests"] / (summary["duration_us"] / 1e6),
@@ -175,6 +199,7 @@ def measure(
         server_cpu=server_seconds / wall,
         load_cpu=load_cpu / wall,
         cpu_us_per_request=server_seconds / summary["requests"] * 1e6,
+        handler_us=handler_us,
     )
 
 
@@ -263,6 +288,13 @@ def _report(phases: list[Phase], args: argparse.Namespace) -> None:
             f"{median(target, 'p50_ms'):>9.2f}{median(target, 'p99_ms'):>9.2f}"
             f"{median(target, 'server_cpu'):>11.0%} {median(target, 'load_cpu'):>8.0%}"
             f"{median(target, 'cpu_us_per_request'):>12.1f}"
+        )
+    handler_times = [p.handler_us for p in phases if p.handler_us is not None]
+    if handler_times:
+        print(
+            f"resolve's handler: {statistics.median(handler_times):.1f} us of its "
+            f"{median('resolve', 'cpu_us_per_request'):.1f} us CPU per request (median of "
+            "the server's own latency histogram; the rest is aiohttp and the kernel)"
         )
     # Paired: each round's resolve phase against the bare phase just before it, so that a
     # machine slowed by its neighbours for a while slows both sides of the same ratio.
