@@ -48,6 +48,27 @@ class ControlPlane:
 CONTROL_PLANE = web.AppKey("control_plane", ControlPlane)
 
 
+class KeptPlane:
+    """One app's control plane, read from the app at its first request and kept.
+
+    For resolve, the hot path: ``request.app[CONTROL_PLANE]`` is three Python-level calls
+    (``request.app``, ``match_info.current_app``, the app's ``__getitem__``) on every
+    request. An app's state cannot change once it has started, so one read is enough.
+    """
+
+    __slots__ = ("plane",)
+
+    def __init__(self) -> None:
+        self.plane: ControlPlane | None = None
+
+    def of(self, request: web.Request) -> ControlPlane:
+        """The plane of ``request``'s app (the app this instance was made for)."""
+        plane = self.plane
+        if plane is None:
+            plane = self.plane = request.app[CONTROL_PLANE]
+        return plane
+
+
 @dataclass(slots=True)
 class Caller:
     """An authenticated, rate-checked request's context; read-only by convention.
@@ -62,21 +83,15 @@ class Caller:
 
 
 async def admit(request: web.Request, scope: str, endpoint: Endpoint) -> Caller:
-    """Authenticate (401/403), then count the call against the key's limit (429)."""
-    plane, catalog, principal = authenticated(request, scope)
-    await plane.limiter.check(principal, endpoint)
-    return Caller(plane, catalog, principal)
+    """Authenticate (401/403), then count the call against the key's limit (429).
 
-
-def authenticated(request: web.Request, scope: str) -> tuple[ControlPlane, Catalog, Principal]:
-    """The app's control plane, the catalog snapshot and the caller checked in it (401/403).
-
-    Admit's first half, apart so that resolve, the hot path, can count its call with the
-    limiter's ``count`` and skip admit's coroutine and ``Caller``.
+    Resolve, the hot path, does the same inline (``promptlab.post_resolve``).
     """
     plane = request.app[CONTROL_PLANE]
     catalog = plane.catalog.current
-    return plane, catalog, authenticate(request, catalog, scope)
+    principal = authenticate(request, catalog, scope)
+    await plane.limiter.check(principal, endpoint)
+    return Caller(plane, catalog, principal)
 
 
 async def commit(plane: ControlPlane, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -26,6 +26,7 @@ Decisions the seed leaves open:
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
@@ -33,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controlplane.api.context import Caller, admit, authenticated, commit
+from controlplane.api.context import Caller, KeptPlane, admit, commit
 from controlplane.api.fields import Content, Label, Name, Text, Variable
 from controlplane.api.presenters import actor, iso, version_label
 from controlplane.api.ratelimit import Endpoint, LimitClass
@@ -64,6 +65,7 @@ from controlplane.resolve import (
 )
 from controlplane.store.models import Deployment, Prompt, PromptVersion, Scope
 from promptline.http.answers import ok_json
+from promptline.http.auth import authenticate
 from promptline.http.bodies import (
     buffered_body,
     json_response,
@@ -120,9 +122,15 @@ async def _body(request: web.Request, model: type[ModelT]) -> ModelT:
     return parse_model(model, await read_json(request), ErrorKind.INVALID_REQUEST)
 
 
-async def post_resolve(request: web.Request) -> web.Response:
-    """Which version this user gets; answered from the in-memory catalog only."""
-    plane, catalog, principal = authenticated(request, Scope.READ)  # admit, without a coroutine
+async def post_resolve(kept: KeptPlane, request: web.Request) -> web.Response:
+    """Which version this user gets; answered from the in-memory catalog only.
+
+    Bound to its app's :class:`KeptPlane` when the route is added. Admit's checks, inline
+    and without a coroutine: the hot path.
+    """
+    plane = kept.plane or kept.of(request)
+    catalog = plane.catalog.current
+    principal = authenticate(request, catalog, Scope.READ)
     if not plane.limiter.count(principal, RESOLVE):
         await plane.limiter.check(principal, RESOLVE)  # the counters are remote (Redis)
     raw = buffered_body(request)  # the usual case needs no coroutine to read the body
@@ -357,7 +365,7 @@ def _deployment(prompt: Prompt, deployment: Deployment) -> dict[str, Any]:
 def add_routes(app: web.Application) -> None:
     """Register seed 001's routes."""
     router = served_routes(app)
-    router.add_post("/v1/resolve", post_resolve)
+    router.add_post("/v1/resolve", partial(post_resolve, KeptPlane()))
     router.add_get("/v1/prompts", get_prompts)
     router.add_post("/v1/prompts", post_prompt)
     router.add_get("/v1/prompts/{prompt_id}", get_prompt)
