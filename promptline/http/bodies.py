@@ -88,10 +88,15 @@ def buffered_body(request: web.Request) -> bytes | None:
     coroutine to read it. Anything else (a body still arriving, one past
     ``FAST_READ_MAX_BYTES``, where ``request.read()`` enforces the app's size limit, one
     already read, which ``request.read()`` keeps) is None: read it with ``read_body``.
+    So is a body whose stream failed after it arrived (the client hung up before the
+    handler ran): ``read_json`` turns that failure into its 400, callers here never see it.
     """
     content = request.content
     if content.is_eof() and not content.at_eof() and content.total_bytes <= FAST_READ_MAX_BYTES:
-        return content.read_nowait()  # all of it is buffered, and nothing read it before
+        try:
+            return content.read_nowait()  # all of it is buffered, and nothing read it before
+        except BODY_READ_ERRORS:
+            return None
     return None
 
 

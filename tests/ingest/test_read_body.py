@@ -5,14 +5,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any, cast
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.streams import StreamReader
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
-from promptline.http.bodies import FAST_READ_MAX_BYTES, buffered_body, read_body
+from promptline.http.bodies import FAST_READ_MAX_BYTES, buffered_body, read_body, read_json
+from promptline.http.errors import ApiError
 
 Reader = tuple[str, bytes]
+
+
+class _Protocol:
+    """What a StreamReader asks of its protocol when it is read."""
+
+    _reading_paused = False
+
+    def resume_reading(self, resume_parser: bool = True) -> None:
+        """Nothing to resume: the whole body is already buffered."""
 
 
 async def _echo_server(
@@ -81,3 +93,16 @@ async def test_empty_body_is_empty() -> None:
         assert await response.read() == b""
     finally:
         await client.close()
+
+
+async def test_a_body_whose_stream_failed_after_it_arrived_is_a_400_not_a_crash() -> None:
+    """The client hung up once its whole body was buffered, before the handler ran."""
+    reader = StreamReader(cast(Any, _Protocol()), 2**16, loop=asyncio.get_running_loop())
+    reader.feed_data(b'{"a": 1}')
+    reader.feed_eof()
+    reader.set_exception(ConnectionResetError("gone"))
+    request = make_mocked_request("POST", "/echo", payload=reader)
+    assert buffered_body(request) is None
+    with pytest.raises(ApiError) as refused:
+        await read_json(request)
+    assert refused.value.status == 400
