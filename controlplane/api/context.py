@@ -85,7 +85,7 @@ class Caller:
 async def admit(request: web.Request, scope: str, endpoint: Endpoint) -> Caller:
     """Authenticate (401/403), then count the call against the key's limit (429).
 
-    Resolve, the hot path, does the same inline (``promptlab.post_resolve``).
+    Resolve, the hot path, does the same inline (``resolve_route.post_resolve``).
     """
     plane = request.app[CONTROL_PLANE]
     catalog = plane.catalog.current

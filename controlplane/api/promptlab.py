@@ -44,7 +44,7 @@ from controlplane.api.references import (
     find_version,
     parse_version_ref,
 )
-from controlplane.api.resolve_io import Answers, parse_resolve, prompt_name
+from controlplane.api.resolve_route import post_resolve
 from controlplane.authoring import PromptExists, create_prompt, push_next_version
 from controlplane.deployments import (
     NothingToRollBack,
@@ -57,26 +57,19 @@ from controlplane.ids import IdShape, encode
 from controlplane.listing import PromptOverview, prompt_overview, prompt_overviews, versions_of
 from controlplane.resolve import (
     DeploymentSpecError,
-    MissingVariablesError,
     VersionSet,
     parse_rules,
     parse_traffic,
-    resolve,
 )
 from controlplane.store.models import Deployment, Prompt, PromptVersion, Scope
-from promptline.http.answers import ok_json
-from promptline.http.auth import authenticate
 from promptline.http.bodies import (
-    buffered_body,
     json_response,
-    loads_body,
     parse_model,
     read_json,
 )
 from promptline.http.errors import ApiError, ErrorKind
 from promptline.http.routes import served_routes
 
-RESOLVE = Endpoint("POST /v1/resolve", LimitClass.RESOLVE)
 LIST_PROMPTS = Endpoint("GET /v1/prompts", LimitClass.READ)
 CREATE_PROMPT = Endpoint("POST /v1/prompts", LimitClass.WRITE)
 SHOW_PROMPT = Endpoint("GET /v1/prompts/:prompt_id", LimitClass.READ)
@@ -88,7 +81,6 @@ ROLLBACK = Endpoint("POST /v1/prompts/:prompt_id/rollback", LimitClass.DEPLOY)
 HISTORY = Endpoint("GET /v1/prompts/:prompt_id/deployments", LimitClass.READ)
 
 MAX_VARIABLES = 200
-_ANSWERS = Answers()
 
 _ERROR_KINDS = {kind.value: kind for kind in ErrorKind}
 
@@ -120,37 +112,6 @@ class DeployIn(_Body):
 
 async def _body(request: web.Request, model: type[ModelT]) -> ModelT:
     return parse_model(model, await read_json(request), ErrorKind.INVALID_REQUEST)
-
-
-async def post_resolve(kept: KeptPlane, request: web.Request) -> web.Response:
-    """Which version this user gets; answered from the in-memory catalog only.
-
-    Bound to its app's :class:`KeptPlane` when the route is added. Admit's checks, inline
-    and without a coroutine: the hot path.
-    """
-    plane = kept.plane or kept.of(request)
-    catalog = plane.catalog.current
-    principal = authenticate(request, catalog, Scope.READ)
-    if not plane.limiter.count(principal, RESOLVE):
-        await plane.limiter.check(principal, RESOLVE)  # the counters are remote (Redis)
-    raw = buffered_body(request)  # the usual case needs no coroutine to read the body
-    prompt, user_id, context, strict = parse_resolve(
-        loads_body(raw) if raw else await read_json(request)
-    )
-    project_id = principal.project_id
-    try:
-        resolution = resolve(
-            catalog, project_id, prompt_name(catalog, project_id, prompt), user_id, context, strict
-        )
-    except MissingVariablesError as error:
-        raise ApiError(ErrorKind.INVALID_REQUEST, str(error), field="context") from error
-    if resolution is None:
-        raise ApiError(
-            ErrorKind.NOT_FOUND,
-            f"Prompt '{prompt}' not found, or it has no version to serve yet.",
-            field="prompt",
-        )
-    return ok_json(_ANSWERS.encode(resolution))
 
 
 async def get_prompts(request: web.Request) -> web.Response:

@@ -2,10 +2,12 @@
 
 The public API for routes. ``resolve`` answers ``POST /v1/resolve`` from a catalog
 snapshot; ``parse_traffic`` and ``parse_rules`` validate what the deploy route stores.
-Modules: hashing (buckets), traffic (refs, splits, layout), rules, interpolate, routing
-(the compiled per-prompt table), engine (resolve itself).
+Modules: hashing (buckets), traffic (refs, splits, layout; validation), buckets (a layout
+and its draw), rules (validation), conditions (rules as resolve evaluates them),
+interpolate, routing (the compiled per-prompt table), engine (resolve itself).
 """
 
+from controlplane.resolve.conditions import Op
 from controlplane.resolve.engine import Resolution, resolve
 from controlplane.resolve.errors import (
     DeploymentSpecError,
@@ -17,7 +19,7 @@ from controlplane.resolve.errors import (
 )
 from controlplane.resolve.interpolate import compile_template
 from controlplane.resolve.routing import UNDEPLOYED_RULE, ParsedDeployment, ServedVersion
-from controlplane.resolve.rules import ConditionSpec, Op, ParsedRule, RuleSpec, parse_rules
+from controlplane.resolve.rules import ConditionSpec, ParsedRule, RuleSpec, parse_rules
 from controlplane.resolve.traffic import (
     TrafficEntrySpec,
     TrafficSplit,

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controlplane.ids import IdShape, encode
+from controlplane.resolve.buckets import BucketRanges
+from controlplane.resolve.conditions import CompiledRule
 from controlplane.resolve.hashing import coverage_salt, variant_salt
 from controlplane.resolve.interpolate import Template, compile_template
-from controlplane.resolve.rules import CompiledRule, ParsedRule, compile_rule, parse_rules
+from controlplane.resolve.rules import ParsedRule, compile_rule, parse_rules
 from controlplane.resolve.traffic import (
-    BucketRanges,
     TrafficSplit,
     VersionSet,
     parse_traffic,

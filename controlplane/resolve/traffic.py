@@ -29,19 +29,19 @@ canonically as ``[{"version": "v4", "weight": 90}, ...]`` in the order given.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, PlainValidator, Strict, TypeAdapter, ValidationError
 
+from controlplane.resolve.buckets import BucketRanges
 from controlplane.resolve.errors import (
     InvalidTraffic,
     UnknownVersion,
     WeightMismatch,
 )
-from controlplane.resolve.hashing import BUCKETS, BUCKETS_PER_PERCENT, bucket
+from controlplane.resolve.hashing import BUCKETS, BUCKETS_PER_PERCENT
 
 MAX_ENTRIES = 100
 _NUMBER_REF = re.compile(r"[vV]?([1-9][0-9]{0,8})")
@@ -136,44 +136,6 @@ def parse_version_ref(ref: str | int, versions: VersionSet, *, field: str | None
 
 def _bad_ref_message(ref: object) -> str:
     return f"Version must be 'vN', a version number or 'sha256:<hex>'. Got {ref!r}."
-
-
-@dataclass(frozen=True, slots=True)
-class BucketRanges:
-    """A split laid over the buckets; ``draw`` is at most one hash and one bisect."""
-
-    upper: tuple[int, ...]
-    """Exclusive upper bucket bound of each range, ascending; the last is ``BUCKETS``."""
-    numbers: tuple[int, ...]
-    """The version number owning each range."""
-    single: int | None = field(init=False, repr=False, compare=False)
-    """The only version, when one version takes all traffic (no hash needed)."""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "single", self.numbers[0] if len(self.numbers) == 1 else None)
-
-    def pick(self, bucket: int) -> int:
-        """The version number for a bucket in ``[0, BUCKETS)``."""
-        return self.numbers[bisect_right(self.upper, bucket)]
-
-    def draw(self, salt: str, key: str) -> int:
-        """The version number for ``key`` (a user id): ``pick`` of its bucket under ``salt``.
-
-        Resolve's hot path, so ``pick`` is written out here rather than called.
-        """
-        single = self.single
-        if single is not None:
-            return single
-        return self.numbers[bisect_right(self.upper, bucket(salt, key))]
-
-    def span(self, number: int) -> tuple[int, int]:
-        """The ``[start, end)`` buckets of a version; ``(0, 0)`` if it has none."""
-        start = 0
-        for end, owner in zip(self.upper, self.numbers, strict=True):
-            if owner == number:
-                return start, end
-            start = end
-        return 0, 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from controlplane.catalog import VersionEntry
+from controlplane.resolve.conditions import Op
 from controlplane.resolve.errors import InvalidRule, UnknownVersion, WeightMismatch
 from controlplane.resolve.hashing import coverage_salt
 from controlplane.resolve.rules import (
     MAX_RULES,
     ConditionSpec,
-    Op,
     compile_condition,
     compile_rule,
     parse_rules,
