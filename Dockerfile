@@ -1,7 +1,11 @@
 # One image for every promptline process; the command picks the role
 # (serve, worker, migrate, admin). Used by docker-compose.yml.
-FROM python:3.11-slim
-WORKDIR /app
+#
+# The release build: resolve's hot path compiled with mypyc (the build hook in
+# pyproject.toml), so the wheel is built where a C compiler is, and installed in the slim
+# image without one.
+FROM python:3.11 AS wheel
+WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY promptline ./promptline
 COPY controlplane ./controlplane
@@ -10,7 +14,11 @@ COPY workers ./workers
 COPY schemas ./schemas
 COPY sql ./sql
 COPY compare ./compare
-RUN pip install --no-cache-dir .
+RUN HATCH_BUILD_HOOKS_ENABLE=1 pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
+FROM python:3.11-slim
+COPY --from=wheel /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 USER nobody
 ENTRYPOINT ["promptline"]
 CMD ["serve"]

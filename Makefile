@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+COMPILED := .promptline/compiled
 
-.PHONY: up down status test lint types unit bench clean
+.PHONY: up down status test test-compiled lint types unit bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +29,16 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-test: lint types  ## lint, types and the whole test suite
+test: lint types  ## lint, types, the whole test suite, then the hot path's on the compiled build
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory test-compiled
+
+# The release build compiles resolve's hot path (mypyc); its tests run again on that build,
+# in a compiled copy of the tree (promptline/devstack/compiled.py says why a copy).
+test-compiled: $(STAMP)
+	$(BIN)/python -m promptline.devstack.compiled $(COMPILED)
+	cd $(COMPILED) && PROMPTLINE_EXPECT_COMPILED=1 $(CURDIR)/$(BIN)/pytest -p no:cacheprovider \
+		tests/controlplane tests/ingest tests/unit
 
 bench: $(STAMP)  ## every benchmark under bench/, each printing its figures
 	$(BIN)/python -m bench.resolve_engine

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 import uuid
 from typing import Any
@@ -20,11 +21,13 @@ def _print_json(data: Any) -> None:
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from promptline.build import hot_path_build
     from promptline.heap import settle_heap
     from promptline.server import create_app
 
     async def settled(_app: web.Application) -> None:
         settle_heap()
+        logging.getLogger("promptline.server").info("resolve's hot path runs %s", hot_path_build())
 
     app = create_app(settings)
     app.on_startup.append(settled)  # after the app's resources (the catalog) are built
