@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 COMPILED := .promptline/compiled
 
-.PHONY: up down status test test-compiled lint types unit bench clean
+.PHONY: up down status test test-compiled wheel lint types unit bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,8 +37,11 @@ test: lint types  ## lint, types, the whole test suite, then the hot path's on t
 # in a compiled copy of the tree (promptline/devstack/compiled.py says why a copy).
 test-compiled: $(STAMP)
 	$(BIN)/python -m promptline.devstack.compiled $(COMPILED)
-	cd $(COMPILED) && PROMPTLINE_EXPECT_COMPILED=1 $(CURDIR)/$(BIN)/pytest -p no:cacheprovider \
+	cd "$(COMPILED)" && PROMPTLINE_EXPECT_COMPILED=1 "$(CURDIR)/$(BIN)/pytest" -p no:cacheprovider \
 		tests/controlplane tests/ingest tests/unit
+
+wheel: $(STAMP)  ## the release wheel (hot path compiled) in dist/, built in a copy of the tree
+	$(BIN)/python -m promptline.devstack.compiled "$(COMPILED)" --wheel-to dist
 
 bench: $(STAMP)  ## every benchmark under bench/, each printing its figures
 	$(BIN)/python -m bench.resolve_engine
