@@ -52,7 +52,12 @@ from controlplane.store.engine import create_engine, session_factory
 from controlplane.store.models import Organization
 from controlplane.tenancy import ALL_SCOPES, create_api_key, create_organization, create_project
 from promptline.commands.migrate import run_migrations
-from promptline.devstack.compiled import check_compiled, compile_tree, copy_tree
+from promptline.devstack.compiled import (
+    check_compiled,
+    check_toolchain,
+    compile_tree,
+    copy_tree,
+)
 from promptline.devstack.services import (
     LOOPBACK,
     free_port,
@@ -368,6 +373,7 @@ def _compiled_tree(work: Path) -> Path:
     """A copy of the tree with the hot path compiled, as the release build has it."""
     tree = work / "compiled"
     started = time.monotonic()
+    check_toolchain()
     copy_tree(tree)
     compile_tree(tree)
     check_compiled(tree)
@@ -402,8 +408,11 @@ def run(args: argparse.Namespace, work: Path) -> list[Phase]:
             log = work / f"serve-{build}.log"
             pid = stack.enter_context(_process(command, log, build_env, f"{url}/readyz"))
             servers[BUILDS[build]] = pid, int(url.rsplit(":", 1)[1])
-            runs = re.search(r"hot path runs ([^\"\n]+)", log.read_text())
-            print(f"serve ({build}) says it runs {runs.group(1) if runs else '(no line)'}")
+            said = re.search(r"hot path runs ([^\"\n]+)", log.read_text())
+            runs = said.group(1) if said else "(no line in its log)"
+            if runs != {"pure": "pure Python", "compiled": "compiled"}[build]:
+                raise RuntimeError(f"serve ({build}) runs {runs}: its figures would mislead")
+            print(f"serve ({build}) runs {runs}")
         first_url = f"http://{LOOPBACK}:{next(iter(servers.values()))[1]}"
         answer = asyncio.run(create_prompt(first_url, key))
         (work / "answer.json").write_bytes(answer)
@@ -420,12 +429,17 @@ def run(args: argparse.Namespace, work: Path) -> list[Phase]:
         )
         servers = {"bare": (bare_pid, bare_port), **servers}
         phases: list[Phase] = []
+        builds_served = [target for target in servers if target != "bare"]
         for round_number in range(args.rounds):  # interleaved: all see the same load
             first = round_number == 0  # each server is warmed up once, before its first phase
-            for target, (pid, port) in servers.items():
+            # Bare first, then the builds in an order that alternates by round, so neither
+            # build always runs further in time from the bare phase it is paired with.
+            order = builds_served if round_number % 2 == 0 else builds_served[::-1]
+            for target in ["bare", *order]:
+                pid, port = servers[target]
                 phases.append(measure(target, pid, port, script, args, first))
         if args.profile is not None:
-            pid, port = servers[BUILDS[builds[-1]]]
+            pid, port = servers[BUILDS[builds[0]]]  # py-spy sees into Python code only
             _profile(pid, port, script, args, args.profile)
         return phases
 
@@ -444,7 +458,7 @@ def main() -> None:
     parser.add_argument(
         "--profile",
         type=Path,
-        help="also profile resolve (the last build) with py-spy: an .svg, else collapsed",
+        help="also profile resolve (pure Python if served) with py-spy: an .svg, else collapsed",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs)")
     commands = parser.add_subparsers(dest="command")
