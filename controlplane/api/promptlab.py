@@ -1,5 +1,8 @@
 """Seed 001 (PromptLab, ``/v1``): resolve, prompts, versions, deploy and rollback.
 
+Resolve's handler, the hot path, is in :mod:`controlplane.api.resolve_route`; it is
+registered here with the family's other routes.
+
 Besides the documented routes, the family has what a client needs around them:
 ``POST /v1/prompts`` creates a prompt (``name``, optional ``description``; 409 ``conflict``
 if the name is taken), ``GET /v1/prompts/:prompt_id`` shows one with its versions and the

@@ -35,6 +35,9 @@ positive counterpart does not. The attribute ``user_id`` is always the request's
 Comparisons are case-sensitive. There is deliberately no regex operator: rules run on the
 shared hot path and Python's ``re`` has no timeout, so one pathological pattern from one
 tenant could stall every tenant's resolves.
+
+This module validates rules (pydantic models); what resolve evaluates, conditions reduced
+to lookups and closures, is built from them by :mod:`controlplane.resolve.conditions`.
 """
 
 from __future__ import annotations
