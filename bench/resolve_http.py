@@ -52,12 +52,7 @@ from controlplane.store.engine import create_engine, session_factory
 from controlplane.store.models import Organization
 from controlplane.tenancy import ALL_SCOPES, create_api_key, create_organization, create_project
 from promptline.commands.migrate import run_migrations
-from promptline.devstack.compiled import (
-    check_compiled,
-    check_toolchain,
-    compile_tree,
-    copy_tree,
-)
+from promptline.devstack.compiled import compiled_copy
 from promptline.devstack.services import (
     LOOPBACK,
     free_port,
@@ -373,10 +368,7 @@ def _compiled_tree(work: Path) -> Path:
     """A copy of the tree with the hot path compiled, as the release build has it."""
     tree = work / "compiled"
     started = time.monotonic()
-    check_toolchain()
-    copy_tree(tree)
-    compile_tree(tree)
-    check_compiled(tree)
+    compiled_copy(tree)
     print(f"compiled the hot path with mypyc in {time.monotonic() - started:.0f} s")
     return tree
 

@@ -110,6 +110,18 @@ def check_compiled(tree: Path) -> str:
     return build
 
 
+def compiled_copy(dest: Path) -> Path:
+    """The whole build: toolchain checked, ``dest`` a fresh copy, compiled and checked.
+
+    Returns the release wheel built there; raises :class:`CompileError`.
+    """
+    check_toolchain()
+    copy_tree(dest)
+    wheel = compile_tree(dest)
+    check_compiled(dest)
+    return wheel
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dest", type=Path, help="where the compiled copy goes (replaced)")
@@ -117,10 +129,7 @@ def main() -> None:
     args = parser.parse_args()
     dest = args.dest.resolve()
     try:
-        check_toolchain()
-        copy_tree(dest)
-        wheel = compile_tree(dest)
-        check_compiled(dest)
+        wheel = compiled_copy(dest)
     except CompileError as error:
         sys.exit(f"promptline.devstack.compiled: {error}")
     print(f"compiled copy: {dest} (wheel: {wheel.name})")
