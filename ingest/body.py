@@ -13,6 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from promptline.http.bodies import BODY_READ_ERRORS, loads_body, parse_model, unreadable_body
+from promptline.http.codings import unsupported_coding
 from promptline.http.errors import ApiError, ErrorKind
 from schemas.idempotency import idempotency_key_problem
 
@@ -34,8 +35,12 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
     """The raw body, or a 413 as soon as it is known to exceed ``limit`` bytes.
 
     The limit applies to the decoded body (a compressed body is counted as it inflates);
-    a body that does not decode or is cut short is 400 ``invalid_request``.
+    a body that does not decode or is cut short is 400 ``invalid_request``. A coding the
+    server does not take is 415, before the size: its decoded size is unknown.
     """
+    unsupported = unsupported_coding(request)
+    if unsupported is not None:
+        raise unsupported
     declared = request.content_length
     if declared is not None and declared > limit:
         raise too_large(limit, declared)

@@ -7,9 +7,10 @@ import math
 from typing import Any, TypeVar
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 from pydantic import BaseModel, ValidationError
 
+from promptline.http.codings import unsupported_coding
 from promptline.http.errors import ApiError, ErrorKind
 from schemas.validation import describe_validation_error
 
@@ -60,8 +61,9 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 async def read_json(request: web.Request) -> Any:
     """The parsed JSON body; a clear 400 for an empty or malformed one.
 
-    A body that cannot be read (bad ``Content-Encoding``, broken framing, a client that
-    hangs up mid-body) is a 400 rather than a logged crash.
+    A body that cannot be read (not what its ``Content-Encoding`` says, broken framing,
+    a client that hangs up mid-body) is a 400 rather than a logged crash; one in a coding
+    the server does not take is a 415 (``promptline.http.codings``).
     """
     try:
         raw = await read_body(request)
@@ -73,9 +75,18 @@ async def read_json(request: web.Request) -> Any:
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The whole body, taken from the buffer in one call when it has all arrived."""
+    """The whole body, taken from the buffer in one call when it has all arrived.
+
+    A body with a ``Content-Encoding`` is never taken from the buffer, so its coding is
+    checked here, before it is read: 415 if the server does not take it.
+    """
     raw = buffered_body(request)
-    return raw if raw is not None else await request.read()
+    if raw is not None:
+        return raw
+    unsupported = unsupported_coding(request)
+    if unsupported is not None:
+        raise unsupported
+    return await request.read()
 
 
 def buffered_body(request: web.Request) -> bytes | None:
@@ -90,9 +101,13 @@ def buffered_body(request: web.Request) -> bytes | None:
     already read, which ``request.read()`` keeps) is None: read it with ``read_body``.
     So is a body whose stream failed after it arrived (the client hung up before the
     handler ran): ``read_json`` turns that failure into its 400, callers here never see it.
+    And so is a body with a ``Content-Encoding`` header, whatever it says: ``read_body``
+    checks that the server takes the coding, so only such bodies pay for the check.
     """
     content = request.content
     if content.is_eof() and not content.at_eof() and content.total_bytes <= FAST_READ_MAX_BYTES:
+        if hdrs.CONTENT_ENCODING in request.headers:
+            return None
         try:
             return content.read_nowait()  # all of it is buffered, and nothing read it before
         except BODY_READ_ERRORS:

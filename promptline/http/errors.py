@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
 
 import orjson
@@ -68,6 +68,7 @@ class ApiError(Exception):
         field: str | None = None,
         retry_after: float | None = None,
         close_connection: bool = False,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -77,6 +78,8 @@ class ApiError(Exception):
         self.retry_after = retry_after
         self.close_connection = close_connection
         """Answer with ``Connection: close`` (the connection cannot carry another request)."""
+        self.headers = headers
+        """Headers the answer carries besides the envelope's (a 415's ``Accept-Encoding``)."""
 
 
 class ErrorDialect:
@@ -100,7 +103,7 @@ def error_response(error: ApiError, dialect: ErrorDialect) -> web.Response:
     body: dict[str, str] = {"code": code, "message": error.message, "docs": f"{DOCS_URL}#{code}"}
     if error.field is not None:
         body["field"] = error.field
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = dict(error.headers) if error.headers is not None else {}
     if error.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     response = web.Response(

@@ -4,7 +4,8 @@ clickhouse-connect compresses inserts by default with lz4, one lz4 *frame* per b
 frames concatenated; ``lz4.frame.decompress`` stops after the first frame, so every
 frame is decoded in turn. zstd (one frame per block), gzip and deflate are decoded too.
 aiohttp's own request decompression is switched off so that all encodings go through
-here alike. ``br`` is refused unless brotli is installed (it is not a dependency).
+here alike. ``br`` needs brotli (a dependency of the service since its routes must see
+``br`` bodies to refuse them, ``promptline.http.codings``), and is refused without it.
 """
 
 from __future__ import annotations
