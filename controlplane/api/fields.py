@@ -17,7 +17,9 @@ MAX_TEXT_LENGTH = 10_000
 MAX_CONTENT_LENGTH = 500_000
 MAX_LABEL_LENGTH = 200
 
-_NAME = re.compile(r"[^\x00-\x1f\x7f/]+")
+_NAME = re.compile(r"[^\x00-\x1f\x7f-\x9f/]+")
+"""No ``/`` and no control character: C0 (U+0000 to U+001F), DEL and C1 (U+0080 to U+009F),
+Unicode's whole ``Cc`` category, which terminals and logs would act on or hide."""
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
 
@@ -44,7 +46,7 @@ def _variable(value: str) -> str:
 Name = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH), AfterValidator(_name)
 ]
-"""A prompt name: used in URL paths, so no ``/``; no control characters."""
+"""A prompt name: used in URL paths, so no ``/``; no control characters (C0, DEL or C1)."""
 
 Content = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_CONTENT_LENGTH), AfterValidator(_no_nul)
