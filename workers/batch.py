@@ -50,11 +50,13 @@ class BlockId:
     last: int
     marker: int
 
-    def token(self, month: int) -> str:
-        """The insert deduplication token of the block's rows of ``month`` (YYYYMM): the same
-        for a retry of the same block only (``workers/writer.py`` inserts a month at a time)."""
+    def token(self, month: int, piece: int = 0) -> str:
+        """The insert deduplication token of the block's rows of ``month`` (YYYYMM) stored by
+        insert ``piece``: the same for a retry of that insert only (``workers/writer.py``).
+        Piece 0 is the one insert per month made before pieces were recorded."""
         name = f"{self.tp.topic}:{self.tp.partition}:{self.first}-{self.last}:{self.marker:016x}"
-        return hashlib.sha256(f"{name}:{month}".encode()).hexdigest()
+        suffix = f":{piece:016x}" if piece else ""
+        return hashlib.sha256(f"{name}:{month}{suffix}".encode()).hexdigest()
 
     @property
     def next_offset(self) -> int:

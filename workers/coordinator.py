@@ -32,8 +32,9 @@ from workers.batch import Batch, Block, Record
 from workers.dead_letters import DeadLetters, refused_reason
 from workers.decode import Poison, decode
 from workers.dedup import DuplicateFinder, first_copies
+from workers.progress import Progress
 from workers.recovery import BlockRecovery
-from workers.sink import ClickHouseSink
+from workers.sink import ClickHouseSink, Interrupted
 from workers.tables import Identity, Lineage, TableSpec
 from workers.writer import BlockWriter
 
@@ -67,9 +68,12 @@ class WarehouseWorker:
         batch: Batch,
         duplicates: DuplicateFinder,
         recovery: BlockRecovery,
+        progress: Progress | None = None,
     ) -> None:
         self._consumer = consumer
-        self._writer = BlockWriter(sink)
+        self.progress = progress or Progress()
+        self._sink = sink
+        self._writer = BlockWriter(sink, self.progress)
         self._dead_letters = dead_letters
         self._specs = specs_by_topic
         self._by_table = {spec.table: spec for spec in specs_by_topic.values()}
@@ -91,20 +95,35 @@ class WarehouseWorker:
         return _Rebalance(self)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set, then flush what is left."""
-        while not stop.is_set():
-            timeout_ms = max(1, int(self._batch.seconds_until_due() * 1000))
-            takeovers = self._takeovers
-            records = await self._consumer.getmany(timeout_ms=min(timeout_ms, 500))
-            async with self._lock:
-                if takeovers != self._takeovers:
-                    self._fetch_again(records)
-                    records = {}
-                for tp, messages in records.items():
-                    await self._take(tp, messages)
-                if self._batch.due():
-                    await self._flush_locked()
-        await self.flush()
+        """Consume until ``stop`` is set, then flush what is left.
+
+        Once ``stop`` is set, no wait for ClickHouse is sat out: a flush that would wait is
+        given up without committing, and its records are read again by whoever owns their
+        partitions next.
+        """
+        watcher = asyncio.create_task(self._interrupt_when(stop))
+        try:
+            while not stop.is_set():
+                timeout_ms = max(1, int(self._batch.seconds_until_due() * 1000))
+                takeovers = self._takeovers
+                records = await self._consumer.getmany(timeout_ms=min(timeout_ms, 500))
+                async with self._lock:
+                    if takeovers != self._takeovers:
+                        self._fetch_again(records)
+                        records = {}
+                    for tp, messages in records.items():
+                        await self._take(tp, messages)
+                    if self._batch.due():
+                        await self._flush_locked()
+            await self.flush()
+        except Interrupted:
+            log.info("stopping: the flush under way is given up, nothing more is committed")
+        finally:
+            watcher.cancel()
+
+    async def _interrupt_when(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._sink.interrupt()
 
     async def flush(self) -> None:
         """Write the batch to ClickHouse, then commit its offsets."""
@@ -134,6 +153,9 @@ class WarehouseWorker:
                         self.stats.blocks_recovered += 1
             except KafkaError:
                 log.exception("could not read committed offsets; skipping block recovery")
+            except Interrupted:
+                log.info("stopping: block recovery given up, nothing committed for it")
+                return
             finally:
                 # After the seeks: records of a fetch begun before this may predate them.
                 self._resumed = resume
@@ -157,6 +179,8 @@ class WarehouseWorker:
 
     async def _take(self, tp: TopicPartition, messages: list[ConsumerRecord[bytes, bytes]]) -> None:
         spec = self._specs[tp.topic]
+        if messages:
+            self.progress.read(tp, messages[-1].offset + 1, messages[0].timestamp)
         for message in messages:
             row = decode(spec, message.value, Lineage(tp.partition, message.offset))
             if isinstance(row, Poison):
@@ -169,6 +193,7 @@ class WarehouseWorker:
                 )
                 await self._dead_letters.park(message, row.reason)
                 self.stats.dead_lettered += 1
+                self.progress.dead_lettered(1)
                 self._batch.add(None, message, None)
             else:
                 self._batch.add(spec.table, message, row)
@@ -183,7 +208,11 @@ class WarehouseWorker:
             # A block stored means its poison is parked: recovery does not park it again.
             if not await self._deliver(blocks):
                 return
-            await self._insert(blocks)
+            try:
+                await self._insert(blocks)
+            except Interrupted:
+                self._rewind(blocks)
+                raise
             if not await self._deliver(blocks):
                 return
             await self._commit({b.tp: b.last + 1 for b in blocks}, blocks, "commit")
@@ -225,12 +254,15 @@ class WarehouseWorker:
         for record in records:
             await self._dead_letters.park(record, refused_reason(reason))
         self.stats.dead_lettered += len(records)
+        self.progress.dead_lettered(len(records))
 
     async def _commit(
         self, offsets: dict[TopicPartition, int], blocks: list[Block], what: str
     ) -> bool:
         try:
             await self._consumer.commit(offsets)
+            if what != "fence":
+                self.progress.committed(offsets)
             return True
         except (CommitFailedError, IllegalStateError) as error:
             # The group is moving partitions: their next owner reads (or recovers) the batch.
@@ -247,6 +279,7 @@ class WarehouseWorker:
         for block in blocks:
             if block.tp in assigned:
                 self._consumer.seek(block.tp, block.first)
+                self.progress.rewound(block.tp)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -255,8 +288,13 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         if revoked:
-            await self._worker.flush()
+            try:
+                await self._worker.flush()
+            except Interrupted:
+                log.info("stopping: the flush before the rebalance is given up")
+            self._worker.progress.revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+        self._worker.progress.assigned(assigned)
         await self._worker.take_over(assigned)

@@ -32,6 +32,7 @@ from workers.dead_letters import DeadLetters, refused_reason
 from workers.decode import Poison, decode
 from workers.dedup import DuplicateFinder, first_copies
 from workers.partition_reader import PartitionReader
+from workers.progress import Progress
 from workers.sink import ClickHouseSink
 from workers.tables import Lineage, TableSpec
 from workers.writer import BlockWriter
@@ -66,12 +67,13 @@ class BlockRecovery:
         reader: PartitionReader,
         duplicates: DuplicateFinder,
         dead_letters: DeadLetters,
+        progress: Progress | None = None,
     ) -> None:
         self._sink = sink
         self._reader = reader
         self._duplicates = duplicates
         self._dead_letters = dead_letters
-        self._writer = BlockWriter(sink)
+        self._writer = BlockWriter(sink, progress)
 
     async def recover(
         self, spec: TableSpec, committed: Mapping[TopicPartition, int]
@@ -144,18 +146,29 @@ class BlockRecovery:
         return dict(by_partition[int(partition)] for (partition,) in rows)
 
     async def _recover_block(self, spec: TableSpec, block: BlockId, total: int) -> Recovered:
-        rows = await self._block_rows(spec, block)
-        for refusal in await self._writer.write(spec, block, rows, total):
-            # Stored once, refused now (the table changed): the raw rows stay as they are.
-            log.error("%s: stored rows of block %s refused again: %s", spec.table, block, refusal)
+        rows, pieces = await self._block_rows(spec, block)
+        refused = await self._writer.rewrite(spec, block, rows, pieces, total)
+        stored = len(rows) - sum(len(refusal.rows) for refusal in refused)
+        if refused:
+            # Stored, then refused by a view (a worker died before undoing it): dead-lettered.
+            offsets = {
+                spec.offset(rows[index]): refusal.reason
+                for refusal in refused
+                for index in refusal.rows
+            }
+            records = await self._reader.read(block.tp, block.first, block.last)
+            for record in records:
+                if record.offset in offsets:
+                    await self._dead_letters.park(record, refused_reason(offsets[record.offset]))
         missing: list[list[Any]] = []
-        if len(rows) < total:
-            # Some month of the block never reached ClickHouse: read the block again.
-            missing, records = await self._missing_rows(spec, block, rows)
+        if stored < total:
+            # Some of the block never reached ClickHouse (a month, a piece, a refused record):
+            # read the block again and store what is not stored.
+            missing, records = await self._missing_rows(spec, block)
             for refusal in await self._writer.write(spec, block, missing, total):
                 for index in refusal.rows:
                     await self._dead_letters.park(records[index], refused_reason(refusal.reason))
-            await self._dead_letters.delivered()
+        await self._dead_letters.delivered()
         log.info(
             "%s[%d]: re-inserted uncommitted block %d-%d (%d rows found, %d read again)",
             block.tp.topic,
@@ -165,12 +178,15 @@ class BlockRecovery:
             len(rows),
             len(missing),
         )
-        return Recovered(block, len(rows) + len(missing))
+        return Recovered(block, stored + len(missing))
 
-    async def _block_rows(self, spec: TableSpec, block: BlockId) -> list[list[Any]]:
+    async def _block_rows(
+        self, spec: TableSpec, block: BlockId
+    ) -> tuple[list[list[Any]], list[int]]:
+        """The stored rows of ``block`` and the piece that stored each."""
         columns = ", ".join(spec.columns)
-        rows = await self._sink.rows(
-            f"SELECT {columns} FROM {spec.table}"
+        found = await self._sink.rows(
+            f"SELECT {columns}, kafka_piece FROM {spec.table}"
             " WHERE kafka_partition = %(partition)s AND kafka_block_first = %(first)s"
             " AND kafka_block_last = %(last)s AND kafka_block_marker = %(marker)s"
             " AND kafka_offset >= %(first)s"
@@ -182,18 +198,18 @@ class BlockRecovery:
                 "marker": block.marker,
             },
         )
-        return [list(row) for row in rows]
+        return [list(row[:-1]) for row in found], [int(row[-1]) for row in found]
 
     async def _missing_rows(
-        self, spec: TableSpec, block: BlockId, found: list[list[Any]]
+        self, spec: TableSpec, block: BlockId
     ) -> tuple[list[list[Any]], list[Record]]:
-        """The block's rows of the months ClickHouse lacks, as its first insert chose them.
+        """The block's rows not stored, as its first insert chose them.
 
         That insert kept the first copy of each event not stored before it; stored now are
-        those and the rows of the months found, so the same choice drops both, and the rows
-        left of the missing months are the ones that insert meant to store. Records that
-        did not decode were dead-lettered when the block was first read. Returns the rows and
-        the records they came from.
+        those it stored, so the same choice over what is stored now leaves the rows it meant
+        to store and could not (a month or piece never inserted, a record refused). Records
+        that did not decode were dead-lettered when the block was first read. Returns the
+        rows and the records they came from.
         """
         rows: list[list[Any]] = []
         records: list[Record] = []
@@ -203,12 +219,7 @@ class BlockRecovery:
                 rows.append(row)
                 records.append(record)
         stored = await self._duplicates.stored(spec, rows)
-        months = {spec.month(row) for row in found}
-        kept = [
-            index
-            for index in first_copies(spec, rows, stored, set())
-            if spec.month(rows[index]) not in months
-        ]
+        kept = first_copies(spec, rows, stored, set())
         return [rows[index] for index in kept], [records[index] for index in kept]
 
 

@@ -1,23 +1,25 @@
-"""The ClickHouse side of a worker: columnar block inserts and lookups, retried while that can help.
+"""The ClickHouse side of a worker: block inserts, lookups and deletes, retried while that helps.
 
 A worker cannot make progress without ClickHouse, and giving up would mean committing
 offsets for data that is not stored, so a call that fails for want of ClickHouse (no
-connection, a timeout, a server overloaded, out of memory, read-only, restarting: anything
-not known to be about the data) is retried with backoff, forever. Retrying an insert is safe
-because it carries the same deduplication token, and the token reaches the materialized
-views too (``deduplicate_blocks_in_dependent_materialized_views``): an insert that landed in
-the raw table but failed in a view lands in the view on retry.
+connection, a timeout, a server overloaded, out of memory, read-only, restarting, a proxy's
+answer without a ClickHouse error code) is retried with backoff, for as long as the worker
+runs. Retrying an insert is safe because it carries the same deduplication token, and the
+token reaches the materialized views too (``deduplicate_blocks_in_dependent_materialized_views``):
+an insert that landed in the raw table but failed in a view lands in the view on retry.
 
-An insert ClickHouse refuses for its data (a value out of its column's range, a constraint,
-a value the driver cannot encode) would fail the same way forever and hold its partition
-still, so it raises :class:`Refused` instead: the caller dead-letters the block's records
-with the reason and goes on (``workers/coordinator.py``). Only errors known to be about the
-data count; an unknown error is retried, since waiting is safe and dropping is not.
+Any other error the server raised about an insert, whatever its code, and any value the driver
+cannot encode, is about the insert itself: :meth:`ClickHouseSink.write` raises :class:`Refused`
+for it, and the block writer finds the records at fault by splitting (``workers/writer.py``).
+Waits between attempts end early when the worker is told to stop (:meth:`interrupt`), so a
+stopping worker never sits out a backoff: :class:`Interrupted` tells its caller to give up the
+flush without committing anything.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -25,30 +27,57 @@ from typing import Any, TypeVar
 from clickhouse_connect.driver.asyncclient import AsyncClient
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError
 
+from workers.progress import Hold, Progress
+
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 30.0
 T = TypeVar("T")
 
-DATA_ERROR_CODES: dict[int, str] = {
-    6: "CANNOT_PARSE_TEXT",
-    27: "CANNOT_PARSE_INPUT_ASSERTION_FAILED",
-    38: "CANNOT_PARSE_DATE",
-    41: "CANNOT_PARSE_DATETIME",
-    53: "TYPE_MISMATCH",
-    69: "ARGUMENT_OUT_OF_BOUND",
-    70: "CANNOT_CONVERT_TYPE",
-    72: "CANNOT_PARSE_NUMBER",
-    117: "INCORRECT_DATA",
-    131: "TOO_LARGE_STRING_SIZE",
-    321: "VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE",
-    349: "CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN",
-    395: "FUNCTION_THROW_IF_VALUE_IS_NON_ZERO",
-    407: "DECIMAL_OVERFLOW",
-    469: "VIOLATED_CONSTRAINT",
-    691: "UNKNOWN_ELEMENT_OF_ENUM",
+UNREACHABLE_CODES: dict[int, str] = {
+    3: "UNEXPECTED_END_OF_FILE",
+    23: "CANNOT_READ_FROM_ISTREAM",
+    24: "CANNOT_WRITE_TO_OSTREAM",
+    32: "ATTEMPT_TO_READ_AFTER_EOF",
+    159: "TIMEOUT_EXCEEDED",
+    160: "TOO_SLOW",
+    164: "READONLY",
+    173: "CANNOT_ALLOCATE_MEMORY",
+    192: "UNKNOWN_USER",
+    193: "WRONG_PASSWORD",
+    198: "DNS_ERROR",
+    202: "TOO_MANY_SIMULTANEOUS_QUERIES",
+    203: "NO_FREE_CONNECTION",
+    209: "SOCKET_TIMEOUT",
+    210: "NETWORK_ERROR",
+    225: "NO_ZOOKEEPER",
+    236: "ABORTED",
+    241: "MEMORY_LIMIT_EXCEEDED",
+    242: "TABLE_IS_READ_ONLY",
+    243: "NOT_ENOUGH_SPACE",
+    252: "TOO_MANY_PARTS",
+    319: "UNKNOWN_STATUS_OF_INSERT",
+    394: "QUERY_WAS_CANCELLED",
+    425: "SYSTEM_ERROR",
+    439: "CANNOT_SCHEDULE_TASK",
+    497: "ACCESS_DENIED",
+    516: "AUTHENTICATION_FAILED",
+    999: "KEEPER_EXCEPTION",
+    1000: "POCO_EXCEPTION",
 }
-"""ClickHouse errors about an insert's data: the same block fails the same way every time."""
+"""ClickHouse errors about reaching or running the server, not about any insert: retried."""
+
+SCHEMA_CODES: dict[int, str] = {
+    10: "NOT_FOUND_COLUMN_IN_BLOCK",
+    16: "NO_SUCH_COLUMN_IN_TABLE",
+    46: "UNKNOWN_FUNCTION",
+    47: "UNKNOWN_IDENTIFIER",
+    60: "UNKNOWN_TABLE",
+    81: "UNKNOWN_DATABASE",
+    218: "TABLE_IS_DROPPED",
+}
+"""Errors about the warehouse's schema: every record would fail alike, so splitting the block
+to find the records at fault would only cost inserts (``workers/writer.py``)."""
 
 ENCODING_ERRORS = (DataError, TypeError, ValueError, OverflowError)
 """What the driver raises when a row's values cannot be encoded as its columns' types."""
@@ -57,19 +86,42 @@ MAX_REASON_CHARS = 500
 
 
 class Refused(Exception):
-    """ClickHouse (or its driver) refused an insert for its data; retrying cannot help."""
+    """ClickHouse (or its driver) refused an insert itself; retrying the same rows cannot help.
 
-    def __init__(self, reason: str) -> None:
+    ``code`` is ClickHouse's error code, None for the driver's encoding errors.
+    """
+
+    def __init__(self, reason: str, code: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code
+
+    @property
+    def about_the_schema(self) -> bool:
+        """Whether every record would be refused alike (``SCHEMA_CODES``)."""
+        return self.code in SCHEMA_CODES
+
+
+class Interrupted(Exception):
+    """The worker is stopping: a wait before the next attempt was cut short."""
 
 
 def refused_for_its_data(error: BaseException) -> bool:
-    """Whether ``error``, raised by an insert, is about the data rather than the server."""
+    """Whether ``error``, raised by an insert, is about the insert rather than reaching the
+    server: any ClickHouse error code not about the server, or an encoding error."""
     code = getattr(error, "code", None)
-    if isinstance(error, DatabaseError) and code in DATA_ERROR_CODES:
-        return True  # also when raised as OperationalError after a retried request
+    if isinstance(error, DatabaseError) and code is not None:
+        return code not in UNREACHABLE_CODES  # also when raised after a retried request
     return isinstance(error, ENCODING_ERRORS)
+
+
+def failure_label(error: BaseException) -> str:
+    """A short, bounded label of a failed call for the metrics: the ClickHouse error name,
+    ``encoding`` or ``unreachable``."""
+    code = getattr(error, "code", None)
+    if isinstance(error, DatabaseError) and code is not None:
+        return UNREACHABLE_CODES.get(code) or SCHEMA_CODES.get(code) or f"code_{code}"
+    return "encoding" if isinstance(error, ENCODING_ERRORS) else "unreachable"
 
 
 def insert_settings(token: str) -> dict[str, Any]:
@@ -85,16 +137,43 @@ def insert_settings(token: str) -> dict[str, Any]:
 class ClickHouseSink:
     """Inserts a block with a deduplication token, so a retry of the same block is a no-op."""
 
-    def __init__(self, client: AsyncClient, first_backoff: float = 0.2) -> None:
+    def __init__(
+        self, client: AsyncClient, first_backoff: float = 0.2, progress: Progress | None = None
+    ) -> None:
         self._client = client
         self._first_backoff = first_backoff
+        self._progress = progress or Progress()
+        self._interrupted = asyncio.Event()
+
+    def report_to(self, progress: Progress) -> None:
+        """Report failed calls and waits to ``progress`` (the worker's health and metrics)."""
+        self._progress = progress
+
+    def interrupt(self) -> None:
+        """Cut short every wait from now on: the worker is stopping."""
+        self._interrupted.set()
+
+    @property
+    def first_backoff(self) -> float:
+        """The first wait after a failure; each further one doubles, up to 30 seconds."""
+        return self._first_backoff
+
+    async def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` before another attempt; raises :class:`Interrupted` if the worker
+        is told to stop meanwhile (or was already)."""
+        if self._interrupted.is_set():
+            raise Interrupted
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._interrupted.wait(), seconds)
+        if self._interrupted.is_set():
+            raise Interrupted
 
     async def write(
         self, table: str, columns: Sequence[str], rows: list[list[Any]], token: str
     ) -> None:
         """Insert until ClickHouse accepts; offsets are committed only after this returns.
 
-        Raises :class:`Refused` if ClickHouse refuses the rows themselves.
+        Raises :class:`Refused` if ClickHouse refuses the insert itself.
         """
         await self._retry(
             f"insert of {len(rows)} rows into {table}",
@@ -103,6 +182,7 @@ class ClickHouseSink:
             ),
             refusable=True,
         )
+        self._progress.stored()
 
     async def rows(
         self, sql: str, parameters: dict[str, Any], settings: dict[str, Any] | None = None
@@ -113,6 +193,10 @@ class ClickHouseSink:
         )
         return result.result_rows
 
+    async def command(self, sql: str, parameters: dict[str, Any]) -> None:
+        """Run a statement (a delete), retried until ClickHouse answers."""
+        await self._retry("command", lambda: self._client.command(sql, parameters=parameters))
+
     async def _retry(
         self, what: str, call: Callable[[], Awaitable[T]], refusable: bool = False
     ) -> T:
@@ -121,11 +205,15 @@ class ClickHouseSink:
             try:
                 return await call()
             except Exception as error:
+                if refusable:
+                    self._progress.insert_failed(failure_label(error))
                 if refusable and refused_for_its_data(error):
-                    log.error("%s refused for its data: %r", what, error)
-                    raise Refused(f"{type(error).__name__}: {error}"[:MAX_REASON_CHARS]) from error
+                    log.warning("%s refused: %r", what, error)
+                    reason = f"{type(error).__name__}: {error}"[:MAX_REASON_CHARS]
+                    raise Refused(reason, getattr(error, "code", None)) from error
                 log.warning("%s failed (%r); retrying in %.1fs", what, error, backoff)
-                await asyncio.sleep(backoff)
+                self._progress.wait(Hold.UNREACHABLE, f"{type(error).__name__}: {error}"[:200])
+                await self.pause(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
     async def close(self) -> None:

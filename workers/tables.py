@@ -22,9 +22,16 @@ from pydantic import BaseModel
 from promptline.topics import EventKind
 from schemas.records import AnalyticsRecord, SignalRecord, UsageRecord
 
-BLOCK_COLUMNS = ("kafka_block_first", "kafka_block_last", "kafka_block_marker", "kafka_block_rows")
-"""Appended to every inserted row: the name of the block it came in (``workers.batch.BlockId``)
-and how many rows that block held in all (``workers/writer.py``)."""
+BLOCK_COLUMNS = (
+    "kafka_block_first",
+    "kafka_block_last",
+    "kafka_block_marker",
+    "kafka_block_rows",
+    "kafka_piece",
+)
+"""Appended to every inserted row: the name of the block it came in (``workers.batch.BlockId``),
+how many rows that block held in all, and the insert (piece) that stored it
+(``workers/writer.py``)."""
 
 Identity = tuple[uuid.UUID, uuid.UUID, str]
 """(project, prompt, dedup key): events with the same identity are one event."""
@@ -73,6 +80,11 @@ class TableSpec:
             row[columns.index("prompt_id")],
             row[columns.index("dedup_key")],
         )
+
+    def offset(self, row: list[Any]) -> int:
+        """The Kafka offset the event in ``row`` was read at."""
+        value: int = row[self.columns.index("kafka_offset")]
+        return value
 
     def received_at(self, row: list[Any]) -> datetime:
         """When the edge accepted the event in ``row``."""

@@ -1,25 +1,50 @@
-"""Writing one block to ClickHouse: one insert per month it holds, each stored whole or not at all.
+"""Writing one block to ClickHouse: inserts of one month each, stored whole or not at all, and
+the records ClickHouse refuses found by splitting.
 
 The raw tables are partitioned by month of ``received_at``, and ClickHouse writes an insert
 spanning partitions as one part per partition, each on its own: a failure, or a worker that
 dies, can leave some of them stored and the rest not. An insert into one partition is one
 part, and so is each view's share of it. So a block is written as one insert per month it
-holds (almost always one), each with a token derived from the block's name and the month,
-and every row records how many rows the whole block held: whoever recovers the block can
-tell a block stored whole from one stored in part (``workers/recovery.py``). A month that
-ClickHouse refuses for its data is reported, not retried, for its records to be
-dead-lettered (``workers/sink.py``).
+holds (almost always one), and every row records the block's name, how many rows the whole
+block held and which insert (*piece*) stored it: whoever recovers the block can tell a block
+stored whole from one stored in part, and insert each piece again with its own token
+(``workers/recovery.py``).
+
+An insert ClickHouse refuses, whatever the error, is about some of its records or about the
+warehouse. Its records are split in halves, and each half inserted on its own, until the
+records at fault are alone; those are returned to be dead-lettered, and the rest is stored.
+ClickHouse stores an insert into a table and its views one after another, not atomically:
+when a view refuses the insert, the raw part is already stored. So before splitting, what the
+refused insert stored in the raw table is deleted, and the halves go in as new pieces with
+tokens never used before (a token of deleted rows would make the raw table drop the rows
+while the view, which never had them, counts them). Every insert therefore has a fresh random
+piece number; its retries (for want of ClickHouse) keep it.
+
+If no record can be stored, not one on its own, the fault is not in the data: a schema bug,
+a dropped table, a broken view. Then nothing is dead-lettered: the month is tried again with
+backoff, the worker reports itself stuck, until ClickHouse takes it.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from workers.batch import BlockId
-from workers.sink import ClickHouseSink, Refused
+from workers.progress import Hold, Progress
+from workers.sink import MAX_BACKOFF_SECONDS, ClickHouseSink, Refused
 from workers.tables import TableSpec
+
+log = logging.getLogger(__name__)
+
+PIECES_BEFORE_STUCK = 16
+"""Pieces of one level of splitting that may all fail, with nothing stored yet, before the
+month is taken for a fault of the warehouse: more records at fault than this, and all in
+one block, is not bad data but a broken table or view (and trying every record alone would
+cost two inserts a record)."""
 
 
 def by_month(spec: TableSpec, rows: Sequence[list[Any]]) -> dict[int, list[int]]:
@@ -30,35 +55,204 @@ def by_month(spec: TableSpec, rows: Sequence[list[Any]]) -> dict[int, list[int]]
     return dict(sorted(months.items()))
 
 
+def new_piece() -> int:
+    """A piece number never used before: 63 random bits, never 0 (the number of inserts made
+    before pieces were recorded, whose token is the block's and month's alone)."""
+    return secrets.randbits(63) | 1
+
+
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """A month of a block ClickHouse refused: the indexes of its rows, and why."""
+    """Rows of a block ClickHouse refused one by one: their indexes, and why."""
 
     rows: list[int]
     reason: str
 
 
+@dataclass(slots=True)
+class _Month:
+    """What became of the rows of one month: stored, or refused each on its own."""
+
+    stored: int = 0
+    refused: dict[int, str] = field(default_factory=dict)
+
+
+class _Stuck(Exception):
+    """No record of the month could be stored, not even on its own."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class BlockWriter:
     """Inserts a block's rows a month at a time, with the block's lineage on every row."""
 
-    def __init__(self, sink: ClickHouseSink) -> None:
+    def __init__(self, sink: ClickHouseSink, progress: Progress | None = None) -> None:
         self._sink = sink
+        self._progress = progress or Progress()
 
     async def write(
         self, spec: TableSpec, block: BlockId, rows: Sequence[list[Any]], total: int
     ) -> list[Refusal]:
         """Insert ``rows`` (a record's columns each) of ``block``, which holds ``total`` rows
-        in all; the months are written in order, each retried until ClickHouse has it.
+        in all; the months are written in order, each until ClickHouse has what it takes.
 
-        Returns the months ClickHouse refused for their data (``workers.sink.Refused``), for
-        the caller to dead-letter; the other months are stored.
+        Returns the rows ClickHouse refused, each on its own, for the caller to dead-letter;
+        every other row is stored. Raises ``workers.sink.Interrupted`` if the worker stops
+        while waiting to try again.
         """
-        lineage = (block.first, block.last, block.marker, total)
         refused: list[Refusal] = []
-        for month, indexes in by_month(spec, rows).items():
-            part = [[*rows[index], *lineage] for index in indexes]
-            try:
-                await self._sink.write(spec.table, spec.insert_columns, part, block.token(month))
-            except Refused as error:
-                refused.append(Refusal(indexes, error.reason))
+        for indexes in by_month(spec, rows).values():
+            outcome = await self._month(spec, block, total, rows, indexes, None)
+            refused.extend(_refusals(outcome))
         return refused
+
+    async def rewrite(
+        self,
+        spec: TableSpec,
+        block: BlockId,
+        rows: Sequence[list[Any]],
+        pieces: Sequence[int],
+        total: int,
+    ) -> list[Refusal]:
+        """Insert again the stored rows of ``block``, each with the piece that stored it, so
+        every view that missed a piece gets it and the raw table adds nothing; a piece
+        refused again is undone and split like a new insert (:meth:`write`)."""
+        refused: list[Refusal] = []
+        groups: dict[tuple[int, int], list[int]] = {}
+        for index, row in enumerate(rows):
+            groups.setdefault((spec.month(row), pieces[index]), []).append(index)
+        for (_month, piece), indexes in sorted(groups.items()):
+            outcome = await self._month(spec, block, total, rows, indexes, piece)
+            refused.extend(_refusals(outcome))
+        return refused
+
+    async def _month(
+        self,
+        spec: TableSpec,
+        block: BlockId,
+        total: int,
+        rows: Sequence[list[Any]],
+        indexes: list[int],
+        piece: int | None,
+    ) -> _Month:
+        """Store the rows at ``indexes`` (all of one month), as ``piece`` first if given;
+        while ClickHouse takes none of them, wait and try again (module docstring)."""
+        backoff: float | None = None
+        while True:
+            try:
+                return await self._split(spec, block, total, rows, indexes, piece)
+            except _Stuck as stuck:
+                backoff = self._sink.first_backoff if backoff is None else backoff
+                log.error(
+                    "%s: ClickHouse refuses every record of block %s, each alone too; the fault"
+                    " is in the warehouse, retrying in %.1fs: %s",
+                    spec.table,
+                    block,
+                    backoff,
+                    stuck.reason,
+                )
+                self._progress.wait(Hold.STUCK, stuck.reason)
+                await self._sink.pause(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                piece = None  # the piece was undone: its token is never used again
+
+    async def _split(
+        self,
+        spec: TableSpec,
+        block: BlockId,
+        total: int,
+        rows: Sequence[list[Any]],
+        indexes: list[int],
+        piece: int | None,
+    ) -> _Month:
+        """Insert, and split what is refused, a level of halves at a time, until the refused
+        records are alone; raises :class:`_Stuck` if the warehouse is at fault."""
+        outcome = _Month()
+        level = [(indexes, new_piece() if piece is None else piece)]
+        while level:
+            failed: list[tuple[list[int], Refused]] = []
+            for group, number in level:
+                try:
+                    await self._insert(spec, block, total, rows, group, number)
+                    outcome.stored += len(group)
+                except Refused as error:
+                    await self._undo(spec, block, group, rows, number)
+                    if error.about_the_schema:
+                        raise _Stuck(error.reason) from error
+                    failed.append((group, error))
+            if not failed:
+                break
+            alone = all(len(group) == 1 for group, _refusal in failed)
+            if outcome.stored == 0 and (alone or len(level) >= PIECES_BEFORE_STUCK):
+                raise _Stuck(failed[0][1].reason)
+            level = []
+            for group, refusal in failed:
+                if len(group) == 1:
+                    outcome.refused[group[0]] = refusal.reason
+                    continue
+                middle = len(group) // 2
+                level.append((group[:middle], new_piece()))
+                level.append((group[middle:], new_piece()))
+        return outcome
+
+    async def _insert(
+        self,
+        spec: TableSpec,
+        block: BlockId,
+        total: int,
+        rows: Sequence[list[Any]],
+        group: list[int],
+        piece: int,
+    ) -> None:
+        lineage = (block.first, block.last, block.marker, total, piece)
+        part = [[*rows[index], *lineage] for index in group]
+        month = spec.month(rows[group[0]])
+        await self._sink.write(spec.table, spec.insert_columns, part, block.token(month, piece))
+
+    async def _undo(
+        self,
+        spec: TableSpec,
+        block: BlockId,
+        group: list[int],
+        rows: Sequence[list[Any]],
+        piece: int,
+    ) -> None:
+        """Delete what a refused insert stored in the raw table (a view refused it after the
+        raw part was written), so that its records are stored only by later pieces."""
+        offsets = [spec.offset(rows[index]) for index in group]
+        where = (
+            "kafka_partition = %(partition)s AND kafka_offset BETWEEN %(low)s AND %(high)s"
+            " AND kafka_block_first = %(first)s AND kafka_block_marker = %(marker)s"
+            " AND kafka_piece = %(piece)s"
+        )
+        parameters = {
+            "partition": block.tp.partition,
+            "low": min(offsets),
+            "high": max(offsets),
+            "first": block.first,
+            "marker": block.marker,
+            "piece": piece,
+        }
+        stored = await self._sink.rows(
+            f"SELECT count() FROM {spec.table} WHERE {where}", parameters
+        )
+        if stored and int(stored[0][0]):
+            log.warning(
+                "%s: a view refused piece %d of block %s after the table stored %d rows;"
+                " deleting them before splitting",
+                spec.table,
+                piece,
+                block,
+                int(stored[0][0]),
+            )
+            await self._sink.command(f"DELETE FROM {spec.table} WHERE {where}", parameters)
+
+
+def _refusals(outcome: _Month) -> list[Refusal]:
+    """The refused rows of a month, grouped by reason."""
+    by_reason: dict[str, list[int]] = {}
+    for index, reason in sorted(outcome.refused.items()):
+        by_reason.setdefault(reason, []).append(index)
+    return [Refusal(indexes, reason) for reason, indexes in by_reason.items()]

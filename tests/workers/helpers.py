@@ -25,6 +25,9 @@ from promptline.kafka import create_producer
 from promptline.settings import Settings
 from promptline.topics import EventKind, topic_name
 from schemas.records import AnalyticsRecord, RecordBase, SignalRecord, UsageRecord
+from workers.service import assemble_worker
+from workers.sink import ClickHouseSink
+from workers.tables import TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -311,9 +314,6 @@ async def in_process_worker(
     sink_type: type[Any] | None = None,
 ) -> AsyncIterator[tuple[Any, asyncio.Task[None], asyncio.Event]]:
     """A worker built as ``promptline worker`` builds it, running in this event loop."""
-    from workers.service import assemble_worker
-    from workers.sink import ClickHouseSink
-    from workers.tables import TABLES
 
     sink = (sink_type or ClickHouseSink)(await connect(settings))
     parts = assemble_worker(settings, sink, {**TABLES, **(specs or {})})

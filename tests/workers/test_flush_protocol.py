@@ -80,6 +80,9 @@ class FakeSink:
     async def rows(
         self, sql: str, parameters: dict[str, Any], settings: Any = None
     ) -> list[tuple[Any, ...]]:
+        if sql.startswith("SELECT count()"):
+            self._log.append("count")  # what a refused insert stored: nothing, here
+            return [(0,)]
         self._log.append("lookup")
         return [tuple(identity) for identity in self._stored]
 
@@ -155,12 +158,14 @@ async def test_fence_then_lookup_then_insert_then_commit() -> None:
     assert consumer.commits == [{TP: 10}, {TP: 14}]
     [(table, rows, token)] = sink.writes
     marker = record_marker(records[0])
-    assert table == "analytics_events" and token == BlockId(TP, 10, 13, marker).token(
-        ANALYTICS.month(rows[0])
+    piece = rows[0][-1]
+    assert piece != 0 and token == BlockId(TP, 10, 13, marker).token(
+        ANALYTICS.month(rows[0]), piece
     )
+    assert table == "analytics_events"
     keys = [ANALYTICS.identity(row)[2] for row in rows]
     assert keys == ["same", str(fresh.event_id)]
-    assert [row[-4:] for row in rows] == [[10, 13, marker, 2], [10, 13, marker, 2]]
+    assert [row[-5:] for row in rows] == [[10, 13, marker, 2, piece], [10, 13, marker, 2, piece]]
     assert worker.stats.duplicates_dropped == 2 and worker.stats.rows_written == 2
 
 
@@ -180,7 +185,9 @@ async def test_a_lost_commit_after_the_insert_reads_the_block_again() -> None:
     assert worker.stats.batches_dropped == 1
 
 
-async def test_a_month_clickhouse_refuses_is_dead_lettered_and_the_rest_goes_on() -> None:
+async def test_the_records_clickhouse_refuses_are_dead_lettered_and_the_rest_goes_on() -> None:
+    """A month's insert is refused: split, the record at fault is alone and dead-lettered,
+    its neighbour stored, and the partition moves on."""
     tenant, prompt = Tenant(), uuid.uuid4()
     january, february = datetime(2026, 1, 31, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
     records = [
@@ -190,15 +197,19 @@ async def test_a_month_clickhouse_refuses_is_dead_lettered_and_the_rest_goes_on(
         _record(23, analytics(tenant, prompt, HASH, latency=3, at=february).to_bytes()),
     ]
     worker, consumer, sink, dead = await _run(records, refuse=666)
-    assert [[row[6] for row in rows] for _table, rows, _token in sink.writes] == [[1.0]]
+    assert [[row[6] for row in rows] for _table, rows, _token in sink.writes] == [[1.0], [3.0]]
     assert dead.parked[0][0] == 22 and dead.parked[0][1].startswith("undecodable JSON")
     assert dead.parked[1:] == [
-        (21, "refused by ClickHouse: DataError: the driver cannot encode it"),
-        (23, "refused by ClickHouse: DataError: the driver cannot encode it"),
+        (21, "refused by ClickHouse: DataError: the driver cannot encode it")
     ]
-    assert consumer.log == ["commit", "deliver", "lookup", "insert", "insert", "deliver", "commit"]
+    assert consumer.log == [
+        *("commit", "deliver", "lookup", "insert"),  # fence, dead letters, lookup, January
+        *("insert", "count"),  # February refused; nothing of it stored to undo
+        *("insert", "count", "insert"),  # its halves: 666 refused alone, 3 stored
+        *("deliver", "commit"),
+    ]
     assert consumer.commits == [{TP: 20}, {TP: 24}]  # the partition moves on
-    assert worker.stats.rows_written == 1 and worker.stats.dead_lettered == 3
+    assert worker.stats.rows_written == 2 and worker.stats.dead_lettered == 2
 
 
 async def test_dead_letters_not_delivered_keep_the_batch_uninserted() -> None:

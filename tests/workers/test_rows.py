@@ -61,11 +61,12 @@ def test_each_kind_has_its_identity() -> None:
     assert not isinstance(row, Poison)
     assert USAGE.identity(row) == (tenant.project_id, prompt, f"2:{TRACE}:{span}")
     assert usage_key(2, TRACE, None) == f"2:{TRACE}:"
-    assert USAGE.insert_columns[-4:] == (
+    assert USAGE.insert_columns[-5:] == (
         "kafka_block_first",
         "kafka_block_last",
         "kafka_block_marker",
         "kafka_block_rows",
+        "kafka_piece",
     )
 
 

@@ -25,6 +25,7 @@ from tests.workers.helpers import (
     usage,
     wait_until,
 )
+from workers.sink import ClickHouseSink, Refused
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
@@ -121,18 +122,28 @@ async def _counts(settings: Settings) -> tuple[Any, ...]:
     return raw[0] + hourly[0]
 
 
+class _DiesWhenRefused(ClickHouseSink):
+    """Dies as soon as ClickHouse refuses an insert: before undoing what it stored."""
+
+    async def write(self, table: str, columns: Any, rows: list[list[Any]], token: str) -> None:
+        try:
+            await super().write(table, columns, rows, token)
+        except Refused:
+            raise SimulatedCrash from None
+
+
 async def test_next_owner_completes_the_block_a_dead_worker_left(migrated: Settings) -> None:
     """Inserted into the table but not the view, never committed, worker gone: nothing lost.
 
     The table stores the block, then the view's constraint makes ClickHouse refuse the
-    insert; the worker dead-letters the block as refused and dies at the commit after it.
+    insert, and the worker dies before it can undo or split anything.
     """
     await command(migrated, "ALTER TABLE analytics_hourly ADD CONSTRAINT down CHECK events = 0")
-    async with in_process_worker(migrated, _DiesBeforeCommitting) as (first, task, _stop):
+    async with in_process_worker(migrated, sink_type=_DiesWhenRefused) as (first, task, _stop):
         await produce(migrated, _events(30))
         with pytest.raises(SimulatedCrash):
             await task
-        assert (first.stats.dead_lettered, first.stats.rows_written) == (30, 0)
+        assert (first.stats.dead_lettered, first.stats.rows_written) == (0, 0)
     await command(migrated, "ALTER TABLE analytics_hourly DROP CONSTRAINT down")
     assert await _counts(migrated) == (30, 465.0, 0, 0.0)
     async with in_process_worker(migrated) as (worker, _task, _stop):
