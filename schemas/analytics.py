@@ -4,27 +4,29 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat
+from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.domains import CostUsd, LatencyMs, Score
 from schemas.idempotency import IdempotencyKey
 
 
 class AnalyticsEventIn(BaseModel):
     """The request body of ``POST /api/v1/prompts/analytics``.
 
-    Seed 004 does not forbid unknown fields, so they are ignored; numbers must be JSON
-    numbers (not strings or booleans, which would hide a client bug), finite, and latency
-    and cost non-negative, since a negative cost is always a bug. ``idempotency_key`` is
-    ours, beside the ``Idempotency-Key`` header: an open body would otherwise drop it
-    silently, and a client that puts it there means it (the batch route takes it there
-    too).
+    Seed 004 does not forbid unknown fields, so they are ignored. Numbers must be JSON
+    numbers (not strings or booleans, which would hide a client bug) within the domains
+    the warehouse can hold (``schemas.domains``; latency and cost are never negative, as
+    a negative cost is always a bug). ``null`` is the same as leaving a field out.
+    ``idempotency_key`` is ours, beside the ``Idempotency-Key`` header: an open body
+    would otherwise drop it silently, and a client that puts it there means it (the
+    batch route takes it there too).
     """
 
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     prompt_id: UUID
     version_hash: str = Field(min_length=1, max_length=128)
-    latency_ms: StrictFloat | None = Field(default=None, ge=0)
-    cost_usd: StrictFloat | None = Field(default=None, ge=0)
-    score: StrictFloat | None = None
+    latency_ms: LatencyMs | None = None
+    cost_usd: CostUsd | None = None
+    score: Score | None = None
     idempotency_key: IdempotencyKey | None = None

@@ -2,16 +2,23 @@
 
 Each record is one compact JSON object with a schema version ``v``, so a worker can
 tell a record it understands from one it must dead-letter. See ``docs/topics.md``.
+Analytics numbers and the signal metadata keys copied into columns carry the domains the
+edge enforces (``schemas.domains``, ``schemas.signal_columns``), so a record outside them,
+produced by an older edge or by hand, is dead-lettered by the worker rather than refused
+by ClickHouse (a usage ``version`` beyond UInt32 is caught by ``workers/tables.py``).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
-from pydantic import BaseModel, ConfigDict, field_serializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_serializer
+
+from schemas.domains import CostUsd, LatencyMs, Score
+from schemas.signal_columns import check_named_columns
 
 RECORD_SCHEMA_VERSION = 1
 
@@ -44,9 +51,9 @@ class AnalyticsRecord(RecordBase):
     kind: Literal["analytics"] = "analytics"
     prompt_id: UUID
     version_hash: str
-    latency_ms: float | None = None
-    cost_usd: float | None = None
-    score: float | None = None
+    latency_ms: LatencyMs | None = None
+    cost_usd: CostUsd | None = None
+    score: Score | None = None
 
 
 class SignalRecord(RecordBase):
@@ -60,7 +67,7 @@ class SignalRecord(RecordBase):
     signal_id: int
     prompt_id: UUID
     value: Literal["positive", "negative"]
-    metadata: dict[str, Any] | None = None
+    metadata: Annotated[dict[str, Any], AfterValidator(check_named_columns)] | None = None
 
 
 class UsageRecord(RecordBase):

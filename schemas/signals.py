@@ -4,7 +4,9 @@ The seed's body is closed (``value`` and ``metadata``) and everything custom bel
 ``metadata``, so an unknown top-level field is refused: it is almost always a typo that
 would otherwise drop data silently. ``metadata`` is arbitrary JSON within bounds that
 keep one signal small on Kafka and in ClickHouse: at most 32 top-level keys, nesting at
-most 5 deep, at most 8 KiB as compact JSON.
+most 5 deep, at most 8 KiB as compact JSON. The keys the workers copy into columns
+(``version``, ``version_hash``, ``trace_id``) must hold what those columns can store
+(``schemas.signal_columns``). ``null`` for ``metadata`` is the same as leaving it out.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict
+
+from schemas.signal_columns import check_named_columns
 
 METADATA_MAX_BYTES = 8192
 METADATA_MAX_KEYS = 32
@@ -47,7 +51,9 @@ def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-Metadata = Annotated[dict[str, Any], AfterValidator(check_metadata)]
+Metadata = Annotated[
+    dict[str, Any], AfterValidator(check_metadata), AfterValidator(check_named_columns)
+]
 
 
 class SignalIn(BaseModel):

@@ -3,7 +3,9 @@
 A trace (and optionally one of its spans) used version ``version`` of prompt ``name``.
 Names follow seed 002's create route (``name``, ``version``). The body is closed: a
 misspelt ``span_id`` would silently merge distinct links into one, so unknown fields are
-refused. ``version`` must be a JSON integer, as in the create route.
+refused. ``version`` must be a JSON integer, as in the create route, and at most the
+largest version number the control plane stores (2^31 - 1), which the warehouse's UInt32
+``version`` column holds too. ``null`` for ``span_id`` is the same as leaving it out.
 """
 
 from __future__ import annotations

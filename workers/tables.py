@@ -9,7 +9,6 @@ is inserted, since a row's block is known only then.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pydantic import BaseModel
 
 from promptline.topics import EventKind
 from schemas.records import AnalyticsRecord, SignalRecord, UsageRecord
+from schemas.signal_columns import named_columns
 
 BLOCK_COLUMNS = (
     "kafka_block_first",
@@ -41,8 +41,6 @@ UINT64_MAX = 2**64 - 1
 # DateTime64(3) holds 1900-01-01 to 2299-12-31; anything else would fail the whole block.
 EARLIEST = datetime(1900, 1, 2, tzinfo=UTC)
 LATEST = datetime(2299, 12, 30, tzinfo=UTC)
-_VERSION_TEXT = re.compile(r"[vV]?([0-9]{1,10})")
-_HASH_TEXT = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 class Unstorable(ValueError):
@@ -155,27 +153,14 @@ def signal_version(metadata: Mapping[str, Any] | None) -> tuple[int, str, uuid.U
 
     Signals (seed 000) name only the prompt; a client ties one to a version by naming the
     version (``4``, ``"4"``, ``"v4"``), its content hash, or a trace a usage link ties to one.
+    The edge reads them with the same rules (``schemas.signal_columns``) and refuses what
+    the columns cannot hold, so a value that does not fit is never stored as "none": it is
+    :class:`Unstorable`.
     """
-    if not metadata:
-        return 0, "", None
-    number = 0
-    version = metadata.get("version")
-    if isinstance(version, int) and not isinstance(version, bool):
-        number = version if 1 <= version <= UINT32_MAX else 0
-    elif isinstance(version, str) and (match := _VERSION_TEXT.fullmatch(version.strip())):
-        parsed = int(match.group(1))
-        number = parsed if 1 <= parsed <= UINT32_MAX else 0
-    named_hash = metadata.get("version_hash")
-    valid_hash = isinstance(named_hash, str) and _HASH_TEXT.fullmatch(named_hash) is not None
-    digest = str(named_hash) if valid_hash else ""
-    trace_id: uuid.UUID | None = None
-    trace = metadata.get("trace_id")
-    if isinstance(trace, str):
-        try:
-            trace_id = uuid.UUID(trace)
-        except ValueError:
-            trace_id = None
-    return number, digest, trace_id
+    try:
+        return named_columns(metadata)
+    except ValueError as error:
+        raise Unstorable(f"metadata.{error}") from None
 
 
 def _signal_row(record: SignalRecord, lineage: Lineage) -> list[Any]:

@@ -33,7 +33,7 @@ from functools import partial
 from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -96,20 +96,29 @@ class _Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
 
+def _empty_if_null(value: Any) -> Any:
+    """``null`` for an optional text is the same as leaving it out (docs/edge.md)."""
+    return "" if value is None else value
+
+
+OptionalText = Annotated[Text, BeforeValidator(_empty_if_null)]
+OptionalLabel = Annotated[Label, BeforeValidator(_empty_if_null)]
+
+
 class PromptIn(_Body):
     name: Name
-    description: Text = ""
+    description: OptionalText = ""
 
 
 class VersionIn(_Body):
     content: Content
-    message: Text = ""
+    message: OptionalText = ""
     variables: Annotated[list[Variable], Field(max_length=MAX_VARIABLES)] | None = None
 
 
 class DeployIn(_Body):
     traffic: Any
-    label: Label = ""
+    label: OptionalLabel = ""
     rules: Any = None
 
 

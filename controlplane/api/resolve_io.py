@@ -93,8 +93,10 @@ def _checked(data: Any) -> ResolveRequest:
         context = {}
     elif type(context) is not dict:
         raise _invalid("context", "Input should be a valid dictionary")
-    strict = data.get("strict", False)
-    if type(strict) is not bool:
+    strict = data.get("strict")
+    if strict is None:
+        strict = False  # null is the same as leaving it out, as for context
+    elif type(strict) is not bool:
         raise _invalid("strict", "Input should be a valid boolean")
     return prompt, user_id, context, strict
 

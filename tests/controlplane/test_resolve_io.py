@@ -85,7 +85,7 @@ def test_cached_parts_never_leak_between_versions_or_rules() -> None:
         ({"prompt": "p", "user_id": "x" * 1001}, "user_id", "at most 1000 characters"),
         ({"prompt": "p", "user_id": ""}, "user_id", "at least 1 character"),
         ({"prompt": "p", "user_id": "u", "context": []}, "context", "valid dictionary"),
-        ({"prompt": "p", "user_id": "u", "strict": None}, "strict", "valid boolean"),
+        ({"prompt": "p", "user_id": "u", "strict": 1}, "strict", "valid boolean"),
     ],
 )
 def test_bad_bodies_name_the_field(body: dict[str, Any], field: str, message: str) -> None:
@@ -101,6 +101,7 @@ def test_a_good_body_keeps_its_context_and_ignores_unknown_fields() -> None:
     assert checked == ("p", "u", {"a": 1}, False)
     assert parse_resolve({"prompt": "p", "user_id": "u", "context": None})[2] == {}
     assert parse_resolve({"prompt": "p", "user_id": "u", "strict": True}) == ("p", "u", {}, True)
+    assert parse_resolve({"prompt": "p", "user_id": "u", "strict": None}) == ("p", "u", {}, False)
 
 
 def test_resolved_at_follows_the_clock_second_by_second(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import struct
 import uuid
 from datetime import UTC, datetime
 
@@ -13,7 +15,15 @@ from aiokafka.structs import ConsumerRecord
 from tests.workers.helpers import Tenant, analytics, signal, usage
 from workers.batch import Batch, BlockId, record_marker
 from workers.decode import Poison, decode
-from workers.tables import ANALYTICS, SIGNALS, USAGE, Lineage, signal_version, usage_key
+from workers.tables import (
+    ANALYTICS,
+    SIGNALS,
+    USAGE,
+    Lineage,
+    Unstorable,
+    signal_version,
+    usage_key,
+)
 
 TRACE = uuid.UUID("0193a6c2-7c1e-7cc0-9f6b-2a1d3c4e5f60")
 HASH = "sha256:" + "d" * 64
@@ -27,14 +37,10 @@ HASH = "sha256:" + "d" * 64
         ({"version": 4}, (4, "", None)),
         ({"version": "v4"}, (4, "", None)),
         ({"version": " 12 "}, (12, "", None)),
-        ({"version": True}, (0, "", None)),
-        ({"version": 0}, (0, "", None)),
-        ({"version": 2**40}, (0, "", None)),
-        ({"version": "four"}, (0, "", None)),
+        ({"version": 2**32 - 1}, (2**32 - 1, "", None)),
+        ({"version": None, "version_hash": None, "trace_id": None}, (0, "", None)),
         ({"version_hash": HASH}, (0, HASH, None)),
-        ({"version_hash": "sha256:short"}, (0, "", None)),
         ({"trace_id": str(TRACE)}, (0, "", TRACE)),
-        ({"trace_id": "not-a-uuid"}, (0, "", None)),
         ({"version": "v2", "version_hash": HASH, "trace_id": str(TRACE)}, (2, HASH, TRACE)),
     ],
 )
@@ -42,6 +48,35 @@ def test_signal_metadata_names_a_version(
     metadata: dict[str, object] | None, expected: tuple[int, str, uuid.UUID | None]
 ) -> None:
     assert signal_version(metadata) == expected
+
+
+@pytest.mark.parametrize(
+    ("metadata", "key"),
+    [
+        ({"version": True}, "version"),
+        ({"version": 0}, "version"),
+        ({"version": 2**32}, "version"),
+        ({"version": 2**40}, "version"),
+        ({"version": "v4294967296"}, "version"),
+        ({"version": 4.0}, "version"),
+        ({"version": "four"}, "version"),
+        ({"version_hash": "sha256:short"}, "version_hash"),
+        ({"version_hash": HASH.upper()}, "version_hash"),
+        ({"trace_id": "not-a-uuid"}, "trace_id"),
+        ({"trace_id": 7}, "trace_id"),
+    ],
+)
+def test_a_named_column_that_does_not_fit_is_never_stored_as_none(
+    metadata: dict[str, object], key: str
+) -> None:
+    """Stored as 0, the signal would silently count for no version: the record is poison."""
+    with pytest.raises(Unstorable, match=f"^metadata.{key}: must be"):
+        signal_version(metadata)
+    record = orjson.loads(signal(Tenant(), uuid.uuid4(), "positive").to_bytes())
+    record["metadata"] = metadata
+    poison = decode(SIGNALS, orjson.dumps(record), Lineage(0, 0))
+    assert isinstance(poison, Poison)
+    assert poison.reason.startswith(f"schema mismatch: metadata.{key}: must be")
 
 
 def test_each_kind_has_its_identity() -> None:
@@ -73,9 +108,15 @@ def test_each_kind_has_its_identity() -> None:
 @pytest.mark.parametrize(
     ("spec", "change", "reason"),
     [
-        (SIGNALS, {"signal_id": -1}, "signal_id -1 is outside"),
-        (USAGE, {"version": 2**33}, "version 8589934592 is outside"),
-        (ANALYTICS, {"received_at": "2350-01-01T00:00:00Z"}, "outside DateTime64's range"),
+        (SIGNALS, {"signal_id": -1}, "unstorable: signal_id -1 is outside"),
+        (USAGE, {"version": 2**33}, "unstorable: version 8589934592 is outside"),
+        (ANALYTICS, {"received_at": "2350-01-01T00:00:00Z"}, "unstorable: received_at 2350"),
+        (ANALYTICS, {"latency_ms": 1.7976931348623157e308}, "schema mismatch: latency_ms: must"),
+        (ANALYTICS, {"latency_ms": math.nextafter(86_400_000, 1e9)}, "schema mismatch: latency_ms"),
+        (ANALYTICS, {"cost_usd": 5e-324}, "schema mismatch: cost_usd: must be 0, or from"),
+        (ANALYTICS, {"cost_usd": -1.0}, "schema mismatch: cost_usd: must be 0, or from"),
+        (ANALYTICS, {"score": -1e300}, "schema mismatch: score: must be 0, or from"),
+        (ANALYTICS, {"score": 1.5e-154}, "schema mismatch: score: must be 0, or from"),
     ],
 )
 def test_records_that_do_not_fit_the_columns_are_poison(
@@ -91,7 +132,30 @@ def test_records_that_do_not_fit_the_columns_are_poison(
     data.update(change)
     result = decode(spec, orjson.dumps(data), Lineage(0, 0))  # type: ignore[arg-type]
     assert isinstance(result, Poison)
-    assert result.reason.startswith("unstorable") and reason in result.reason
+    assert result.reason.startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("latency_ms", 0.0),
+        ("latency_ms", -0.0),
+        ("latency_ms", 1e-100),
+        ("latency_ms", 86_400_000.0),
+        ("cost_usd", 1_000_000.0),
+        ("score", -1e9),
+        ("score", -1e-100),
+    ],
+)
+def test_a_record_at_the_bounds_becomes_a_row_holding_the_same_double(
+    field: str, value: float
+) -> None:
+    data = orjson.loads(analytics(Tenant(), uuid.uuid4(), HASH).to_bytes())
+    data[field] = value
+    row = decode(ANALYTICS, orjson.dumps(data), Lineage(0, 0))
+    assert not isinstance(row, Poison)
+    stored = dict(zip(ANALYTICS.columns, row, strict=True))[field]
+    assert struct.pack("<d", stored) == struct.pack("<d", value)  # -0.0 keeps its sign
 
 
 TP0, TP1 = TopicPartition("t", 0), TopicPartition("t", 1)
