@@ -45,8 +45,7 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
 def _worker(settings: Settings, _args: argparse.Namespace) -> int:
     from workers.service import main
 
-    main(settings)
-    return 0
+    return main(settings)
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:

@@ -111,8 +111,26 @@ class Settings(BaseSettings):
         default=0,
         ge=0,
         description=(
-            "Port of a worker's health endpoint (/healthz); 0, the default, serves none, so "
-            "any number of workers can run on one host. The local stack uses 8081."
+            "Port of a worker's health endpoint (/healthz) and metrics (/metrics); 0, the "
+            "default, serves neither, so any number of workers can run on one host. The local "
+            "stack uses 8081."
+        ),
+    )
+    worker_stall_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "How long a partition with records waiting may go without committed progress "
+            "(or the worker wait on ClickHouse) before /healthz answers 503 with the reason."
+        ),
+    )
+    worker_shutdown_grace_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "On SIGTERM a worker stops within this: retry waits end at once, and a final "
+            "flush or client stop still running near its end is cancelled, committing "
+            "nothing it has not stored."
         ),
     )
 

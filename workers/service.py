@@ -1,4 +1,4 @@
-"""The worker process: consumer group member, ClickHouse writer, health endpoint."""
+"""The worker process: consumer group member, ClickHouse writer, health and metrics server."""
 
 from __future__ import annotations
 
@@ -10,11 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from promptline.clickhouse import connect
-from promptline.http.bodies import json_response
 from promptline.kafka import create_consumer, create_producer
 from promptline.settings import Settings
 from promptline.topics import EventKind, dead_letter_topic, topic_name
@@ -22,9 +20,13 @@ from workers.batch import Batch
 from workers.coordinator import WarehouseWorker
 from workers.dead_letters import DeadLetters
 from workers.dedup import DuplicateFinder
+from workers.metrics import WorkerCollector, WorkerMetrics
 from workers.partition_reader import PartitionReader, create_reader_consumer
+from workers.progress import Progress
 from workers.recovery import BlockRecovery
+from workers.shutdown import EXIT_PAST_GRACE, Watchdog, stop_within
 from workers.sink import ClickHouseSink
+from workers.status_server import WorkerStatus, serve_status
 from workers.tables import TABLES, TableSpec
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,8 @@ def assemble_worker(
     consumer = create_consumer(settings, [], settings.kafka_consumer_group)
     window = settings.worker_dedup_window_days
     reader = PartitionReader(create_reader_consumer(settings))
+    progress = Progress()
+    sink.report_to(progress)
     duplicates = DuplicateFinder(sink, timedelta(days=window) if window else None)
     dead_letters = DeadLetters(producer, dead_letter_topic(settings.kafka_topic_prefix))
     worker = WarehouseWorker(
@@ -72,16 +76,38 @@ def assemble_worker(
         specs,
         Batch(settings.worker_batch_max_rows, settings.worker_batch_max_seconds),
         duplicates,
-        BlockRecovery(sink, reader, duplicates, dead_letters),
+        BlockRecovery(sink, reader, duplicates, dead_letters, progress),
+        progress,
     )
     return WorkerParts(worker, consumer, reader, producer, list(specs))
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    """Run one worker until ``stop`` is set; flushes and commits before returning."""
+async def run_worker(settings: Settings, stop: asyncio.Event) -> bool:
+    """Run one worker until ``stop`` is set, then stop within the grace (``workers/shutdown.py``).
+
+    Returns whether it stopped in time; past the grace it is cancelled, committing nothing.
+    """
     sink = ClickHouseSink(await connect(settings))
     parts = assemble_worker(settings, sink)
-    health = await _start_health_server(settings, parts.worker)
+    worker = parts.worker
+    metrics = WorkerMetrics(
+        WorkerCollector(worker.progress, worker.stats, settings.worker_stall_seconds)
+    )
+    status = WorkerStatus(
+        worker.progress, worker.stats, parts.consumer, metrics, settings.worker_stall_seconds
+    )
+    server = await serve_status(settings, status)
+    try:
+        lifetime = asyncio.create_task(_consume(parts, sink, stop))
+        return await stop_within(
+            lifetime, stop, sink.interrupt, settings.worker_shutdown_grace_seconds
+        )
+    finally:
+        if server is not None:
+            await server.cleanup()
+
+
+async def _consume(parts: WorkerParts, sink: ClickHouseSink, stop: asyncio.Event) -> None:
     try:
         await parts.start()
         log.info("worker consuming %s", sorted(parts.topics))
@@ -89,34 +115,27 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     finally:
         await parts.stop()
         await sink.close()
-        if health is not None:
-            await health.cleanup()
+        log.info("worker stopped")
 
 
-async def _start_health_server(settings: Settings, worker: WarehouseWorker) -> web.AppRunner | None:
-    if not settings.worker_http_port:
-        return None
+def main(settings: Settings) -> int:
+    """Run a worker until SIGTERM or SIGINT; its exit status (``EXIT_PAST_GRACE`` if it had to
+    be cut short)."""
+    watchdog = Watchdog(settings.worker_shutdown_grace_seconds)
 
-    async def healthz(_request: web.Request) -> web.Response:
-        return json_response({"status": "ok", **worker.stats.as_dict()})
-
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, settings.listen_host, settings.worker_http_port).start()
-    return runner
-
-
-def main(settings: Settings) -> None:
-    """Run a worker until SIGTERM or SIGINT."""
-
-    async def _main() -> None:
+    async def _main() -> bool:
         stop = asyncio.Event()
+
+        def on_signal() -> None:
+            stop.set()
+            watchdog.start()
+
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(signum, stop.set)
-        await run_worker(settings, stop)
+                loop.add_signal_handler(signum, on_signal)
+        return await run_worker(settings, stop)
 
-    asyncio.run(_main())
+    in_time = asyncio.run(_main())
+    watchdog.cancel()
+    return 0 if in_time else EXIT_PAST_GRACE

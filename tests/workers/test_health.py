@@ -1,0 +1,61 @@
+"""``/healthz`` tells the truth: 503 with why while a partition is held, 200 again after."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from promptline.devstack.services import free_port
+from promptline.settings import Settings
+from promptline.topics import EventKind, topic_name
+from tests.workers.helpers import Tenant, analytics, produce, scalar, wait_until
+from tests.workers.outage import clickhouse_relay
+from tests.workers.status import health_if, held, running_worker
+
+pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
+
+HASH = "sha256:" + "5" * 64
+
+
+def _served(settings: Settings, **update: object) -> Settings:
+    return settings.model_copy(
+        update={"worker_http_port": free_port(), "worker_stall_seconds": 0.5, **update}
+    )
+
+
+async def test_unhealthy_while_clickhouse_is_unreachable_and_healthy_once_it_is_back(
+    migrated: Settings,
+) -> None:
+    tenant, prompt = Tenant(), uuid.uuid4()
+    async with clickhouse_relay(migrated) as relay:
+        settings = _served(migrated, clickhouse_url=relay.url())
+        async with running_worker(settings):
+            healthy = await wait_until(lambda: health_if(settings, 200), "healthy at start")
+            assert healthy["status"] == "ok" and healthy["rows_written"] == 0
+
+            relay.switch_off()
+            await produce(settings, [analytics(tenant, prompt, HASH) for _ in range(5)])
+            body = await wait_until(
+                lambda: held(settings, "clickhouse_unreachable"),
+                "unhealthy while ClickHouse is unreachable",
+            )
+            assert body["status"] == "unhealthy"
+            assert body["reason"].startswith("ClickHouse unreachable, waiting for ")
+            assert "OperationalError" in body["reason"]
+            analytics_topic = topic_name(settings.kafka_topic_prefix, EventKind.ANALYTICS)
+            assert {p["topic"] for p in body["partitions"]} == {analytics_topic}
+            assert all(p["stalled_seconds"] >= 0.5 for p in body["partitions"])
+            assert body["rows_written"] == 0
+
+            relay.switch_on()
+            back = await wait_until(
+                lambda: _healthy_with_rows(settings, 5), "healthy with every row stored"
+            )
+            assert back["status"] == "ok"
+    assert await scalar(migrated, "SELECT count() FROM analytics_events") == 5
+
+
+async def _healthy_with_rows(settings: Settings, rows: int) -> dict[str, object] | None:
+    body = await health_if(settings, 200)
+    return body if body is not None and body["rows_written"] == rows else None
