@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from workers.aggregates import HOURLY
 from workers.batch import BlockId
 from workers.progress import Hold, Progress
 from workers.sink import MAX_BACKOFF_SECONDS, ClickHouseSink, Refused
@@ -178,7 +179,9 @@ class BlockWriter:
                     await self._insert(spec, block, total, rows, group, number)
                     outcome.stored += len(group)
                 except Refused as error:
-                    await self._undo(spec, block, group, rows, number)
+                    if await self._undo(spec, block, group, rows, number):
+                        outcome.stored += len(group)
+                        continue
                     if error.about_the_schema:
                         raise _Stuck(error.reason) from error
                     failed.append((group, error))
@@ -218,9 +221,12 @@ class BlockWriter:
         group: list[int],
         rows: Sequence[list[Any]],
         piece: int,
-    ) -> None:
-        """Delete what a refused insert stored in the raw table (a view refused it after the
-        raw part was written), so that its records are stored only by later pieces."""
+    ) -> bool:
+        """Settle what a refused insert stored in the raw table, if anything: a view refused
+        it after the raw part was written. If our hourly aggregate counted it before (the
+        view that refused is one added after ours), the rows stay, stored in the raw table
+        and every aggregate of ours: returns True. Otherwise they are deleted, so that their
+        records are stored only by later pieces."""
         offsets = [spec.offset(rows[index]) for index in group]
         where = (
             "kafka_partition = %(partition)s AND kafka_offset BETWEEN %(low)s AND %(high)s"
@@ -238,16 +244,32 @@ class BlockWriter:
         stored = await self._sink.rows(
             f"SELECT count() FROM {spec.table} WHERE {where}", parameters
         )
-        if stored and int(stored[0][0]):
-            log.warning(
-                "%s: a view refused piece %d of block %s after the table stored %d rows;"
-                " deleting them before splitting",
+        if not stored or not int(stored[0][0]):
+            return False
+        aggregate = HOURLY.get(spec.table)
+        if aggregate is not None and await aggregate.counted_rows(
+            self._sink, spec.table, where, parameters
+        ):
+            log.error(
+                "%s: a view refused piece %d of block %s after the table and %s had it: kept"
+                " as stored; a view of yours that refuses rows misses them",
                 spec.table,
                 piece,
                 block,
-                int(stored[0][0]),
+                aggregate.hourly,
             )
-            await self._sink.command(f"DELETE FROM {spec.table} WHERE {where}", parameters)
+            self._progress.insert_failed("kept_after_view_refused")
+            return True
+        log.warning(
+            "%s: a view refused piece %d of block %s after the table stored %d rows;"
+            " deleting them before splitting",
+            spec.table,
+            piece,
+            block,
+            int(stored[0][0]),
+        )
+        await self._sink.command(f"DELETE FROM {spec.table} WHERE {where}", parameters)
+        return False
 
 
 def _refusals(outcome: _Month) -> list[Refusal]:

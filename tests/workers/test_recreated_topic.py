@@ -114,7 +114,7 @@ async def test_the_same_offsets_with_other_records_are_another_block(migrated: S
         kafka = [_record(n, record.to_bytes()) for n, record in enumerate(records)]
         name = BlockId(tp, 0, len(records) - 1, record_marker(kafka[0]))
         rows = [
-            [*ANALYTICS.to_row(record, Lineage(0, n)), name.first, name.last, name.marker, 2]
+            [*ANALYTICS.to_row(record, Lineage(0, n)), name.first, name.last, name.marker, 2, 0]
             for n, record in enumerate(records)
         ]
         return name, rows

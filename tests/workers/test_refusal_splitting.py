@@ -193,3 +193,33 @@ async def test_a_block_split_by_a_worker_that_died_is_finished_by_the_next_owner
     assert await _stored(settings) == (199, 199, good_sum, 199, good_sum)
     letters = await _dead_letters(settings)
     assert [letter["source_offset"] for letter in letters] == [149]
+
+
+async def test_an_analysts_view_that_refuses_a_record_never_splits_raw_from_aggregates(
+    migrated: Settings,
+) -> None:
+    """A view added beside ours refuses one record: ClickHouse may have run ours first (the
+    rows stay, stored everywhere of ours) or not (the record is dead-lettered, the rest
+    stored): either way the raw table and the aggregates agree, and the partition goes on."""
+    await command(
+        migrated,
+        "CREATE TABLE analyst_target (latency Float64) ENGINE = MergeTree ORDER BY tuple()",
+    )
+    await command(
+        migrated,
+        "CREATE MATERIALIZED VIEW analyst_mv TO analyst_target AS SELECT"
+        f" ifNull(latency_ms, 0) + throwIf(latency_ms = {POISON}, 'analyst says no',"
+        " toInt16(4244)) AS latency FROM analytics_events"
+        " SETTINGS allow_custom_error_code_in_throwif = 1",
+    )
+    settings = migrated.model_copy(
+        update={"worker_batch_max_rows": 2_000, "worker_batch_max_seconds": 30.0}
+    )
+    await produce(settings, _events(2_000, poison_at=1_000))
+    async with in_process_worker(settings) as (worker, _task, _stop):
+        await wait_until(lambda: _committed(settings), "the block committed", within=240)
+        written, dead = worker.stats.rows_written, worker.stats.dead_lettered
+    assert written + dead == 2_000 and dead <= 1
+    rows, keys, latency, events, latency_sum = await _stored(settings)
+    assert (rows, keys, events) == (written, written, written)
+    assert latency == latency_sum
