@@ -147,6 +147,7 @@ class WarehouseWorker:
                             offset = await self._consumer.committed(tp)
                             if offset is not None:
                                 committed[tp] = offset
+                    self.progress.committed(committed)  # where lag is counted from
                     for block in await self._recovery.recover(spec, committed):
                         self._consumer.seek(block.tp, block.next_offset)
                         resume[block.tp] = block.next_offset

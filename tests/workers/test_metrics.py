@@ -13,7 +13,7 @@ from prometheus_client import generate_latest
 from promptline.devstack.services import free_port
 from promptline.settings import Settings
 from promptline.topics import EventKind, topic_name
-from tests.workers.helpers import Tenant, analytics, produce, wait_until
+from tests.workers.helpers import Tenant, analytics, command, produce, wait_until
 from tests.workers.outage import clickhouse_relay
 from tests.workers.status import (
     Samples,
@@ -131,6 +131,62 @@ def _age(samples: Samples, topic: str) -> float:
     )
 
 
+@pytest.mark.kafka
+@pytest.mark.clickhouse
+async def test_a_worker_counts_lag_from_the_offsets_committed_before_it_started(
+    migrated: Settings,
+) -> None:
+    """Records sent while no worker runs are lag as soon as the next worker is assigned their
+    partition, before it stores anything (here it cannot: the hourly aggregate refuses all)."""
+    tenant, prompt = Tenant(), uuid.uuid4()
+    topic = topic_name(migrated.kafka_topic_prefix, EventKind.ANALYTICS)
+    settings = migrated.model_copy(update={"worker_http_port": free_port()})
+    async with running_worker(settings):
+        await produce(settings, [analytics(tenant, prompt, HASH) for _ in range(3)])
+        await wait_until(
+            lambda: _when(settings, lambda s: _rows(s) == 3 and _lag(s, topic) == 0),
+            "the first three stored and committed",
+        )
+    await produce(settings, [analytics(tenant, prompt, HASH) for _ in range(7)])
+    await command(settings, "ALTER TABLE analytics_hourly ADD CONSTRAINT down CHECK events = 0")
+    async with running_worker(settings):
+        held = await wait_until(
+            lambda: _when(
+                settings, lambda s: _lag(s, topic) == 7 and _held(s, "stuck_on_block") == 1
+            ),
+            "seven records behind the offset the first worker committed",
+        )
+        assert _rows(held) == 0 and _age(held, topic) > 0
+        await command(settings, "ALTER TABLE analytics_hourly DROP CONSTRAINT down")
+        await wait_until(
+            lambda: _when(settings, lambda s: _rows(s) == 7 and _lag(s, topic) == 0),
+            "the seven stored once the table takes rows again",
+        )
+
+
+@pytest.mark.kafka
+@pytest.mark.clickhouse
+async def test_a_refused_record_counts_an_insert_failure_by_reason_and_a_dead_letter(
+    migrated: Settings,
+) -> None:
+    await command(
+        migrated,
+        "ALTER TABLE analytics_events ADD CONSTRAINT fast CHECK ifNull(latency_ms, 0) < 1000",
+    )
+    settings = migrated.model_copy(update={"worker_http_port": free_port()})
+    tenant, prompt = Tenant(), uuid.uuid4()
+    latencies = (1.0, 5000.0, 2.0)
+    async with running_worker(settings):
+        await produce(settings, [analytics(tenant, prompt, HASH, latency=ms) for ms in latencies])
+        samples = await wait_until(
+            lambda: _when(settings, lambda s: _rows(s) == 2), "the two fast events stored"
+        )
+    assert value(samples, "promptline_worker_dead_letters_total") == 1
+    failures = by_label(samples, "promptline_worker_insert_failures_total", "reason")
+    assert failures.get("unreachable", 0) == 0
+    assert sum(failures.values()) >= 1  # the block, then the halves holding the slow event
+
+
 async def _when(settings: Settings, check: Callable[[Samples], bool]) -> Samples | None:
     """The worker's metrics once it serves them and ``check`` holds of them; for ``wait_until``."""
     try:
@@ -140,8 +196,8 @@ async def _when(settings: Settings, check: Callable[[Samples], bool]) -> Samples
     return samples if check(samples) else None
 
 
-def _held(samples: Samples) -> float:
-    return by_label(samples, "promptline_worker_held", "hold")["clickhouse_unreachable"]
+def _held(samples: Samples, hold: str = "clickhouse_unreachable") -> float:
+    return by_label(samples, "promptline_worker_held", "hold")[hold]
 
 
 def _rows(samples: Samples) -> float | None:
