@@ -262,8 +262,7 @@ class WarehouseWorker:
     ) -> bool:
         try:
             await self._consumer.commit(offsets)
-            if what != "fence":
-                self.progress.committed(offsets)
+            self.progress.committed(offsets)  # a fence, the same offsets again, is no progress
             return True
         except (CommitFailedError, IllegalStateError) as error:
             # The group is moving partitions: their next owner reads (or recovers) the batch.

@@ -203,7 +203,7 @@ class ClickHouseSink:
         backoff = self._first_backoff
         while True:
             try:
-                return await call()
+                result = await call()
             except Exception as error:
                 if refusable:
                     self._progress.insert_failed(failure_label(error))
@@ -215,6 +215,9 @@ class ClickHouseSink:
                 self._progress.wait(Hold.UNREACHABLE, f"{type(error).__name__}: {error}"[:200])
                 await self.pause(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            else:
+                self._progress.reached()  # ClickHouse answers: no longer unreachable
+                return result
 
     async def close(self) -> None:
         """Release the HTTP connections."""
