@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
-from clickhouse_connect.driver.exceptions import DatabaseError, DataError
+from clickhouse_connect.driver.exceptions import DatabaseError, DataError, ProgrammingError
 
 from workers.progress import Hold, Progress
 
@@ -79,8 +79,9 @@ SCHEMA_CODES: dict[int, str] = {
 """Errors about the warehouse's schema: every record would fail alike, so splitting the block
 to find the records at fault would only cost inserts (``workers/writer.py``)."""
 
-ENCODING_ERRORS = (DataError, TypeError, ValueError, OverflowError)
-"""What the driver raises when a row's values cannot be encoded as its columns' types."""
+ENCODING_ERRORS = (DataError, ProgrammingError, TypeError, ValueError, OverflowError)
+"""What the driver raises when a row's values cannot be encoded as its columns' types, or the
+rows do not match the columns: about the insert, never about reaching ClickHouse."""
 
 MAX_REASON_CHARS = 500
 

@@ -54,7 +54,7 @@ async def store(settings: Settings, records: Sequence[RecordBase]) -> None:
         for offset, record in enumerate(records):
             spec = spec_of(record)
             row = spec.to_row(record, Lineage(0, offset))
-            by_spec.setdefault(spec.table, (spec, []))[1].append([*row, offset, offset, 0, 0])
+            by_spec.setdefault(spec.table, (spec, []))[1].append([*row, offset, offset, 0, 0, 0])
         for spec, rows in by_spec.values():
             await sink.write(spec.table, spec.insert_columns, rows, uuid.uuid4().hex)
     finally:
