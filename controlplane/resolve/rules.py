@@ -149,6 +149,14 @@ class RuleSpec(BaseModel):
     traffic: list[TrafficEntrySpec]
     coverage: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = 100
 
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        """``null`` for ``when`` or ``coverage`` is the field left out, as on every route."""
+        if not isinstance(data, dict):
+            return data
+        return {k: v for k, v in data.items() if v is not None or k not in ("when", "coverage")}
+
 
 _RULES = TypeAdapter(list[RuleSpec])
 

@@ -46,3 +46,34 @@ async def test_null_for_a_required_field_is_still_refused(api: Api, tenant: Tena
     assert (reply.status, reply.body["error"]["field"]) == (400, "name")
     reply = await api.call("POST", "/v1/resolve", tenant.key, json={"prompt": "p", "user_id": None})
     assert (reply.status, reply.body["error"]["field"]) == (400, "user_id")
+
+
+async def test_null_when_and_coverage_of_a_rule_are_their_defaults(
+    api: Api, tenant: Tenant
+) -> None:
+    created = await api.call("POST", "/v1/prompts", tenant.key, json={"name": "rules-null"})
+    prompt = created.body["id"]
+    for content in ("one", "two"):
+        pushed = await api.call(
+            "POST", f"/v1/prompts/{prompt}/versions", tenant.key, json={"content": content}
+        )
+        assert pushed.status == 201, pushed.body
+    rule = {
+        "name": "all",
+        "when": None,
+        "coverage": None,
+        "traffic": [{"version": "v2", "weight": 100}],
+    }
+    deployed = await api.call(
+        "POST",
+        f"/v1/prompts/{prompt}/deploy",
+        tenant.key,
+        json={"traffic": [{"version": "v1", "weight": 100}], "rules": [rule]},
+    )
+    assert deployed.status == 201, deployed.body
+    assert deployed.body["rules"][0]["when"] == []
+    assert "coverage" not in deployed.body["rules"][0]  # 100, the default, is not stored
+    resolved = await api.call(
+        "POST", "/v1/resolve", tenant.key, json={"prompt": "rules-null", "user_id": "u-7"}
+    )
+    assert (resolved.status, resolved.body["version"]) == (200, "v2")  # the rule matches all

@@ -141,6 +141,13 @@ GOOD_METADATA: list[tuple[dict[str, Any], tuple[int, str, str | None]]] = [
     ({"version": None, "version_hash": None, "trace_id": None}, (0, "", None)),
     ({"version_hash": HASH, "trace_id": TRACE}, (0, HASH, TRACE)),
     ({"release": 2**64 - 1, "other": -0.0, "tiny": 5e-324}, (0, "", None)),  # not copied
+    # Seed 000's metadata is any object: values that name no version are the client's own.
+    ({"version": "1.2.3", "version_hash": "abc", "trace_id": "4bf92f35"}, (0, "", None)),
+    ({"version": True, "version_hash": 7, "trace_id": 12345}, (0, "", None)),
+    ({"version": "", "trace_id": "not-a-uuid"}, (0, "", None)),
+    ({"version": [4]}, (0, "", None)),
+    ({"version": {"number": 4}}, (0, "", None)),
+    ({"version": "v-1"}, (0, "", None)),
 ]
 
 
@@ -166,20 +173,12 @@ BAD_METADATA: list[tuple[str, Any]] = [
     ("version", 2**64),
     ("version", "4294967296"),
     ("version", "v0"),
-    ("version", "v-1"),
     ("version", 4.0),
     ("version", -0.0),
     ("version", 1e-100),
-    ("version", True),
-    ("version", "four"),
-    ("version", ""),
-    ("version", [4]),
-    ("version", {"number": 4}),
     ("version_hash", "sha256:abc"),
     ("version_hash", HASH.upper()),
-    ("version_hash", 7),
-    ("trace_id", "not-a-uuid"),
-    ("trace_id", 12345),
+    ("version_hash", "SHA256:abc"),
 ]
 
 

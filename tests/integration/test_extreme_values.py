@@ -317,8 +317,8 @@ SIGNAL_VERSIONS: list[tuple[Any, int | None]] = [
     (4.0, None),
     (-0.0, None),
     (SMALLEST_MAGNITUDE, None),
-    (True, None),
-    ("four", None),
+    (True, 0),  # names no version: the client's own data, kept in the metadata
+    ("four", 0),
 ]
 
 
