@@ -57,35 +57,46 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _admin(settings: Settings, args: argparse.Namespace) -> int:
-    from promptline.commands import admin
+    from promptline.commands import admin, listings
 
-    if args.admin_command == "create-org":
+    command = args.admin_command
+    if command == "create-org":
         _print_json(asyncio.run(admin.create_org(settings, args.name, args.plan)))
-    elif args.admin_command == "create-project":
-        _print_json(asyncio.run(admin.create_proj(settings, uuid.UUID(args.org), args.name)))
-    elif args.admin_command == "create-key":
+    elif command == "create-project":
+        _print_json(asyncio.run(admin.create_proj(settings, args.org, args.name)))
+    elif command == "create-key":
         scopes = [scope.strip() for scope in args.scopes.split(",") if scope.strip()]
-        _print_json(
-            asyncio.run(admin.create_key(settings, uuid.UUID(args.project), scopes, args.name))
-        )
-    elif args.admin_command == "revoke-key":
+        _print_json(asyncio.run(admin.create_key(settings, args.project, scopes, args.name)))
+    elif command == "revoke-key":
         _print_json(asyncio.run(admin.revoke_key(settings, uuid.UUID(args.key_id))))
-    elif args.admin_command == "set-plan":
-        _print_json(asyncio.run(admin.change_plan(settings, uuid.UUID(args.org), args.plan)))
-    elif args.admin_command == "set-limits":
-        try:
-            changed = asyncio.run(
+    elif command == "set-plan":
+        _print_json(asyncio.run(admin.change_plan(settings, args.org, args.plan)))
+    elif command == "set-limits":
+        from promptline.commands.served_limits import served_endpoints
+
+        served = served_endpoints(settings)
+        _print_json(
+            asyncio.run(
                 admin.change_limits(
-                    settings, uuid.UUID(args.org), args.limit, args.clear, reset=args.reset
+                    settings, args.org, args.limit, args.clear, reset=args.reset, served=served
                 )
             )
-        except ValueError as error:
-            print(f"promptline admin set-limits: {error}", file=sys.stderr)
-            return 2
-        _print_json(changed)
-    elif args.admin_command == "quickstart":
+        )
+    elif command == "quickstart":
         _print_json(asyncio.run(admin.quickstart(settings)))
+    else:
+        print(listings.format_rows(asyncio.run(_listed(settings, args)), args.json))
     return 0
+
+
+async def _listed(settings: Settings, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from promptline.commands import listings
+
+    if args.admin_command == "list-orgs":
+        return await listings.list_orgs(settings)
+    if args.admin_command == "list-projects":
+        return await listings.list_projects(settings, args.org)
+    return await listings.list_keys(settings, args.project)
 
 
 def _stack(settings: Settings, args: argparse.Namespace) -> int:
@@ -110,69 +121,108 @@ def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser, with every subcommand."""
-    parser = argparse.ArgumentParser(prog="promptline", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the HTTP service (control plane and edge)").set_defaults(
-        run=_serve
-    )
-    commands.add_parser("worker", help="run a Kafka-to-ClickHouse worker").set_defaults(run=_worker)
-    migrate = commands.add_parser(
-        "migrate", help="apply store and ClickHouse migrations, create topics"
-    )
-    migrate.add_argument("--only", action="append", choices=["store", "clickhouse", "kafka"])
-    migrate.set_defaults(run=_migrate)
+DESCRIPTION = "promptline: one subcommand per process and task (serve, worker, admin...)."
+PLANS = ["free", "team", "business"]
+ORG_HELP = "organisation id, or its name if no other organisation has it"
+PROJECT_HELP = "project id, or its name if no other project has it"
 
-    admin = commands.add_parser("admin", help="manage organisations, projects and API keys")
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str
+) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` starts with the summary its parent lists."""
+    return commands.add_parser(name, help=summary, description=summary)
+
+
+def _admin_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    admin = _command(commands, "admin", "manage organisations, projects and API keys")
     admin.set_defaults(run=_admin)
-    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
-    org = admin_commands.add_parser("create-org", help="create an organisation")
-    org.add_argument("--name", required=True)
-    org.add_argument("--plan", choices=["free", "team", "business"], default="free")
-    project = admin_commands.add_parser("create-project", help="create a project")
-    project.add_argument("--org", required=True, help="organisation id")
-    project.add_argument("--name", required=True)
-    key = admin_commands.add_parser("create-key", help="create an API key (printed once)")
-    key.add_argument("--project", required=True, help="project id")
-    key.add_argument("--scopes", default="read,write,deploy,ingest")
-    key.add_argument("--name", default="")
-    revoke = admin_commands.add_parser("revoke-key", help="revoke an API key for good")
-    revoke.add_argument("--key-id", required=True, help="the key's id (create-key prints it)")
-    plan = admin_commands.add_parser("set-plan", help="move an organisation to another plan")
-    plan.add_argument("--org", required=True, help="organisation id")
-    plan.add_argument("--plan", choices=["free", "team", "business"], required=True)
-    limits = admin_commands.add_parser(
-        "set-limits", help="override an organisation's rate limits or monthly signal quota"
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True, metavar="COMMAND")
+    org = _command(admin_commands, "create-org", "create an organisation")
+    org.add_argument("--name", required=True, help="the organisation's name")
+    org.add_argument("--plan", choices=PLANS, default="free", help="its plan (default free)")
+    project = _command(admin_commands, "create-project", "create a project")
+    project.add_argument("--org", required=True, help=ORG_HELP)
+    project.add_argument("--name", required=True, help="the project's name (unique in its org)")
+    key = _command(admin_commands, "create-key", "create an API key (printed once)")
+    key.add_argument("--project", required=True, help=PROJECT_HELP)
+    key.add_argument(
+        "--scopes",
+        default="read,write,deploy,ingest",
+        help="comma-separated scopes (default read,write,deploy,ingest)",
     )
-    limits.add_argument("--org", required=True, help="organisation id")
+    key.add_argument("--name", default="", help="a label to tell keys apart in list-keys")
+    revoke = _command(admin_commands, "revoke-key", "revoke an API key for good")
+    revoke.add_argument("--key-id", required=True, help="the key's id (create-key prints it)")
+    plan = _command(admin_commands, "set-plan", "move an organisation to another plan")
+    plan.add_argument("--org", required=True, help=ORG_HELP)
+    plan.add_argument("--plan", choices=PLANS, required=True, help="the new plan")
+    limits = _command(
+        admin_commands,
+        "set-limits",
+        "override an organisation's rate limits or monthly signal quota",
+    )
+    limits.add_argument("--org", required=True, help=ORG_HELP)
     limits.add_argument(
         "--limit",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="'POST /v1/resolve=2000/second' or 'signals_per_month=500000' (repeatable)",
+        help="'POST /v1/resolve=2000/second' or 'signals_per_month=500000' (repeatable); "
+        "an endpoint the service does not rate-limit is refused, with the valid names",
     )
     limits.add_argument(
         "--clear", action="append", default=[], metavar="NAME", help="drop one override"
     )
     limits.add_argument("--reset", action="store_true", help="drop every override first")
-    admin_commands.add_parser("quickstart", help="local org, project, demo prompt and a fresh key")
-
-    dead = commands.add_parser(
-        "dead-letters", help="list or replay records workers could not store"
+    _command(admin_commands, "quickstart", "local org, project, demo prompt and a fresh key")
+    orgs = _command(admin_commands, "list-orgs", "list organisations: ids, names, plans")
+    projects = _command(admin_commands, "list-projects", "list projects and their organisations")
+    projects.add_argument("--org", help=f"only this organisation's: {ORG_HELP}")
+    keys = _command(
+        admin_commands, "list-keys", "list API keys: ids, prefixes, scopes (never secrets)"
     )
+    keys.add_argument("--project", help=f"only this project's: {PROJECT_HELP}")
+    for listing in (orgs, projects, keys):
+        listing.add_argument("--json", action="store_true", help="a JSON array, not a table")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with every subcommand."""
+    parser = argparse.ArgumentParser(prog="promptline", description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _command(commands, "serve", "run the HTTP service (control plane and edge)").set_defaults(
+        run=_serve
+    )
+    _command(commands, "worker", "run a Kafka-to-ClickHouse worker").set_defaults(run=_worker)
+    migrate = _command(commands, "migrate", "apply store and ClickHouse migrations, create topics")
+    migrate.add_argument(
+        "--only",
+        action="append",
+        choices=["store", "clickhouse", "kafka"],
+        help="migrate only this (repeatable; default all three)",
+    )
+    migrate.set_defaults(run=_migrate)
+    _admin_parser(commands)
+
+    dead = _command(commands, "dead-letters", "list or replay records workers could not store")
     dead.set_defaults(run=_dead_letters)
-    dead_commands = dead.add_subparsers(dest="dead_letters_command", required=True)
-    listing = dead_commands.add_parser("list", help="reason, source and value of each dead letter")
+    dead_commands = dead.add_subparsers(
+        dest="dead_letters_command", required=True, metavar="COMMAND"
+    )
+    listing = _command(dead_commands, "list", "reason, source and value of each dead letter")
     listing.add_argument("--limit", type=int, default=50, help="most recent N (default 50)")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
-    replay = dead_commands.add_parser("replay", help="produce dead letters to their source topic")
+    replay = _command(dead_commands, "replay", "produce dead letters to their source topic")
     replay.add_argument("--topic", help="only this source topic (name or kind, e.g. analytics)")
 
-    stack = commands.add_parser("stack", help="the local stack without Docker (make up / down)")
+    stack = _command(commands, "stack", "the local stack without Docker (make up / down)")
     stack.set_defaults(run=_stack)
-    stack.add_argument("stack_command", choices=["up", "down", "status"])
+    stack.add_argument(
+        "stack_command",
+        choices=["up", "down", "status"],
+        help="up: start it (keeps a running stack's key); down: stop it; status: what runs",
+    )
     return parser
 
 

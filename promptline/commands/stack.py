@@ -13,6 +13,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from promptline.commands.admin import quickstart
@@ -102,13 +103,18 @@ def _start(paths: StackPaths, name: str, command: list[str], env: dict[str, str]
 
 
 def up(base: Settings) -> int:
-    """Start everything, wait for health, print the URL, a fresh key and a curl command."""
+    """Start everything, wait for health, print the URL, a key and a curl command.
+
+    The key is a fresh one, unless the stack was already up and ``local.env`` holds a key
+    that still authenticates: then that key is kept, as its user may be using it.
+    """
     settings = local_settings(base)
     paths = StackPaths(settings.state_dir.resolve())
     env = local_env(settings.model_copy(update={"state_dir": paths.root}))
     broker_port = _port(settings.kafka_bootstrap_servers.split(",")[0])
     clickhouse_port = _port(settings.clickhouse_url)
     promptline = [sys.executable, "-m", "promptline"]
+    already_up = all(_running(paths, name) is not None for name in PROCESSES)
     print("Starting the promptline local stack:")
     _start(paths, "broker", broker_command(broker_port), env)
     wait_until("broker", lambda: tcp_open(broker_port), START_TIMEOUT, paths.log_file("broker"))
@@ -134,7 +140,7 @@ def up(base: Settings) -> int:
         START_TIMEOUT,
         paths.log_file("worker"),
     )
-    demo = asyncio.run(quickstart(settings))
+    demo = asyncio.run(quickstart(settings, keep=_held_key(paths) if already_up else ""))
     _write_local_env(paths, settings.base_url, demo["api_key"])
     _print_welcome(settings, demo)
     return 0
@@ -157,14 +163,36 @@ def down(base: Settings) -> int:
 
 
 def status(base: Settings) -> int:
-    """Print which of the stack's processes run; exit 1 if any is down."""
+    """Print which of the stack's processes run.
+
+    Up or down are both answers (exit 0); only a stack partly up, a process having died,
+    exits 1, so scripts notice it.
+    """
     paths = StackPaths(base.state_dir.resolve())
-    all_up = True
-    for name in PROCESSES:
-        pid = _running(paths, name)
-        all_up = all_up and pid is not None
+    running = {name: _running(paths, name) for name in PROCESSES}
+    for name, pid in running.items():
         print(f"  {name}: {f'running (pid {pid})' if pid else 'stopped'}")
-    return 0 if all_up else 1
+    up_count = sum(pid is not None for pid in running.values())
+    if up_count == len(PROCESSES):
+        print(f"The local stack is up at {base.base_url}.")
+        return 0
+    if up_count == 0:
+        print("The local stack is down (start it with: make up).")
+        return 0
+    print("The local stack is partly up: see its logs, then make down and make up.")
+    return 1
+
+
+def _held_key(paths: StackPaths) -> str:
+    """The API key ``local.env`` holds, or "" (``quickstart`` checks it still authenticates)."""
+    local = paths.root / "local.env"
+    if not local.exists():
+        return ""
+    for line in local.read_text().splitlines():
+        name, _, value = line.partition("=")
+        if name.strip() == "PROMPTLINE_API_KEY":
+            return value.strip()
+    return ""
 
 
 def _write_local_env(paths: StackPaths, url: str, api_key: str) -> None:
@@ -172,7 +200,7 @@ def _write_local_env(paths: StackPaths, url: str, api_key: str) -> None:
     (paths.root / "local.env").write_text(f"PROMPTLINE_URL={url}\nPROMPTLINE_API_KEY={api_key}\n")
 
 
-def _print_welcome(settings: Settings, demo: dict[str, str]) -> None:
+def _print_welcome(settings: Settings, demo: dict[str, Any]) -> None:
     body = json.dumps(
         {
             "prompt_id": demo["prompt_id"],
@@ -194,9 +222,10 @@ def _print_welcome(settings: Settings, demo: dict[str, str]) -> None:
         "'SELECT event_id, received_at, version_hash, latency_ms, cost_usd, score "
         "FROM analytics_events FINAL ORDER BY received_at DESC LIMIT 10 FORMAT PrettyCompact'"
     )
+    kept = "kept: the stack was already up" if demo.get("key_kept") else "shown once"
     print(
         f"\npromptline is up at {settings.base_url}\n"
-        f"API key (shown once): {demo['api_key']}\n"
+        f"API key ({kept}): {demo['api_key']}\n"
         f"(URL and key are also in {settings.state_dir / 'local.env'})\n\n"
         f"Send an analytics event:\n\n{send}\n\n"
         f"A worker writes it to ClickHouse within about a second; see it with:\n\n{query}\n\n"
