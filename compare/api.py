@@ -1,8 +1,11 @@
 """The compare routes: per-version analytics of a prompt, and each version against a baseline.
 
 - ``GET /dashboard/prompts/{name}/compare`` (seed 002): the prompt by name;
-- ``GET /v1/prompts/{prompt_id}/compare`` and ``GET /api/v1/prompts/{prompt_id}/compare``:
-  the prompt by any id (``prm_``, ``pmt_``, ``tmpl-``, UUID) or its name.
+- ``GET /v1/prompts/{prompt_id}/compare`` and ``GET /api/v1/prompts/{prompt_id}/compare``.
+
+Each takes the prompt by any id (``prm_``, ``pmt_``, ``tmpl-``, UUID) or its name, like
+every prompt reference; one that names no prompt of the key's project is 404 naming the
+path parameter (``name`` or ``prompt_id``).
 
 Query parameters: ``from`` and ``to`` (ISO 8601, UTC if no offset; ``[from, to)``),
 ``baseline`` (a version: ``4``, ``v4``, a content hash or a version id; default: the
@@ -22,16 +25,18 @@ from clickhouse_connect.driver.exceptions import OperationalError
 
 from compare.queries import Scope, read_figures
 from compare.report import attribute, build_report
+from compare.report_model import CompareReport
 from compare.stable import stable_from_history
 from compare.versions import fallback_baseline, find_version
 from compare.warehouse import WAREHOUSE
 from compare.window import Bucket, Window, parse_instant
 from controlplane.api.context import admit
 from controlplane.api.ratelimit import Endpoint, LimitClass
-from controlplane.api.references import prompt_in_catalog
+from controlplane.api.references import MAX_NAME_LENGTH, prompt_in_catalog
 from controlplane.store.models import Scope as KeyScope
 from promptline.http.bodies import json_response
 from promptline.http.errors import ApiError, ErrorKind
+from promptline.http.operations import Answer, Operation, Param
 from promptline.http.routes import served_routes
 
 log = logging.getLogger(__name__)
@@ -76,18 +81,17 @@ def _bucket(request: web.Request) -> Bucket | None:
         ) from error
 
 
-async def _compare(
-    request: web.Request, endpoint: Endpoint, reference: str, by_name_only: bool
-) -> web.Response:
+async def _compare(request: web.Request, endpoint: Endpoint, field: str) -> web.Response:
     caller = await admit(request, KeyScope.READ, endpoint)
     catalog, principal = caller.catalog, caller.principal
-    entry = (
-        catalog.prompt_by_name(principal.project_id, reference)
-        if by_name_only
-        else prompt_in_catalog(catalog, principal.project_id, reference)
-    )
+    reference = request.match_info[field]
+    entry = prompt_in_catalog(catalog, principal.project_id, reference)
     if entry is None:
-        raise ApiError(ErrorKind.NOT_FOUND, f"Prompt '{reference}' not found in your project.")
+        raise ApiError(
+            ErrorKind.NOT_FOUND,
+            f"Prompt '{reference[:MAX_NAME_LENGTH]}' not found in your project.",
+            field=field,
+        )
     window, bucket = _window(request), _bucket(request)
     requested = request.query.get("baseline")
     baseline: int | None = None
@@ -124,24 +128,52 @@ async def _compare(
 
 async def compare_by_name(request: web.Request) -> web.Response:
     """Seed 002: ``GET /dashboard/prompts/{name}/compare``."""
-    return await _compare(request, BY_NAME, request.match_info["name"], by_name_only=True)
+    return await _compare(request, BY_NAME, "name")
 
 
 async def compare_by_v1_reference(request: web.Request) -> web.Response:
     """``GET /v1/prompts/{prompt_id}/compare``."""
-    reference = request.match_info["prompt_id"]
-    return await _compare(request, BY_V1_REFERENCE, reference, by_name_only=False)
+    return await _compare(request, BY_V1_REFERENCE, "prompt_id")
 
 
 async def compare_by_api_reference(request: web.Request) -> web.Response:
     """``GET /api/v1/prompts/{prompt_id}/compare``."""
-    reference = request.match_info["prompt_id"]
-    return await _compare(request, BY_API_REFERENCE, reference, by_name_only=False)
+    return await _compare(request, BY_API_REFERENCE, "prompt_id")
+
+
+def _operation(summary: str, tag: str) -> Operation:
+    return Operation(
+        summary=summary,
+        description="Per-version analytics of the prompt over a window, each version against "
+        "a baseline with 95% confidence intervals and p-values. 404 for a prompt not in the "
+        "key's project or a baseline naming no version of it; 503 with Retry-After while "
+        "ClickHouse is unreachable.",
+        tag=tag,
+        scope=KeyScope.READ,
+        answers={200: Answer("The comparison.", CompareReport)},
+        errors=(ErrorKind.INVALID_REQUEST, ErrorKind.NOT_FOUND, ErrorKind.UNAVAILABLE),
+        parameters=(
+            Param("from", "Start of the window, ISO 8601 (UTC if no offset), inclusive."),
+            Param("to", "End of the window, ISO 8601, exclusive."),
+            Param(
+                "baseline",
+                "A version (`4`, `v4`, a content hash or an id); default: the stable version.",
+            ),
+            Param("bucket", "Adds a series per version.", schema={"enum": ["hour", "day"]}),
+        ),
+    )
+
+
+BY_NAME_OP = _operation("Compare a prompt's versions (by name)", "dashboard (seed 002)")
+BY_V1_OP = _operation("Compare a prompt's versions", "prompts (seed 001)")
+BY_API_OP = _operation("Compare a prompt's versions", "edge (seeds 000, 004)")
 
 
 def add_routes(app: web.Application) -> None:
     """Register the compare routes; the app must hold a ``WAREHOUSE`` and a ``CONTROL_PLANE``."""
     for path in ("/dashboard/prompts/{name}/compare", "/dashboard/prompts/{name}/compare/"):
-        served_routes(app).add_get(path, compare_by_name)
-    served_routes(app).add_get("/v1/prompts/{prompt_id}/compare", compare_by_v1_reference)
-    served_routes(app).add_get("/api/v1/prompts/{prompt_id}/compare", compare_by_api_reference)
+        served_routes(app).add_get(path, compare_by_name, BY_NAME_OP)
+    served_routes(app).add_get("/v1/prompts/{prompt_id}/compare", compare_by_v1_reference, BY_V1_OP)
+    served_routes(app).add_get(
+        "/api/v1/prompts/{prompt_id}/compare", compare_by_api_reference, BY_API_OP
+    )

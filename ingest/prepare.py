@@ -12,13 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlplane.catalog import Catalog, Principal
-from ingest.prompts import (
-    prompt_by_name,
-    prompt_by_reference,
-    version_by_hash,
-    version_by_number,
-)
-from promptline.http.errors import ApiError, ErrorKind
+from ingest.prompts import prompt_by_reference, version_by_hash, version_by_number
 from promptline.topics import EventKind
 from schemas.analytics import AnalyticsEventIn
 from schemas.signals import SignalIn
@@ -64,8 +58,8 @@ def usage_key(
 
 
 def prepare_usage(catalog: Catalog, principal: Principal, body: UsageIn) -> Prepared:
-    """A usage link to version ``body.version`` of the prompt named ``body.name``."""
-    prompt = prompt_by_name(catalog, principal, body.name, "name")
+    """A usage link to version ``body.version`` of the prompt ``body.name`` names (or an id)."""
+    prompt = prompt_by_reference(catalog, principal, body.name, "name")
     version = version_by_number(prompt, body.version, "version")
     return Prepared(
         EventKind.USAGE,
@@ -85,10 +79,8 @@ def prepare_usage(catalog: Catalog, principal: Principal, body: UsageIn) -> Prep
 def prepare_analytics(
     catalog: Catalog, principal: Principal, body: AnalyticsEventIn, idempotency_key: str | None
 ) -> Prepared:
-    """An analytics event about a version (by content hash) of a prompt (by UUID)."""
-    prompt = catalog.prompt(principal.project_id, body.prompt_id)
-    if prompt is None:
-        raise ApiError(ErrorKind.NOT_FOUND, "Prompt not found in your project.", field="prompt_id")
+    """An analytics event about a version (by content hash) of a prompt (any id, or its name)."""
+    prompt = prompt_by_reference(catalog, principal, body.prompt_id, "prompt_id")
     version_by_hash(prompt, body.version_hash, "version_hash")
     return Prepared(
         EventKind.ANALYTICS,

@@ -27,16 +27,6 @@ def prompt_by_reference(
     return prompt
 
 
-def prompt_by_name(catalog: Catalog, principal: Principal, name: str, field: str) -> PromptEntry:
-    """The project's prompt called ``name``."""
-    prompt = catalog.prompt_by_name(principal.project_id, name)
-    if prompt is None:
-        raise ApiError(
-            ErrorKind.NOT_FOUND, f"No prompt named '{name[:_SHOWN]}' in your project.", field=field
-        )
-    return prompt
-
-
 def version_by_number(prompt: PromptEntry, number: int, field: str) -> VersionEntry:
     """Version ``number`` of ``prompt``."""
     version = prompt.versions_by_number.get(number)

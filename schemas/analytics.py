@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.domains import CostUsd, LatencyMs, Score
 from schemas.idempotency import IdempotencyKey
+from schemas.usage import PromptName
 
 
 class AnalyticsEventIn(BaseModel):
@@ -19,12 +18,14 @@ class AnalyticsEventIn(BaseModel):
     a negative cost is always a bug). ``null`` is the same as leaving a field out.
     ``idempotency_key`` is ours, beside the ``Idempotency-Key`` header: an open body
     would otherwise drop it silently, and a client that puts it there means it (the
-    batch route takes it there too).
+    batch route takes it there too). ``prompt_id`` is any reference to the prompt (its
+    ``prm_``, ``pmt_`` or ``tmpl-`` id, its UUID as seed 004 shows, or its name), as
+    everywhere a prompt is taken; the edge resolves it to the UUID records carry.
     """
 
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
-    prompt_id: UUID
+    prompt_id: PromptName
     version_hash: str = Field(min_length=1, max_length=128)
     latency_ms: LatencyMs | None = None
     cost_usd: CostUsd | None = None

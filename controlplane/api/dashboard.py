@@ -17,6 +17,7 @@ Decisions the seed leaves open:
 - A body that is not JSON is ``400 invalid_request``; a field that fails validation is
   ``422 validation_error`` naming it (the family's framework convention).
 - The paths work with or without their trailing slash.
+- Each version adds ``prompt_uuid``, its prompt's UUID (ClickHouse's key for the prompt).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from controlplane.api.answer_models import DashboardVersion, DashboardVersions
 from controlplane.api.context import admit, commit
 from controlplane.api.fields import Content, Name, Text, VersionNumber
 from controlplane.api.presenters import actor, iso
@@ -37,6 +39,7 @@ from controlplane.listing import VersionRow, version_rows
 from controlplane.store.models import Scope
 from promptline.http.bodies import json_response, parse_model, read_json
 from promptline.http.errors import ApiError, ErrorKind
+from promptline.http.operations import Answer, Operation
 from promptline.http.routes import served_routes
 
 LIST_ALL = Endpoint("GET /dashboard/prompts", LimitClass.READ)
@@ -107,6 +110,7 @@ def _template(row: VersionRow) -> dict[str, Any]:
     return {
         "id": str(version.id),
         "name": row.prompt.name,
+        "prompt_uuid": str(row.prompt.id),
         "version": version.number,
         "content": version.content,
         "description": version.message or None,
@@ -115,11 +119,39 @@ def _template(row: VersionRow) -> dict[str, Any]:
     }
 
 
+TAG = "dashboard (seed 002)"
+CREATE_OP = Operation(
+    summary="Create a numbered version",
+    description="Version `version` of prompt `name` (the prompt is created if new); 409 if "
+    "that version exists. A field that fails validation is 422 naming it.",
+    tag=TAG,
+    scope=Scope.WRITE,
+    body=CreateIn,
+    answers={201: Answer("Created.", DashboardVersion)},
+    errors=(ErrorKind.VALIDATION, ErrorKind.CONFLICT),
+)
+LIST_ALL_OP = Operation(
+    summary="List every version",
+    description="Every version of every prompt of the key's project: by name, then newest first.",
+    tag=TAG,
+    scope=Scope.READ,
+    answers={200: Answer("The versions.", DashboardVersions)},
+)
+LIST_NAMED_OP = Operation(
+    summary="List a prompt's versions",
+    description="The versions of one prompt, newest first; 404 if there is no such prompt.",
+    tag=TAG,
+    scope=Scope.READ,
+    answers={200: Answer("The versions.", DashboardVersions)},
+    errors=(ErrorKind.NOT_FOUND,),
+)
+
+
 def add_routes(app: web.Application) -> None:
     """Register seed 002's create and list routes (compare and usage are elsewhere)."""
     router = served_routes(app)
     for path in ("/dashboard/prompts/", "/dashboard/prompts"):
-        router.add_post(path, post_prompt)
-        router.add_get(path, get_prompts)
+        router.add_post(path, post_prompt, CREATE_OP)
+        router.add_get(path, get_prompts, LIST_ALL_OP)
     for path in ("/dashboard/prompts/{name}/versions", "/dashboard/prompts/{name}/versions/"):
-        router.add_get(path, get_versions)
+        router.add_get(path, get_versions, LIST_NAMED_OP)

@@ -21,9 +21,11 @@ Decisions the seed leaves open:
 - Rollback with nothing earlier to return to is ``409 conflict`` (the prompt exists, its
   history does not allow the action); see ``controlplane.deployments``.
 - ``created_by`` / ``deployed_by`` name the API key (``key_<hex>``): there are no users.
+- Every answer that describes a prompt adds ``prompt_uuid``, the prompt's UUID: the key
+  its events have in ClickHouse, where analysts filter by it.
 - Resolve takes the prompt's name (or any of its ids), never queries the database, and
-  adds ``prompt_id``, ``version_id``, ``content_hash``, ``deployment_id`` and
-  ``missing_variables`` to the documented fields; ``"strict": true`` turns missing template
+  adds ``prompt_id``, ``prompt_uuid``, ``version_id``, ``content_hash``, ``deployment_id``
+  and ``missing_variables`` to the documented fields; ``"strict": true`` turns missing template
   variables into a 400.
 """
 
@@ -37,6 +39,16 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from controlplane.api.answer_models import (
+    DeploymentList,
+    DeploymentOut,
+    PromptDetail,
+    PromptList,
+    PromptOut,
+    RollbackOut,
+    VersionList,
+    VersionOut,
+)
 from controlplane.api.context import Caller, KeptPlane, admit, commit
 from controlplane.api.fields import Content, Label, Name, Text, Variable
 from controlplane.api.presenters import actor, iso, version_label
@@ -47,6 +59,7 @@ from controlplane.api.references import (
     find_version,
     parse_version_ref,
 )
+from controlplane.api.resolve_model import ResolveIn, ResolveOut
 from controlplane.api.resolve_route import post_resolve
 from controlplane.authoring import PromptExists, create_prompt, push_next_version
 from controlplane.deployments import (
@@ -71,6 +84,7 @@ from promptline.http.bodies import (
     read_json,
 )
 from promptline.http.errors import ApiError, ErrorKind
+from promptline.http.operations import Answer, Operation
 from promptline.http.routes import served_routes
 
 LIST_PROMPTS = Endpoint("GET /v1/prompts", LimitClass.READ)
@@ -268,6 +282,7 @@ async def post_rollback(request: web.Request) -> web.Response:
             "rolled_back_at": iso(deployment.deployed_at),
             "deployment_id": encode(IdShape.DEPLOYMENT, deployment.id),
             "prompt_id": encode(IdShape.PROMPT, prompt.id),
+            "prompt_uuid": str(prompt.id),
         }
     )
 
@@ -296,6 +311,7 @@ def _prompt(overview: PromptOverview) -> dict[str, Any]:
     active = main_version(overview.deployment, overview.latest)
     return {
         "id": encode(IdShape.PROMPT, prompt.id),
+        "prompt_uuid": str(prompt.id),
         "name": prompt.name,
         "description": prompt.description,
         "active_version": version_label(active) if active is not None else None,
@@ -310,6 +326,7 @@ def _version(prompt: Prompt, version: PromptVersion, *, content: bool = False) -
         "version_id": encode(IdShape.VERSION, version.id),
         "version": version_label(version.number),
         "prompt_id": encode(IdShape.PROMPT, prompt.id),
+        "prompt_uuid": str(prompt.id),
         "content_hash": version.content_hash,
         "message": version.message,
         "variables": list(version.variables),
@@ -326,6 +343,7 @@ def _deployment(prompt: Prompt, deployment: Deployment) -> dict[str, Any]:
     return {
         "deployment_id": encode(IdShape.DEPLOYMENT, deployment.id),
         "prompt_id": encode(IdShape.PROMPT, prompt.id),
+        "prompt_uuid": str(prompt.id),
         "label": deployment.label,
         "traffic": deployment.traffic,
         "rules": deployment.rules,
@@ -335,16 +353,111 @@ def _deployment(prompt: Prompt, deployment: Deployment) -> dict[str, Any]:
     }
 
 
+TAG = "prompts (seed 001)"
+_NOT_FOUND = (ErrorKind.NOT_FOUND,)
+_WRITE_RACE = (ErrorKind.CONFLICT,)
+"""Concurrent writes to one prompt that keep racing: 409 with Retry-After."""
+
+RESOLVE_OP = Operation(
+    summary="Resolve a prompt for a user",
+    description="Which version this user gets, with its variables filled in, answered from "
+    "memory. The same user always gets the same version of a deployment.",
+    tag=TAG,
+    scope=Scope.READ,
+    body=ResolveIn,
+    answers={200: Answer("The version served.", ResolveOut)},
+    errors=_NOT_FOUND,
+)
+LIST_PROMPTS_OP = Operation(
+    summary="List prompts",
+    description="Every prompt of the key's project.",
+    tag=TAG,
+    scope=Scope.READ,
+    answers={200: Answer("The prompts.", PromptList)},
+)
+CREATE_PROMPT_OP = Operation(
+    summary="Create a prompt",
+    description="An empty prompt; versions are pushed to it afterwards. 409 if the name is taken.",
+    tag=TAG,
+    scope=Scope.WRITE,
+    body=PromptIn,
+    answers={201: Answer("Created.", PromptOut)},
+    errors=(ErrorKind.CONFLICT,),
+)
+SHOW_PROMPT_OP = Operation(
+    summary="Show a prompt",
+    description="One prompt with its versions (newest first) and the deployment in force.",
+    tag=TAG,
+    scope=Scope.READ,
+    answers={200: Answer("The prompt.", PromptDetail)},
+    errors=_NOT_FOUND,
+)
+LIST_VERSIONS_OP = Operation(
+    summary="List a prompt's versions",
+    description="Newest first, without their content.",
+    tag=TAG,
+    scope=Scope.READ,
+    answers={200: Answer("The versions.", VersionList)},
+    errors=_NOT_FOUND,
+)
+CREATE_VERSION_OP = Operation(
+    summary="Push a version",
+    description="The prompt's next version (immutable, numbered v1, v2, ...). It is not served "
+    "until deployed, unless the prompt was never deployed.",
+    tag=TAG,
+    scope=Scope.WRITE,
+    body=VersionIn,
+    answers={201: Answer("Created.", VersionOut)},
+    errors=_NOT_FOUND + _WRITE_RACE,
+)
+SHOW_VERSION_OP = Operation(
+    summary="Show a version",
+    description="One version with its content.",
+    tag=TAG,
+    scope=Scope.READ,
+    answers={200: Answer("The version.", VersionOut)},
+    errors=_NOT_FOUND,
+)
+DEPLOY_OP = Operation(
+    summary="Deploy",
+    description="Route traffic by weight (summing to 100) over the prompt's versions, with "
+    "optional targeting rules. A version naming no version of the prompt is 404; weights "
+    "not summing to 100 are 422 `weight_mismatch`.",
+    tag=TAG,
+    scope=Scope.DEPLOY,
+    body=DeployIn,
+    answers={201: Answer("Deployed.", DeploymentOut)},
+    errors=_NOT_FOUND + _WRITE_RACE + (ErrorKind.WEIGHT_MISMATCH,),
+)
+ROLLBACK_OP = Operation(
+    summary="Roll back",
+    description="All traffic back to the previous deployment that sent 100% to one version; "
+    "409 when there is none.",
+    tag=TAG,
+    scope=Scope.DEPLOY,
+    answers={200: Answer("Rolled back.", RollbackOut)},
+    errors=_NOT_FOUND + _WRITE_RACE,
+)
+HISTORY_OP = Operation(
+    summary="Deployment history",
+    description="A prompt's deployments, newest (the one in force) first.",
+    tag=TAG,
+    scope=Scope.READ,
+    answers={200: Answer("The deployments.", DeploymentList)},
+    errors=_NOT_FOUND,
+)
+
+
 def add_routes(app: web.Application) -> None:
     """Register seed 001's routes."""
     router = served_routes(app)
-    router.add_post("/v1/resolve", partial(post_resolve, KeptPlane()))
-    router.add_get("/v1/prompts", get_prompts)
-    router.add_post("/v1/prompts", post_prompt)
-    router.add_get("/v1/prompts/{prompt_id}", get_prompt)
-    router.add_get("/v1/prompts/{prompt_id}/versions", get_versions)
-    router.add_post("/v1/prompts/{prompt_id}/versions", post_version)
-    router.add_get("/v1/prompts/{prompt_id}/versions/{version}", get_version)
-    router.add_post("/v1/prompts/{prompt_id}/deploy", post_deploy)
-    router.add_post("/v1/prompts/{prompt_id}/rollback", post_rollback)
-    router.add_get("/v1/prompts/{prompt_id}/deployments", get_deployments)
+    router.add_post("/v1/resolve", partial(post_resolve, KeptPlane()), RESOLVE_OP)
+    router.add_get("/v1/prompts", get_prompts, LIST_PROMPTS_OP)
+    router.add_post("/v1/prompts", post_prompt, CREATE_PROMPT_OP)
+    router.add_get("/v1/prompts/{prompt_id}", get_prompt, SHOW_PROMPT_OP)
+    router.add_get("/v1/prompts/{prompt_id}/versions", get_versions, LIST_VERSIONS_OP)
+    router.add_post("/v1/prompts/{prompt_id}/versions", post_version, CREATE_VERSION_OP)
+    router.add_get("/v1/prompts/{prompt_id}/versions/{version}", get_version, SHOW_VERSION_OP)
+    router.add_post("/v1/prompts/{prompt_id}/deploy", post_deploy, DEPLOY_OP)
+    router.add_post("/v1/prompts/{prompt_id}/rollback", post_rollback, ROLLBACK_OP)
+    router.add_get("/v1/prompts/{prompt_id}/deployments", get_deployments, HISTORY_OP)

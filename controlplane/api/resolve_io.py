@@ -159,6 +159,7 @@ def _fixed_parts(resolution: Resolution) -> tuple[bytes, bytes]:
         {
             "traffic_rule": resolution.traffic_rule,
             "prompt_id": encode(IdShape.PROMPT, resolution.prompt_id),
+            "prompt_uuid": str(resolution.prompt_id),
             "version_id": encode(IdShape.VERSION, resolution.version_id),
             "content_hash": resolution.content_hash,
             "deployment_id": (

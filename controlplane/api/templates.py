@@ -14,6 +14,8 @@ Decisions the seed leaves open:
   ``description`` or ``commitMessage`` is null.
 - ``variables`` in a push are merged with the ``{{placeholders}}`` found in the content.
 - ``name`` also accepts the template's id (``tmpl-...``), like every prompt reference.
+- A template (and a push's answer) adds ``prompt_uuid``, the prompt's UUID, ClickHouse's
+  key for it: the same field name in every family, so analysts find it anywhere.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from controlplane.api.answer_models import TemplateFound, TemplateList, TemplatePushed
 from controlplane.api.context import admit, commit
 from controlplane.api.fields import Content, Name, Text, Variable
 from controlplane.api.presenters import actor, iso
@@ -41,6 +44,7 @@ from controlplane.listing import PromptOverview, prompt_overview, prompt_overvie
 from controlplane.store.models import Prompt, PromptVersion, Scope
 from promptline.http.bodies import json_response, parse_model, read_json
 from promptline.http.errors import ApiError, ErrorKind
+from promptline.http.operations import Answer, Operation, Param
 from promptline.http.routes import served_routes
 
 GET_TEMPLATES = Endpoint("GET /api/v1/prompt-templates", LimitClass.READ)
@@ -131,6 +135,7 @@ async def post_template(request: web.Request) -> web.Response:
             "data": {
                 "templateId": encode(IdShape.TEMPLATE, prompt.id),
                 "templateName": prompt.name,
+                "prompt_uuid": str(prompt.id),
                 "versionId": encode(IdShape.TEMPLATE_VERSION, version.id),
                 "version": version.number,
             }
@@ -156,6 +161,7 @@ def _template(overview: PromptOverview) -> dict[str, Any]:
     prompt = overview.prompt
     return {
         "id": encode(IdShape.TEMPLATE, prompt.id),
+        "prompt_uuid": str(prompt.id),
         "name": prompt.name,
         "description": prompt.description or None,
         "latestVersion": overview.latest,
@@ -175,7 +181,35 @@ def _version(version: PromptVersion, *, content: bool = False) -> dict[str, Any]
     return shown
 
 
+TAG = "prompt templates (seed 003)"
+GET_OP = Operation(
+    summary="List templates, or fetch one",
+    description="Without `name`: every template of the key's project (`TemplateList`). With "
+    "`name`: that template with its latest (or the given) version and every version "
+    "(`TemplateFound`); an unknown name or version is 404. `version` without `name` is 400.",
+    tag=TAG,
+    scope=Scope.READ,
+    answers={
+        200: Answer("The templates, or the one named.", one_of=(TemplateList, TemplateFound)),
+    },
+    errors=(ErrorKind.INVALID_REQUEST, ErrorKind.NOT_FOUND),
+    parameters=(
+        Param("name", "The template's name (or id)."),
+        Param("version", "A version: a positive integer (`v3` and a content hash work too)."),
+    ),
+)
+PUSH_OP = Operation(
+    summary="Create a template or push its next version",
+    description="Creates the template if new, then pushes its next version.",
+    tag=TAG,
+    scope=Scope.WRITE,
+    body=PushIn,
+    answers={201: Answer("Pushed.", TemplatePushed)},
+    errors=(ErrorKind.CONFLICT,),
+)
+
+
 def add_routes(app: web.Application) -> None:
     """Register seed 003's routes."""
-    served_routes(app).add_get("/api/v1/prompt-templates", get_templates)
-    served_routes(app).add_post("/api/v1/prompt-templates", post_template)
+    served_routes(app).add_get("/api/v1/prompt-templates", get_templates, GET_OP)
+    served_routes(app).add_post("/api/v1/prompt-templates", post_template, PUSH_OP)

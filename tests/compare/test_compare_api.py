@@ -259,16 +259,25 @@ async def test_a_window_with_ragged_edges_is_exact_and_buckets_add_up(
             assert item["series"][0]["events"] == item["events"]
 
 
-async def test_every_route_family_names_the_prompt_its_way(client: Client, world: World) -> None:
+ROUTES = ("/dashboard/prompts/{}/compare", "/v1/prompts/{}/compare", "/api/v1/prompts/{}/compare")
+
+
+def _references(entry: PromptEntry) -> list[str]:
+    """The prompt in every shape a route takes: seed 001's, 000's, 003's ids, UUID, name."""
+    return [
+        encode(IdShape.PROMPT, entry.id),
+        encode(IdShape.SIGNAL_PROMPT, entry.id),
+        encode(IdShape.TEMPLATE, entry.id),
+        str(entry.id),
+        entry.name,
+    ]
+
+
+async def test_every_route_takes_the_prompt_in_every_shape(client: Client, world: World) -> None:
     by_name = await _get(client, "/dashboard/prompts/checkout/compare")
-    for reference in (
-        encode(IdShape.PROMPT, world.entry.id),
-        str(world.entry.id),
-        "checkout",
-    ):
-        assert await _get(client, f"/v1/prompts/{reference}/compare") == by_name
-    pmt = encode(IdShape.SIGNAL_PROMPT, world.entry.id)
-    assert await _get(client, f"/api/v1/prompts/{pmt}/compare") == by_name
+    for route in ROUTES:
+        for reference in _references(world.entry):
+            assert await _get(client, route.format(reference)) == by_name, (route, reference)
     digest = world.entry.versions_by_number[2].content_hash
     by_hash = await _get(client, "/dashboard/prompts/checkout/compare", baseline=digest)
     assert by_hash["baseline"] == 2
@@ -279,9 +288,10 @@ async def test_every_route_family_names_the_prompt_its_way(client: Client, world
     [
         ("/dashboard/prompts/checkout/compare", {}, {}, 401, None),
         ("/dashboard/prompts/checkout/compare", {}, auth(INGEST_KEY), 403, None),
-        ("/dashboard/prompts/checkout/compare", {}, auth(OTHER_KEY), 404, None),
-        ("/dashboard/prompts/elsewhere/compare", {}, auth(), 404, None),
-        ("/dashboard/prompts/nothing/compare", {}, auth(), 404, None),
+        ("/dashboard/prompts/checkout/compare", {}, auth(OTHER_KEY), 404, "name"),
+        ("/dashboard/prompts/elsewhere/compare", {}, auth(), 404, "name"),
+        ("/dashboard/prompts/nothing/compare", {}, auth(), 404, "name"),
+        ("/v1/prompts/nothing/compare", {}, auth(), 404, "prompt_id"),
         ("/dashboard/prompts/checkout/compare", {"baseline": "v9"}, auth(), 404, "baseline"),
         ("/dashboard/prompts/checkout/compare", {"from": "yesterday"}, auth(), 400, "from"),
         (
@@ -330,9 +340,16 @@ async def test_an_organisation_override_limits_compare(client: Client, world: Wo
     assert response.status == 429 and "Retry-After" in response.headers
 
 
-async def test_other_projects_prompt_is_not_found_by_id(client: Client, world: World) -> None:
-    response = await client.get(f"/v1/prompts/{world.other.id}/compare", headers=auth())
-    assert response.status == 404
+async def test_other_projects_prompt_is_not_found_in_any_shape(
+    client: Client, world: World
+) -> None:
+    for route in ROUTES:
+        field = "name" if route.startswith("/dashboard") else "prompt_id"
+        for reference in _references(world.other):
+            response = await client.get(route.format(reference), headers=auth())
+            assert response.status == 404, (route, reference)
+            error = (await response.json())["error"]
+            assert (error["code"], error["field"]) == ("not_found", field)
 
 
 async def test_unreachable_warehouse_is_503_with_retry_after(settings: Settings) -> None:

@@ -14,7 +14,16 @@ from tests.controlplane.test_api_harness import (
 )
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
-FIELDS = {"id", "name", "version", "content", "description", "is_active", "created_at"}
+FIELDS = {
+    "id",
+    "name",
+    "prompt_uuid",
+    "version",
+    "content",
+    "description",
+    "is_active",
+    "created_at",
+}
 
 
 async def _create(

@@ -34,7 +34,8 @@ async def test_push_creates_then_auto_increments(api: Api, tenant: Tenant) -> No
         description="Main support agent prompt",
         commitMessage="First",
     )
-    assert set(first) == {"templateId", "templateName", "versionId", "version"}
+    assert set(first) == {"templateId", "templateName", "prompt_uuid", "versionId", "version"}
+    assert first["templateId"] == f"tmpl-{first['prompt_uuid']}"
     assert TEMPLATE_ID.fullmatch(first["templateId"])
     assert VERSION_ID.fullmatch(first["versionId"])
     assert (first["templateName"], first["version"]) == ("customer-support", 1)
@@ -89,7 +90,16 @@ async def test_list_shows_every_template(api: Api, tenant: Tenant) -> None:
     data = reply.body["data"]
     assert [item["name"] for item in data] == ["a-template", "b-template"]
     for item in data:
-        assert set(item) == {"id", "name", "description", "latestVersion", "createdAt", "updatedAt"}
+        assert set(item) == {
+            "id",
+            "prompt_uuid",
+            "name",
+            "description",
+            "latestVersion",
+            "createdAt",
+            "updatedAt",
+        }
+        assert item["id"] == f"tmpl-{item['prompt_uuid']}"
         assert TEMPLATE_ID.fullmatch(item["id"])
         assert TIMESTAMP.fullmatch(item["createdAt"]) and TIMESTAMP.fullmatch(item["updatedAt"])
     assert [(item["latestVersion"], item["description"]) for item in data] == [(1, None), (2, "B")]

@@ -42,6 +42,7 @@ def _as_dict(resolution: Resolution, resolved_at: str) -> dict[str, Any]:
         "resolved_at": resolved_at,
         "traffic_rule": resolution.traffic_rule,
         "prompt_id": encode(IdShape.PROMPT, resolution.prompt_id),
+        "prompt_uuid": str(resolution.prompt_id),
         "version_id": encode(IdShape.VERSION, resolution.version_id),
         "content_hash": resolution.content_hash,
         "deployment_id": encode(IdShape.DEPLOYMENT, deployment) if deployment else None,

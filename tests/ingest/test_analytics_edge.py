@@ -37,7 +37,7 @@ async def test_accepted_event_is_204_and_carries_every_field(
         ({"latency_ms": True}, "latency_ms"),
         ({"cost_usd": -0.5}, "cost_usd"),
         ({"score": "high"}, "score"),
-        ({"prompt_id": f"pmt_{PROMPT.hex}"}, "prompt_id"),
+        ({"prompt_id": ["checkout-assistant"]}, "prompt_id"),
         ({"version_hash": 5}, "version_hash"),
     ],
 )

@@ -20,7 +20,7 @@ def test_seed_example_is_valid_and_unknown_fields_are_ignored() -> None:
             "extra": "ignored",
         }
     )
-    assert event.prompt_id == uuid.UUID(PROMPT)
+    assert event.prompt_id == PROMPT  # a reference, resolved to the prompt by the edge
     assert (event.latency_ms, event.cost_usd, event.score) == (0, 0, 0)
 
 
@@ -33,7 +33,9 @@ def test_only_prompt_id_and_version_hash_are_required() -> None:
     ("body", "field"),
     [
         ({"version_hash": "h"}, "prompt_id"),
-        ({"prompt_id": "not-a-uuid", "version_hash": "h"}, "prompt_id"),
+        ({"prompt_id": "", "version_hash": "h"}, "prompt_id"),
+        ({"prompt_id": 5, "version_hash": "h"}, "prompt_id"),
+        ({"prompt_id": "n" * 201, "version_hash": "h"}, "prompt_id"),
         ({"prompt_id": PROMPT}, "version_hash"),
         ({"prompt_id": PROMPT, "version_hash": ""}, "version_hash"),
         ({"prompt_id": PROMPT, "version_hash": "h", "latency_ms": -1}, "latency_ms"),
