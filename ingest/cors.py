@@ -28,6 +28,7 @@ from aiohttp import hdrs, web
 
 from ingest.observe import ANSWER_HOOKS
 from promptline.http.errors import ApiError, ErrorKind
+from promptline.http.operations import Answer, Operation, Param
 from promptline.http.routes import served_routes
 
 ALLOWED_METHODS = "POST, OPTIONS"
@@ -88,6 +89,19 @@ async def preflight(request: web.Request) -> web.Response:
     return web.Response(status=204, headers=headers)
 
 
+PREFLIGHT = Operation(
+    summary="CORS preflight",
+    description="What a browser asks before sending an event from a page: 204 with the "
+    "Access-Control-Allow-* headers when the origin is allowed (PROMPTLINE_EDGE_CORS_ORIGINS), "
+    "403 when not; without an Origin, 204 with Allow.",
+    tag="edge (seeds 000, 004)",
+    scope=None,
+    answers={204: Answer("Allowed.", headers={"Access-Control-Allow-Origin": "The origin."})},
+    errors=(ErrorKind.FORBIDDEN,),
+    parameters=(Param("Origin", "The page's origin.", location="header"),),
+)
+
+
 def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
     """Answer hook of the edge's routes: allow the origin on their answers, errors included."""
     origin = request.headers.get(hdrs.ORIGIN)
@@ -109,5 +123,5 @@ def add_cors(app: web.Application, policy: CorsPolicy, paths: Iterable[str]) -> 
     routes = frozenset(paths)
     app[CORS_POLICY] = policy
     for path in sorted(routes):
-        served_routes(app).add_route(hdrs.METH_OPTIONS, path, preflight)
+        served_routes(app).add_route(hdrs.METH_OPTIONS, path, preflight, PREFLIGHT)
     app[ANSWER_HOOKS].add(add_cors_headers, routes)  # the app is a serving_app

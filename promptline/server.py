@@ -25,8 +25,10 @@ from ingest.metrics import EDGE_METRICS, EdgeMetrics
 from ingest.observe import serving_app
 from ingest.resources import close_edge, edge_producer, open_edge
 from ingest.routes import add_routes as add_edge_routes
+from promptline.http import document_routes
 from promptline.http.bodies import json_response
 from promptline.http.families import dialect_for
+from promptline.http.operations import Answer, Operation
 from promptline.http.routes import served_routes
 from promptline.logs import quiet_undecodable_bodies
 from promptline.settings import Settings
@@ -71,6 +73,40 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
+HEALTHZ = Operation(
+    summary="Liveness",
+    description="The process answers; checks nothing else (for a load balancer's liveness probe).",
+    tag="meta",
+    scope=None,
+    answers={200: Answer('Alive: `{"status": "ok"}`.', schema={"type": "object"})},
+)
+_READINESS = {
+    "type": "object",
+    "required": ["status", "checks"],
+    "properties": {
+        "status": {"enum": ["ready", "not ready"]},
+        "checks": {
+            "type": "object",
+            "properties": {
+                "store": {"enum": ["ok", UNREACHABLE]},
+                "kafka": {"enum": ["ok", UNREACHABLE]},
+            },
+        },
+    },
+}
+READYZ = Operation(
+    summary="Readiness",
+    description="Whether the control-plane store and Kafka both answer; what failed is logged, "
+    "never shown.",
+    tag="meta",
+    scope=None,
+    answers={
+        200: Answer("Both answer.", schema=_READINESS),
+        503: Answer("One of them does not: `unreachable`.", schema=_READINESS),
+    },
+)
+
+
 def create_app(settings: Settings) -> web.Application:
     """The application with all routes; its cleanup context owns every connection.
 
@@ -83,11 +119,12 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[EDGE_METRICS] = metrics
     app.cleanup_ctx.append(_resources)
-    served_routes(app).add_get("/healthz", healthz)
-    served_routes(app).add_get("/readyz", readyz)
+    served_routes(app).add_get("/healthz", healthz, HEALTHZ)
+    served_routes(app).add_get("/readyz", readyz, READYZ)
     add_edge_routes(app, CorsPolicy.parse(settings.edge_cors_origins))
     api.add_routes(app)
     compare_api.add_routes(app)
+    document_routes.add_routes(app)
     return app
 
 

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from ingest.accept import Accepted, Outcome, accept
 from ingest.admission import BATCH, admit
+from ingest.answer_models import BatchAnswer
 from ingest.batch import event_type, prepare_event, result, retry_seconds
 from ingest.batch_keys import FallbackKeys, first_occurrences
 from ingest.body import idempotency_header, parse_object, read_limited
@@ -29,6 +30,7 @@ from ingest.context import EDGE_CONTEXT
 from ingest.prepare import Prepared
 from promptline.http.bodies import json_response, parse_model
 from promptline.http.errors import ApiError, ErrorKind
+from promptline.http.operations import Answer, Operation, Param
 from promptline.http.routes import served_routes
 from schemas.batch import BatchIn
 
@@ -98,6 +100,35 @@ def _answer(outcomes: list[tuple[str | None, Outcome]]) -> web.Response:
     return response
 
 
+OPERATION = Operation(
+    summary="Send many events at once",
+    description="Signals, usage links and analytics events, each judged on its own: 200 when "
+    "every event was accepted, 207 with one result per event otherwise. 422 when `events` is "
+    "missing or empty; 413 past the batch's byte or event limit.",
+    tag="edge (seeds 000, 004)",
+    scope="ingest",
+    body=BatchIn,
+    body_description='`{"events": [{"type": "signal" | "usage" | "analytics", '
+    "...that route's fields}]}`; a signal names its prompt in `prompt_id`.",
+    answers={
+        200: Answer("Every event accepted.", BatchAnswer),
+        207: Answer(
+            "Some events refused; Retry-After when one is worth retrying.",
+            BatchAnswer,
+            headers={"Retry-After": "Whole seconds to wait before retrying those events."},
+        ),
+    },
+    errors=(ErrorKind.VALIDATION,),
+    parameters=(
+        Param(
+            "Idempotency-Key",
+            "The batch's key: each event without its own key gets one derived from it.",
+            location="header",
+        ),
+    ),
+)
+
+
 def add_routes(app: web.Application) -> None:
     """Register the batch route."""
-    served_routes(app).add_post(PATH, post_batch)
+    served_routes(app).add_post(PATH, post_batch, OPERATION)

@@ -13,6 +13,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ingest.metrics import EDGE_METRICS
+from promptline.http.operations import Answer, Operation
 from promptline.http.routes import served_routes
 
 PATH = "/metrics"
@@ -27,6 +28,16 @@ async def get_metrics(request: web.Request) -> web.Response:
     return response
 
 
+METRICS = Operation(
+    summary="Prometheus metrics",
+    description="The service's metrics in Prometheus's text format: counts and timings, "
+    "never event contents or keys.",
+    tag="meta",
+    scope=None,
+    answers={200: Answer("The metrics.", schema={"type": "string"}, content_type="text/plain")},
+)
+
+
 def add_routes(app: web.Application) -> None:
     """Register the metrics route."""
-    served_routes(app).add_get(PATH, get_metrics)
+    served_routes(app).add_get(PATH, get_metrics, METRICS)

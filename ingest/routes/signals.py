@@ -18,11 +18,13 @@ from aiohttp import web
 
 from ingest.accept import Accepted, accept
 from ingest.admission import SIGNALS, admit
+from ingest.answer_models import SignalAccepted
 from ingest.body import idempotency_header, read_model
 from ingest.context import EDGE_CONTEXT
 from ingest.prepare import prepare_signal
 from promptline.http.bodies import json_response
 from promptline.http.errors import ErrorKind
+from promptline.http.operations import Answer, Operation, Param
 from promptline.http.routes import served_routes
 from schemas.records import SignalRecord
 from schemas.signals import SignalIn
@@ -58,6 +60,25 @@ async def post_signal(request: web.Request) -> web.Response:
     return json_response({"data": signal_data(cast(SignalRecord, outcome.record))}, status=201)
 
 
+OPERATION = Operation(
+    summary="Record a feedback signal",
+    description="A thumbs up or down on one of the prompt's outputs; 201 once Kafka has it. "
+    "Counts against the organisation's monthly signal quota (429 with Retry-After over it).",
+    tag="edge (seeds 000, 004)",
+    scope="ingest",
+    body=SignalIn,
+    answers={201: Answer("Accepted.", SignalAccepted)},
+    errors=(ErrorKind.VALIDATION, ErrorKind.NOT_FOUND, ErrorKind.UNAVAILABLE),
+    parameters=(
+        Param(
+            "Idempotency-Key",
+            "Sending the same key again accepts the event once.",
+            location="header",
+        ),
+    ),
+)
+
+
 def add_routes(app: web.Application) -> None:
     """Register the signals route."""
-    served_routes(app).add_post(PATH, post_signal)
+    served_routes(app).add_post(PATH, post_signal, OPERATION)

@@ -15,11 +15,13 @@ from aiohttp import web
 
 from ingest.accept import Accepted, accept
 from ingest.admission import USAGE, admit
+from ingest.answer_models import UsageRecorded
 from ingest.body import idempotency_header, read_model
 from ingest.context import EDGE_CONTEXT
 from ingest.prepare import prepare_usage
 from promptline.http.bodies import json_response
 from promptline.http.errors import ErrorKind
+from promptline.http.operations import Answer, Operation, Param
 from promptline.http.routes import served_routes
 from schemas.usage import UsageIn
 
@@ -41,7 +43,26 @@ async def post_usage(request: web.Request) -> web.Response:
     return json_response(RECORDED, status=201)
 
 
+OPERATION = Operation(
+    summary="Link a trace to a prompt version",
+    description="Which trace (and span) used version `version` of prompt `name`; idempotent: "
+    "the warehouse keeps one link per (prompt, version, trace, span).",
+    tag="dashboard (seed 002)",
+    scope="ingest",
+    body=UsageIn,
+    answers={201: Answer("Recorded.", UsageRecorded)},
+    errors=(ErrorKind.VALIDATION, ErrorKind.NOT_FOUND, ErrorKind.UNAVAILABLE),
+    parameters=(
+        Param(
+            "Idempotency-Key",
+            "Sending the same key again accepts the event once.",
+            location="header",
+        ),
+    ),
+)
+
+
 def add_routes(app: web.Application) -> None:
     """Register the usage route (with and without a trailing slash, like its family)."""
-    served_routes(app).add_post(PATH, post_usage)
-    served_routes(app).add_post(PATH + "/", post_usage)
+    served_routes(app).add_post(PATH, post_usage, OPERATION)
+    served_routes(app).add_post(PATH + "/", post_usage, OPERATION)

@@ -29,7 +29,11 @@ _BY_PREFIX: tuple[tuple[str, ErrorDialect], ...] = (
 
 def dialect_for(request: web.Request) -> ErrorDialect:
     """The error dialect of the family that serves this path."""
-    path = request.path
+    return dialect_of_path(request.path)
+
+
+def dialect_of_path(path: str) -> ErrorDialect:
+    """The error dialect of the family that serves ``path`` (also for the API document)."""
     for prefix, dialect in _BY_PREFIX:
         if path.startswith(prefix):
             return dialect

@@ -19,6 +19,7 @@ from aiohttp import hdrs, web
 from aiohttp.web_urldispatcher import AbstractRoute, Resource
 
 from promptline.http.errors import Handler
+from promptline.http.operations import Operation, record
 
 
 class HandlerWrapper(Protocol):
@@ -36,24 +37,38 @@ class ServedRoutes:
     """``app.router``'s ``add_get``/``add_post``/``add_route``, wrapping each handler."""
 
     def __init__(self, app: web.Application) -> None:
+        self._app = app
         self._router = app.router
         self._wrapper = app.get(HANDLER_WRAPPER)
 
-    def add_route(self, method: str, path: str, handler: Handler) -> AbstractRoute:
-        """A route for ``method`` on ``path``."""
+    def add_route(
+        self, method: str, path: str, handler: Handler, operation: Operation | None = None
+    ) -> AbstractRoute:
+        """A route for ``method`` on ``path``, documented by ``operation``."""
         resource = self._router.add_resource(path)
+        self._document(method, resource, operation)
         return resource.add_route(method, self._wrapped(handler, resource))
 
-    def add_get(self, path: str, handler: Handler) -> AbstractRoute:
+    def add_get(
+        self, path: str, handler: Handler, operation: Operation | None = None
+    ) -> AbstractRoute:
         """GET and HEAD on ``path``, as aiohttp's ``add_get`` registers them."""
         resource = self._router.add_resource(path)
+        self._document(hdrs.METH_GET, resource, operation)
         wrapped = self._wrapped(handler, resource)
         resource.add_route(hdrs.METH_HEAD, wrapped)
         return resource.add_route(hdrs.METH_GET, wrapped)
 
-    def add_post(self, path: str, handler: Handler) -> AbstractRoute:
+    def add_post(
+        self, path: str, handler: Handler, operation: Operation | None = None
+    ) -> AbstractRoute:
         """POST on ``path``."""
-        return self.add_route(hdrs.METH_POST, path, handler)
+        return self.add_route(hdrs.METH_POST, path, handler, operation)
+
+    def _document(self, method: str, resource: Resource, operation: Operation | None) -> None:
+        """Record the route's contract for the API document (a test requires one)."""
+        if operation is not None:
+            record(self._app, method, resource.canonical, operation)
 
     def _wrapped(self, handler: Handler, resource: Resource) -> Handler:
         if self._wrapper is None:
