@@ -12,7 +12,9 @@ from blockbuster import BlockBuster, blockbuster_ctx
 from promptline.commands.migrate import run_migrations
 from promptline.devstack.services import free_port
 from promptline.settings import Settings
-from tests.support.services import Endpoints, real_services
+from tests.support.postgres import Postgres, postgres_for_tests
+from tests.support.redis import redis_for_tests
+from tests.support.services import Endpoints, chosen_flavour, real_services
 
 OUR_PACKAGES = ["promptline", "controlplane", "ingest", "workers", "schemas", "sql"]
 
@@ -33,6 +35,20 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
     """A real Kafka-protocol broker and a real ClickHouse, for the whole session."""
     with real_services(tmp_path_factory.mktemp("services")) as endpoints:
         yield endpoints
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL server for the whole session: started on first use, stopped at its end."""
+    with postgres_for_tests(chosen_flavour()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis server's URL for the whole session: started on first use, stopped at its end."""
+    with redis_for_tests(chosen_flavour(), tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture
@@ -64,15 +80,22 @@ async def migrated(settings: Settings) -> Settings:
     return settings
 
 
+SERVICE_MARKERS = {
+    "services": ("kafka", "clickhouse"),
+    "postgres": ("postgres",),
+    "redis_url": ("redis",),
+}
+"""The markers a test that takes each service fixture must carry (one of them)."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that uses the real services must say so with a marker (-m kafka, -m clickhouse)."""
+    """A test that uses a real service must say so with its marker (-m kafka, -m redis...)."""
     unmarked = [
-        item.nodeid
+        f"{item.nodeid} ({' or '.join(markers)})"
         for item in items
-        if "services" in getattr(item, "fixturenames", ())
-        and not any(item.get_closest_marker(name) for name in ("kafka", "clickhouse"))
+        for fixture, markers in SERVICE_MARKERS.items()
+        if fixture in getattr(item, "fixturenames", ())
+        and not any(item.get_closest_marker(name) for name in markers)
     ]
     if unmarked:
-        raise pytest.UsageError(
-            "tests using real services need a kafka or clickhouse marker: " + ", ".join(unmarked)
-        )
+        raise pytest.UsageError("tests using real services need a marker: " + ", ".join(unmarked))

@@ -1,9 +1,10 @@
 """Fixtures every control-plane test module shares: a store of each kind, the routes, a tenant.
 
 ``store_url`` is module-scoped (one migrated store per module and kind: migrating is the
-slow part) and parametrized over SQLite and PostgreSQL, so every test that uses it runs
-on both; ``fresh_store_url`` is a store of its own per test, for tests that read the
-whole store back. ``api`` serves the control-plane routes over the module's store.
+slow part) and parametrized over SQLite and PostgreSQL (the session's server, started on
+first use), so every test that uses it runs on both; ``fresh_store_url`` is a store of
+its own per test, for tests that read the whole store back. ``api`` serves the
+control-plane routes over the module's store.
 """
 
 from __future__ import annotations
@@ -25,22 +26,33 @@ from tests.controlplane.test_api_harness import (
     migrated_store,
     open_api,
 )
+from tests.support.postgres import Postgres, server_for_store
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module", params=STORES)
-async def store_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
-    async with migrated_store(request.param, tmp_path_factory.mktemp("store")) as url:
-        yield url
+@pytest.fixture(scope="module", params=STORES)
+def module_store_server(request: pytest.FixtureRequest) -> Postgres | None:
+    return server_for_store(request)
 
 
 @pytest.fixture(params=STORES)
+def fresh_store_server(request: pytest.FixtureRequest) -> Postgres | None:
+    return server_for_store(request)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def store_url(
+    module_store_server: Postgres | None, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    async with migrated_store(module_store_server, tmp_path_factory.mktemp("store")) as url:
+        yield url
+
+
+@pytest.fixture
 async def fresh_store_url(
-    request: pytest.FixtureRequest, tmp_path: Path, blockbuster: BlockBuster
+    fresh_store_server: Postgres | None, tmp_path: Path, blockbuster: BlockBuster
 ) -> AsyncIterator[str]:
     allow_pg_connect_probes(blockbuster)
-    async with migrated_store(request.param, tmp_path) as url:
+    async with migrated_store(fresh_store_server, tmp_path) as url:
         yield url
 
 

@@ -9,8 +9,8 @@ Tenants (organisation, project, keys) are created through ``controlplane.tenancy
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -22,9 +22,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from blockbuster import BlockBuster
 from multidict import CIMultiDictProxy
-from sqlalchemy import text, update
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from controlplane import api
 from controlplane.catalog import CatalogWatcher
@@ -34,47 +33,35 @@ from controlplane.store.models import Organization
 from controlplane.tenancy import ALL_SCOPES, create_api_key, create_organization, create_project
 from promptline.http.errors import error_middleware
 from promptline.http.families import dialect_for
-
-PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
+from tests.support.postgres import Postgres
 
 STORES = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
 ]
-"""Parameters of every module's ``store_url`` fixture: the suite runs on both stores."""
+"""Parameters of every module's ``store_url`` fixture: the suite runs on both stores.
+
+The fixtures take the PostgreSQL server with ``server_for_store`` (tests/support/postgres.py),
+so a session starts one only when a PostgreSQL test runs."""
 
 _NO_BODY: Any = object()
 
 
 @contextlib.asynccontextmanager
-async def migrated_store(kind: str, folder: Path) -> AsyncIterator[str]:
-    """The URL of a freshly migrated store of ``kind``; PostgreSQL is skipped if absent."""
-    if kind == "sqlite":
+async def migrated_store(postgres: Postgres | None, folder: Path) -> AsyncIterator[str]:
+    """The URL of a freshly migrated store: a database of its own on ``postgres``, or SQLite."""
+    if postgres is None:
         url = f"sqlite+aiosqlite:///{folder / 'control.db'}"
         await upgrade(url)
         yield url
         return
-    admin = create_async_engine(
-        PG_URL.format(database="test"), isolation_level="AUTOCOMMIT", connect_args={"timeout": 3}
-    )
-    database = f"promptline_api_{uuid.uuid4().hex[:12]}"
+    database = await asyncio.to_thread(postgres.create_database, "promptline_api")
     try:
-        try:
-            async with admin.connect() as connection:
-                await connection.execute(text(f'CREATE DATABASE "{database}"'))
-        except (OSError, TimeoutError, DBAPIError) as error:
-            if os.environ.get("CI"):  # CI has PostgreSQL: a skip there would hide a failure
-                pytest.fail(f"PostgreSQL is not reachable at 127.0.0.1:5432: {error!r}")
-            pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432: {error!r}")
-        url = PG_URL.format(database=database)
-        try:
-            await upgrade(url)
-            yield url
-        finally:
-            async with admin.connect() as connection:
-                await connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        url = postgres.url(database)
+        await upgrade(url)
+        yield url
     finally:
-        await admin.dispose()
+        await asyncio.to_thread(postgres.drop_database, database)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from typing import Any
@@ -28,21 +26,9 @@ from tests.controlplane.test_api_harness import (
     open_api,
 )
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 RESOLVE = Endpoint("POST /v1/resolve", LimitClass.RESOLVE)
 DEPLOY = Endpoint("POST /v1/prompts/:prompt_id/deploy", LimitClass.DEPLOY)
 DASHBOARD_VERSIONS = Endpoint("GET /dashboard/prompts/:name/versions", LimitClass.READ)
-
-
-async def _redis_answers() -> bool:
-    try:
-        _reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", 6379), 2)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
 
 
 def _principal(plan: str = "free", overrides: dict[str, Any] | None = None) -> Principal:
@@ -166,13 +152,12 @@ async def test_an_override_can_raise_a_free_limit(api: Api) -> None:
     _assert_429(await api.call("GET", "/v1/prompts", tenant.key), "rate_limited", 60)
 
 
+@pytest.mark.redis
 async def test_redis_counters_are_shared_by_every_process(
-    store_url: str, blockbuster: BlockBuster
+    store_url: str, redis_url: str, blockbuster: BlockBuster
 ) -> None:
     allow_pg_connect_probes(blockbuster)
-    if not await _redis_answers():
-        pytest.skip("Redis is not reachable at 127.0.0.1:6379")
-    async with open_api(store_url, REDIS_URL) as first, open_api(store_url, REDIS_URL) as second:
+    async with open_api(store_url, redis_url) as first, open_api(store_url, redis_url) as second:
         tenant = await first.tenant("business", {"GET /v1/prompts": "2/minute"})
         await second.watcher.refresh()
         assert (await first.call("GET", "/v1/prompts", tenant.key)).status == 200
@@ -181,12 +166,13 @@ async def test_redis_counters_are_shared_by_every_process(
         _assert_429(await second.call("GET", "/v1/prompts", tenant.key), "rate_limited", 60)
 
 
-async def test_resolve_counts_in_redis_too(store_url: str, blockbuster: BlockBuster) -> None:
+@pytest.mark.redis
+async def test_resolve_counts_in_redis_too(
+    store_url: str, redis_url: str, blockbuster: BlockBuster
+) -> None:
     """Resolve skips admit's coroutine for in-memory counters; with Redis it awaits them."""
     allow_pg_connect_probes(blockbuster)
-    if not await _redis_answers():
-        pytest.skip("Redis is not reachable at 127.0.0.1:6379")
-    async with open_api(store_url, REDIS_URL) as first, open_api(store_url, REDIS_URL) as second:
+    async with open_api(store_url, redis_url) as first, open_api(store_url, redis_url) as second:
         tenant = await first.tenant("business", {"POST /v1/resolve": "3/minute"})
         await first.prompt(tenant, "shared", "content")
         await second.watcher.refresh()

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from aiohttp import ClientSession
 from blockbuster import BlockBuster
@@ -40,6 +39,7 @@ from promptline.devstack.services import (
 )
 from promptline.settings import Settings
 from tests.controlplane.test_api_harness import allow_pg_connect_probes
+from tests.support.postgres import Postgres, server_for_store
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -48,8 +48,6 @@ BOUND = 1.0
 POLL = 0.05
 GIVE_UP = 10.0
 PROMPT = "propagation"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,22 +77,16 @@ def _cli(env: dict[str, str], *args: str) -> Any:
 
 
 @contextlib.contextmanager
-def _store(kind: str, folder: Path) -> Iterator[str]:
+def _store(postgres: Postgres | None, folder: Path) -> Iterator[str]:
     """An empty store's URL: a SQLite file, or a fresh PostgreSQL database (dropped after)."""
-    if kind == "sqlite":
+    if postgres is None:
         yield f"sqlite+aiosqlite:///{folder / 'control.db'}"
         return
-    database = f"promptline_prop_{uuid.uuid4().hex[:12]}"
+    database = postgres.create_database("promptline_prop")
     try:
-        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as connection:
-            connection.execute(f'CREATE DATABASE "{database}"')
-    except psycopg.OperationalError as error:
-        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432: {error!r}")
-    try:
-        yield PG_URL.format(database=database)
+        yield postgres.url(database)
     finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        postgres.drop_database(database)
 
 
 @contextlib.contextmanager
@@ -140,8 +132,8 @@ def cluster(
 ) -> Iterator[Cluster]:
     """Broker, migrated store, tenant, processes A and B, warmed up."""
     folder = tmp_path_factory.mktemp("propagation")
-    broker_port = free_port()
-    with running_broker(broker_port, folder / "broker.log"), _store(request.param, folder) as url:
+    broker_port, postgres = free_port(), server_for_store(request)
+    with running_broker(broker_port, folder / "broker.log"), _store(postgres, folder) as url:
         env = {
             "PROMPTLINE_DATABASE_URL": url,
             "PROMPTLINE_KAFKA_BOOTSTRAP_SERVERS": f"{LOOPBACK}:{broker_port}",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,14 +10,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from blockbuster import BlockBuster
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from controlplane.store.engine import create_engine, session_factory
 from controlplane.store.migrate import upgrade
 from ingest.context import EDGE_CONTEXT, EdgeContext
 from tests.ingest.support import FakeProducer, edge_app
+from tests.support.postgres import Postgres, server_for_store
 
 Client = TestClient[web.Request, web.Application]
 
@@ -43,50 +42,38 @@ async def client(app: web.Application) -> AsyncIterator[Client]:
         yield test_client
 
 
-PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
-
-
 @pytest.fixture(
     params=[
         pytest.param("sqlite", id="sqlite"),
         pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
     ]
 )
+def store_server(request: pytest.FixtureRequest) -> Postgres | None:
+    return server_for_store(request)
+
+
+@pytest.fixture
 async def store_url(
-    request: pytest.FixtureRequest, tmp_path: Path, blockbuster: BlockBuster
+    store_server: Postgres | None, tmp_path: Path, blockbuster: BlockBuster
 ) -> AsyncIterator[str]:
     """A migrated control-plane store of this test's own: SQLite, then PostgreSQL.
 
-    PostgreSQL gets a fresh database, dropped afterwards; skipped if no server answers.
+    PostgreSQL gets a fresh database on the session's server, dropped afterwards.
     """
-    if request.param == "sqlite":
+    if store_server is None:
         url = f"sqlite+aiosqlite:///{tmp_path / 'control.db'}"
         await upgrade(url)
         yield url
         return
     for function in blockbuster.functions.values():  # asyncpg stats ~/.pgpass when connecting
         function.can_block_in("asyncpg/connect_utils.py", "_parse_connect_dsn_and_args")
-    admin = create_async_engine(
-        PG_URL.format(database="postgres"),
-        isolation_level="AUTOCOMMIT",
-        connect_args={"timeout": 3},
-    )
-    database = f"promptline_edge_{uuid.uuid4().hex[:12]}"
+    database = await asyncio.to_thread(store_server.create_database, "promptline_edge")
     try:
-        try:
-            async with admin.connect() as connection:
-                await connection.execute(text(f'CREATE DATABASE "{database}"'))
-        except (OSError, TimeoutError, DBAPIError) as error:
-            pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432: {error!r}")
-        url = PG_URL.format(database=database)
-        try:
-            await upgrade(url)
-            yield url
-        finally:
-            async with admin.connect() as connection:
-                await connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        url = store_server.url(database)
+        await upgrade(url)
+        yield url
     finally:
-        await admin.dispose()
+        await asyncio.to_thread(store_server.drop_database, database)
 
 
 @pytest.fixture
