@@ -103,11 +103,8 @@ class BlockWriter:
         every other row is stored. Raises ``workers.sink.Interrupted`` if the worker stops
         while waiting to try again.
         """
-        refused: list[Refusal] = []
-        for indexes in by_month(spec, rows).values():
-            outcome = await self._month(spec, block, total, rows, indexes, None)
-            refused.extend(_refusals(outcome))
-        return refused
+        inserts = [(indexes, None) for indexes in by_month(spec, rows).values()]
+        return await self._inserts(spec, block, total, rows, inserts)
 
     async def rewrite(
         self,
@@ -120,13 +117,24 @@ class BlockWriter:
         """Insert again the stored rows of ``block``, each with the piece that stored it, so
         every view that missed a piece gets it and the raw table adds nothing; a piece
         refused again is undone and split like a new insert (:meth:`write`)."""
-        refused: list[Refusal] = []
         groups: dict[tuple[int, int], list[int]] = {}
         for index, row in enumerate(rows):
             groups.setdefault((spec.month(row), pieces[index]), []).append(index)
-        for (_month, piece), indexes in sorted(groups.items()):
-            outcome = await self._month(spec, block, total, rows, indexes, piece)
-            refused.extend(_refusals(outcome))
+        inserts = [(indexes, piece) for (_month, piece), indexes in sorted(groups.items())]
+        return await self._inserts(spec, block, total, rows, inserts)
+
+    async def _inserts(
+        self,
+        spec: TableSpec,
+        block: BlockId,
+        total: int,
+        rows: Sequence[list[Any]],
+        inserts: Sequence[tuple[list[int], int | None]],
+    ) -> list[Refusal]:
+        """Store each group of row indexes (one month's), as its piece if given, in order."""
+        refused: list[Refusal] = []
+        for indexes, piece in inserts:
+            refused.extend(_refusals(await self._month(spec, block, total, rows, indexes, piece)))
         return refused
 
     async def _month(
