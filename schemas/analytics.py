@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.domains import CostUsd, LatencyMs, Score
 from schemas.idempotency import IdempotencyKey
-from schemas.usage import PromptName
+from schemas.usage import PromptReference
 
 
 class AnalyticsEventIn(BaseModel):
@@ -25,7 +25,7 @@ class AnalyticsEventIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
-    prompt_id: PromptName
+    prompt_id: PromptReference
     version_hash: str = Field(min_length=1, max_length=128)
     latency_ms: LatencyMs | None = None
     cost_usd: CostUsd | None = None

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.analytics import AnalyticsEventIn
 from schemas.idempotency import IdempotencyKey
 from schemas.signals import SignalIn
-from schemas.usage import PromptName, UsageIn
+from schemas.usage import PromptReference, UsageIn
 
 EVENT_TYPES = ("signal", "usage", "analytics")
 
@@ -35,7 +35,7 @@ class SignalEventIn(SignalIn):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["signal"]
-    prompt_id: PromptName
+    prompt_id: PromptReference
     idempotency_key: IdempotencyKey | None = None
 
 

@@ -29,6 +29,14 @@ MAX_VERSION_NUMBER = 2**31 - 1
 PromptName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROMPT_NAME_LENGTH)]
 """A prompt's name, or any of its ids: every route that takes a prompt takes either."""
 
+PromptReference = Annotated[
+    PromptName,
+    Field(
+        description="The prompt: its name, or any of its ids (`prm_<32 hex>`, `pmt_<32 hex>`, "
+        "`tmpl-<uuid>`, or its UUID); ids are tried first, then the name, in the key's project."
+    ),
+]
+
 _SPAN_HEX = re.compile(r"[0-9a-fA-F]{16}")
 
 
@@ -39,7 +47,21 @@ def _widen_span(value: Any) -> Any:
     return value
 
 
-SpanId = Annotated[UUID, BeforeValidator(_widen_span)]
+SpanId = Annotated[
+    UUID,
+    BeforeValidator(_widen_span),
+    Field(
+        description="A UUID in any spelling, or an OpenTelemetry span id (16 hex digits), "
+        "stored as the UUID of those 64 bits after 64 zero bits."
+    ),
+]
+TraceId = Annotated[
+    UUID,
+    Field(
+        description="A UUID in any spelling (hyphenated, or 32 hex digits such as an "
+        "OpenTelemetry trace id)."
+    ),
+]
 
 
 class UsageIn(BaseModel):
@@ -47,7 +69,7 @@ class UsageIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: PromptName
+    name: PromptReference
     version: Annotated[StrictInt, Field(ge=1, le=MAX_VERSION_NUMBER)]
-    trace_id: UUID
+    trace_id: TraceId
     span_id: SpanId | None = None

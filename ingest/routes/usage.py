@@ -6,7 +6,7 @@ the same answer and the warehouse keeps one link per (prompt, version, trace, sp
 the link's natural key, carried as its idempotency key. Errors follow the dashboard
 family: 400 ``invalid_request`` (body not a JSON object), 422 ``validation_error`` (a
 field is wrong; ``field`` names it), 401, 403, 404 ``not_found`` (no prompt of that
-name, or no such version, in the key's project), 413, 429 (Retry-After), 503.
+name or id, or no such version, in the key's project), 413, 429 (Retry-After), 503.
 """
 
 from __future__ import annotations
