@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class Latency(BaseModel):
+class _Answer(BaseModel):
+    """Exactly the fields the handler writes: a field added there and not here fails a test."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Latency(_Answer):
     """Milliseconds; percentiles from a DDSketch with 1% relative accuracy."""
 
     count: int
@@ -17,7 +23,7 @@ class Latency(BaseModel):
     p99: float | None
 
 
-class Cost(BaseModel):
+class Cost(_Answer):
     """US dollars."""
 
     count: int
@@ -25,14 +31,14 @@ class Cost(BaseModel):
     mean: float | None
 
 
-class Score(BaseModel):
+class Score(_Answer):
     """The client's scores."""
 
     count: int
     mean: float | None
 
 
-class Signals(BaseModel):
+class Signals(_Answer):
     """Thumbs up and down attributed to the version."""
 
     positive: int
@@ -41,7 +47,7 @@ class Signals(BaseModel):
     positive_rate: float | None
 
 
-class Figures(BaseModel):
+class Figures(_Answer):
     """One version's figures over the window (or one bucket of it)."""
 
     events: int
@@ -53,7 +59,7 @@ class Figures(BaseModel):
     signals: Signals
 
 
-class Difference(BaseModel):
+class Difference(_Answer):
     """A version against the baseline on one metric; ``verdict`` in its good direction."""
 
     difference: float
@@ -63,7 +69,7 @@ class Difference(BaseModel):
     verdict: Literal["better", "worse", "no_significant_difference"]
 
 
-class Versus(BaseModel):
+class Versus(_Answer):
     """Each metric's difference from the baseline; null when it cannot be tested."""
 
     positive_rate: Difference | None
@@ -89,14 +95,14 @@ class VersionReport(Figures):
     series: list[SeriesPoint] | None = None
 
 
-class Unattributed(BaseModel):
+class Unattributed(_Answer):
     """Signals naming no version, content hash or linked trace."""
 
     positive: int
     negative: int
 
 
-class CompareReport(BaseModel):
+class CompareReport(_Answer):
     """Per-version analytics of a prompt, each version against the baseline."""
 
     name: str

@@ -7,12 +7,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from schemas.errors import ErrorBody
 
 
-class SignalData(BaseModel):
+class _Answer(BaseModel):
+    """Exactly the fields the handler writes: a field added there and not here fails a test."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SignalData(_Answer):
     """The signal as stored: its integer id, value and time of receipt (UTC, milliseconds)."""
 
     id: int
@@ -20,13 +26,13 @@ class SignalData(BaseModel):
     created_at: str
 
 
-class SignalAccepted(BaseModel):
+class SignalAccepted(_Answer):
     """Seed 000's answer once Kafka has the signal."""
 
     data: SignalData
 
 
-class UsageRecorded(BaseModel):
+class UsageRecorded(_Answer):
     """Seed 002's answer: always ``recorded`` (the call is idempotent)."""
 
     status: Literal["recorded"]
@@ -38,7 +44,7 @@ class BatchError(ErrorBody):
     retry_after: int | None = None
 
 
-class BatchResult(BaseModel):
+class BatchResult(_Answer):
     """One event's outcome: its own route's status and ids, or its error."""
 
     index: int
@@ -49,7 +55,7 @@ class BatchResult(BaseModel):
     error: BatchError | None = None
 
 
-class BatchAnswer(BaseModel):
+class BatchAnswer(_Answer):
     """One result per event, in order."""
 
     results: list[BatchResult]

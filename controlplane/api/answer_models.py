@@ -9,13 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, RootModel
+from pydantic import BaseModel, ConfigDict, RootModel
 
 
-class PromptOut(BaseModel):
+class _Answer(BaseModel):
+    """Exactly the fields the handler writes: a field added there and not here fails a test."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PromptOut(_Answer):
     """Seed 001's prompt: ``active_version`` is null for a prompt without versions."""
 
     id: str
+    prompt_uuid: str
+    """The prompt's UUID, ClickHouse's key for it."""
     name: str
     description: str
     active_version: str | None
@@ -24,19 +32,21 @@ class PromptOut(BaseModel):
     updated_at: str
 
 
-class PromptList(BaseModel):
+class PromptList(_Answer):
     """Every prompt of the key's project."""
 
     prompts: list[PromptOut]
     total: int
 
 
-class VersionOut(BaseModel):
+class VersionOut(_Answer):
     """One version; ``content`` only when a single version is shown."""
 
     version_id: str
     version: str
     prompt_id: str
+    prompt_uuid: str
+    """The prompt's UUID, ClickHouse's key for it."""
     content_hash: str
     message: str
     variables: list[str]
@@ -45,18 +55,20 @@ class VersionOut(BaseModel):
     content: str | None = None
 
 
-class VersionList(BaseModel):
+class VersionList(_Answer):
     """A prompt's versions, newest first."""
 
     versions: list[VersionOut]
     total: int
 
 
-class DeploymentOut(BaseModel):
+class DeploymentOut(_Answer):
     """One deployment: its traffic weights and targeting rules as they were given."""
 
     deployment_id: str
     prompt_id: str
+    prompt_uuid: str
+    """The prompt's UUID, ClickHouse's key for it."""
     label: str
     traffic: Any
     rules: Any
@@ -65,7 +77,7 @@ class DeploymentOut(BaseModel):
     rolled_back_to: str | None
 
 
-class DeploymentList(BaseModel):
+class DeploymentList(_Answer):
     """A prompt's deployment history, newest (the one in force) first."""
 
     deployments: list[DeploymentOut]
@@ -79,7 +91,7 @@ class PromptDetail(PromptOut):
     deployment: DeploymentOut | None
 
 
-class RollbackOut(BaseModel):
+class RollbackOut(_Answer):
     """The deployment rolled back to, and the new deployment that restores it."""
 
     rolled_back_to: str
@@ -87,13 +99,17 @@ class RollbackOut(BaseModel):
     rolled_back_at: str
     deployment_id: str
     prompt_id: str
+    prompt_uuid: str
+    """The prompt's UUID, ClickHouse's key for it."""
 
 
-class DashboardVersion(BaseModel):
+class DashboardVersion(_Answer):
     """Seed 002's version of a named prompt."""
 
     id: str
     name: str
+    prompt_uuid: str
+    """The prompt's UUID, ClickHouse's key for it."""
     version: int
     content: str
     description: str | None
@@ -105,7 +121,7 @@ class DashboardVersions(RootModel[list[DashboardVersion]]):
     """Versions by name, then newest version first."""
 
 
-class TemplateVersion(BaseModel):
+class TemplateVersion(_Answer):
     """Seed 003's version; ``content`` and ``variables`` only for the chosen one."""
 
     id: str
@@ -116,10 +132,12 @@ class TemplateVersion(BaseModel):
     createdAt: str
 
 
-class TemplateOut(BaseModel):
+class TemplateOut(_Answer):
     """Seed 003's template."""
 
     id: str
+    prompt_uuid: str
+    """The prompt's UUID, ClickHouse's key for it."""
     name: str
     description: str | None
     latestVersion: int | None
@@ -134,26 +152,28 @@ class TemplateDetail(TemplateOut):
     versions: list[TemplateVersion]
 
 
-class TemplateList(BaseModel):
+class TemplateList(_Answer):
     """Every template of the key's project."""
 
     data: list[TemplateOut]
 
 
-class TemplateFound(BaseModel):
+class TemplateFound(_Answer):
     """One template (``?name=``)."""
 
     data: TemplateDetail
 
 
-class TemplatePushed(BaseModel):
+class TemplatePushed(_Answer):
     """The template (created if new) and its new version."""
 
-    class Ids(BaseModel):
+    class Ids(_Answer):
         """Ids of the template and of the version pushed."""
 
         templateId: str
         templateName: str
+        prompt_uuid: str
+        """The prompt's UUID, ClickHouse's key for it."""
         versionId: str
         version: int
 

@@ -33,12 +33,15 @@ class ResolveIn(BaseModel):
 class ResolveOut(BaseModel):
     """The version served to this user, its content filled in."""
 
+    model_config = ConfigDict(extra="forbid")
+
     prompt: str
     version: str
     content: str
     resolved_at: str
     traffic_rule: str
     prompt_id: str
+    prompt_uuid: str
     version_id: str
     content_hash: str
     deployment_id: str | None

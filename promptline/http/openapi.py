@@ -70,7 +70,7 @@ def build_document(app: web.Application) -> dict[str, Any]:
         paths[path][method.lower()] = _operation(method, path, operation, refs)
     return {
         "openapi": OPENAPI_VERSION,
-        "info": {"title": "promptline", "version": _version(), "description": DESCRIPTION},
+        "info": {"title": "promptline", "version": VERSION, "description": DESCRIPTION},
         "paths": dict(paths),
         "components": {
             "schemas": schemas,
@@ -92,6 +92,9 @@ def _version() -> str:
     except PackageNotFoundError:  # run from a source tree that was never installed
         return "0"
 
+
+VERSION = _version()
+"""Read when the module is imported: package metadata is files, not for the event loop."""
 
 Mode = Literal["validation", "serialization"]
 
