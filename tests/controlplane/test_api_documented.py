@@ -4,28 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from promptline.http.openapi import build_document
 from promptline.server import create_app
 from promptline.settings import Settings
 from tests.controlplane.test_api_harness import Api, Reply, Tenant
+from tests.support.documented import assert_documented
 
 DOCUMENT = build_document(create_app(Settings(database_url="sqlite+aiosqlite:///unused.db")))
 
 
 def documented(reply: Reply, method: str, pattern: str) -> None:
     """Fail unless ``reply`` is one of the operation's documented answers, body and all."""
-    operation = DOCUMENT["paths"][pattern][method.lower()]
-    answer = operation["responses"].get(str(reply.status))
-    assert answer is not None, (method, pattern, reply.status, reply.body)
-    content = answer.get("content")
-    if content is None:
-        assert reply.body is None
-        return
-    schema = {"components": DOCUMENT["components"], **content["application/json"]["schema"]}
-    errors = [error.message for error in Draft202012Validator(schema).iter_errors(reply.body)]
-    assert not errors, (method, pattern, reply.status, errors)
+    assert_documented(DOCUMENT, method, pattern, reply.status, reply.body)
 
 
 async def test_every_control_plane_answer_is_documented(api: Api, tenant: Tenant) -> None:

@@ -1,0 +1,26 @@
+"""Checks that a real answer is one the API document lists for its operation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+
+def assert_documented(
+    document: dict[str, Any], method: str, pattern: str, status: int, body: Any
+) -> None:
+    """Fail unless ``status`` is documented for the operation and ``body`` fits its schema."""
+    operation = document["paths"][pattern][method.lower()]
+    answer = operation["responses"].get(str(status))
+    assert answer is not None, (method, pattern, status, body)
+    content = answer.get("content")
+    if content is None:
+        assert body is None, (method, pattern, status, body)
+        return
+    [(media_type, described)] = content.items()
+    if media_type != "application/json":
+        return
+    schema = {"components": document["components"], **described["schema"]}
+    errors = [error.message for error in Draft202012Validator(schema).iter_errors(body)]
+    assert not errors, (method, pattern, status, errors)
