@@ -16,6 +16,7 @@ from scipy import stats as scipy_stats
 from controlplane.catalog import PromptEntry
 from controlplane.ids import IdShape, encode
 from promptline.devstack.services import free_port
+from promptline.http.openapi import build_document
 from promptline.settings import Settings
 from schemas.records import AnalyticsRecord, RecordBase, SignalRecord, UsageRecord
 from sql.runner import migrate
@@ -32,6 +33,7 @@ from tests.compare.support import (
     quantile_bounds,
     store,
 )
+from tests.support.documented import assert_documented, pattern_of
 from tests.workers.helpers import Tenant, analytics, signal, usage
 
 pytestmark = [pytest.mark.clickhouse]
@@ -170,6 +172,8 @@ async def _get(client: Client, path: str, **params: str) -> dict[str, Any]:
     response = await client.get(path, params=params, headers=auth())
     assert response.status == 200, await response.text()
     body: dict[str, Any] = await response.json()
+    document = build_document(client.server.app)  # the answer is the one documented
+    assert_documented(document, "GET", pattern_of(document, path), 200, body)
     return body
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -24,3 +25,11 @@ def assert_documented(
     schema = {"components": document["components"], **described["schema"]}
     errors = [error.message for error in Draft202012Validator(schema).iter_errors(body)]
     assert not errors, (method, pattern, status, errors)
+
+
+def pattern_of(document: dict[str, Any], path: str) -> str:
+    """The documented path pattern (``/v1/prompts/{prompt_id}``) that ``path`` matches."""
+    for pattern in document["paths"]:
+        if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", pattern), path):
+            return pattern
+    raise AssertionError(f"no documented path matches {path}")
