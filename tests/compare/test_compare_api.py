@@ -172,7 +172,8 @@ async def _get(client: Client, path: str, **params: str) -> dict[str, Any]:
     response = await client.get(path, params=params, headers=auth())
     assert response.status == 200, await response.text()
     body: dict[str, Any] = await response.json()
-    document = build_document(client.server.app)  # the answer is the one documented
+    assert client.app is not None
+    document = build_document(client.app)  # the answer is the one documented
     assert_documented(document, "GET", pattern_of(document, path), 200, body)
     return body
 

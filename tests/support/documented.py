@@ -29,7 +29,8 @@ def assert_documented(
 
 def pattern_of(document: dict[str, Any], path: str) -> str:
     """The documented path pattern (``/v1/prompts/{prompt_id}``) that ``path`` matches."""
-    for pattern in document["paths"]:
+    patterns: list[str] = list(document["paths"])
+    for pattern in patterns:
         if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", pattern), path):
             return pattern
     raise AssertionError(f"no documented path matches {path}")
