@@ -8,7 +8,8 @@ aiohttp request. So a serving app has no middleware: each handler is wrapped onc
 its route is added, by the app's :class:`HandlerWrapper` (``ingest.observe.Serving``:
 envelopes, request counts, answer hooks), which also learns the route's label then
 instead of looking it up per request. An app without a wrapper (a test app with its own
-middleware) gets the handlers as they are.
+middleware) gets the handlers as they are. Each route may carry its
+:class:`~promptline.http.operations.Operation`, recorded for the API document only.
 """
 
 from __future__ import annotations
