@@ -120,17 +120,24 @@ OptionalLabel = Annotated[Label, BeforeValidator(_empty_if_null)]
 
 
 class PromptIn(_Body):
+    """A new prompt: its name (unique in the project) and an optional description."""
+
     name: Name
     description: OptionalText = ""
 
 
 class VersionIn(_Body):
+    """The next version's content, a commit message, and its variables (else found in it)."""
+
     content: Content
     message: OptionalText = ""
     variables: Annotated[list[Variable], Field(max_length=MAX_VARIABLES)] | None = None
 
 
 class DeployIn(_Body):
+    """``traffic``: ``[{"version": "v1", "weight": 90}, ...]`` summing to 100; ``rules``:
+    optional targeting rules sending a segment (``"when"``) to other weights."""
+
     traffic: Any
     label: OptionalLabel = ""
     rules: Any = None

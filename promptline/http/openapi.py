@@ -131,8 +131,9 @@ def _operation(
         + (f"\n\nNeeds an API key with the `{scope}` scope." if scope else "\n\nNo API key."),
         "tags": [operation.tag],
         "security": [{SECURITY_SCHEME: [scope]}] if scope else [],
-        "x-scope": scope,
     }
+    if scope:
+        described["x-scope"] = scope
     parameters = _parameters(path, operation)
     if parameters:
         described["parameters"] = parameters

@@ -58,9 +58,10 @@ def _operation(method: str, path: str, operation: Mapping[str, Any]) -> str:
         parts.append("<h4>Parameters</h4><table><tr><th>name</th><th>in</th><th>required</th>")
         parts.append("<th>schema</th><th>meaning</th></tr>")
         for parameter in parameters:
+            required = "yes" if parameter["required"] else "no"
             parts.append(
                 f"<tr><td><code>{escape(parameter['name'])}</code></td>"
-                f"<td>{escape(parameter['in'])}</td><td>{parameter['required']}</td>"
+                f"<td>{escape(parameter['in'])}</td><td>{required}</td>"
                 f"<td><code>{escape(json.dumps(parameter['schema']))}</code></td>"
                 f"<td>{_text(parameter['description'])}</td></tr>"
             )
@@ -88,15 +89,24 @@ def _content(content: Mapping[str, Any]) -> str:
 
 
 def _schema(schema: Mapping[str, Any]) -> str:
-    """A link to a referenced component, else the schema itself."""
+    """A link to a referenced component (an error envelope with its codes), else the schema."""
     ref = schema.get("$ref")
-    if ref is None and "allOf" in schema:
-        ref = schema["allOf"][0].get("$ref")
-        codes = schema["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"]
-        return _link(ref) + " with code " + ", ".join(f"<code>{escape(c)}</code>" for c in codes)
     if ref is not None:
         return _link(ref)
+    parts = schema.get("allOf")
+    if parts and "$ref" in parts[0]:
+        codes = _error_codes(parts[1:])
+        shown = ", ".join(f"<code>{escape(str(code))}</code>" for code in codes)
+        return _link(parts[0]["$ref"]) + (f" with code {shown}" if codes else "")
     return f"<code>{escape(json.dumps(schema))}</code>"
+
+
+def _error_codes(parts: list[Mapping[str, Any]]) -> list[Any]:
+    for part in parts:
+        code = part.get("properties", {}).get("error", {}).get("properties", {}).get("code", {})
+        if "enum" in code:
+            return list(code["enum"])
+    return []
 
 
 def _link(ref: str) -> str:
