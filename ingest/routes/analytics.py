@@ -55,7 +55,9 @@ async def post_analytics(request: web.Request) -> web.Response:
 OPERATION = Operation(
     summary="Record an analytics event",
     description="Latency, cost and score of one LLM call with a prompt version (by content "
-    "hash); 204 once Kafka has it. Every bad input is 400 naming the field.",
+    "hash); 204 once Kafka has it. Every bad input is 400 naming the field. `prompt_id` "
+    "takes any reference to the prompt (seed 004 shows its UUID; its other ids and its name "
+    "work too).",
     tag="edge (seeds 000, 004)",
     scope="ingest",
     body=AnalyticsEventIn,
