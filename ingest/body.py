@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from promptline.http.bodies import BODY_READ_ERRORS, loads_body, parse_model, unreadable_body
 from promptline.http.codings import unsupported_coding
 from promptline.http.errors import ApiError, ErrorKind
+from promptline.http.operations import Param
 from schemas.idempotency import idempotency_key_problem
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -72,6 +73,12 @@ async def read_model(
 ) -> ModelT:
     """Read, parse and validate the body; field errors are raised as ``kind``."""
     return parse_model(model, parse_object(await read_limited(request, limit)), kind)
+
+
+IDEMPOTENCY_PARAM = Param(
+    IDEMPOTENCY_HEADER, "Sending the same key again accepts the event once.", location="header"
+)
+"""The header as the API document describes it for a route taking one event."""
 
 
 def idempotency_header(request: web.Request, kind: ErrorKind) -> str | None:

@@ -14,11 +14,11 @@ from aiohttp import web
 
 from ingest.accept import Accepted, accept
 from ingest.admission import ANALYTICS, admit
-from ingest.body import idempotency_header, read_model
+from ingest.body import IDEMPOTENCY_PARAM, idempotency_header, read_model
 from ingest.context import EDGE_CONTEXT
 from ingest.prepare import prepare_analytics
 from promptline.http.errors import ApiError, ErrorKind
-from promptline.http.operations import Answer, Operation, Param
+from promptline.http.operations import Answer, Operation
 from promptline.http.routes import served_routes
 from schemas.analytics import AnalyticsEventIn
 
@@ -63,13 +63,7 @@ OPERATION = Operation(
     body=AnalyticsEventIn,
     answers={204: Answer("Accepted: Kafka has the event.")},
     errors=(ErrorKind.NOT_FOUND, ErrorKind.UNAVAILABLE),
-    parameters=(
-        Param(
-            "Idempotency-Key",
-            "Sending the same key again accepts the event once.",
-            location="header",
-        ),
-    ),
+    parameters=(IDEMPOTENCY_PARAM,),
 )
 
 

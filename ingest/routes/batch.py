@@ -25,7 +25,7 @@ from ingest.admission import BATCH, admit
 from ingest.answer_models import BatchAnswer
 from ingest.batch import event_type, prepare_event, result, retry_seconds
 from ingest.batch_keys import FallbackKeys, first_occurrences
-from ingest.body import idempotency_header, parse_object, read_limited
+from ingest.body import IDEMPOTENCY_HEADER, idempotency_header, parse_object, read_limited
 from ingest.context import EDGE_CONTEXT
 from ingest.prepare import Prepared
 from promptline.http.bodies import json_response, parse_model
@@ -121,7 +121,7 @@ OPERATION = Operation(
     errors=(ErrorKind.VALIDATION,),
     parameters=(
         Param(
-            "Idempotency-Key",
+            IDEMPOTENCY_HEADER,
             "The batch's key: each event without its own key gets one derived from it.",
             location="header",
         ),

@@ -19,12 +19,12 @@ from aiohttp import web
 from ingest.accept import Accepted, accept
 from ingest.admission import SIGNALS, admit
 from ingest.answer_models import SignalAccepted
-from ingest.body import idempotency_header, read_model
+from ingest.body import IDEMPOTENCY_PARAM, idempotency_header, read_model
 from ingest.context import EDGE_CONTEXT
 from ingest.prepare import prepare_signal
 from promptline.http.bodies import json_response
 from promptline.http.errors import ErrorKind
-from promptline.http.operations import Answer, Operation, Param
+from promptline.http.operations import Answer, Operation
 from promptline.http.routes import served_routes
 from schemas.records import SignalRecord
 from schemas.signals import SignalIn
@@ -69,13 +69,7 @@ OPERATION = Operation(
     body=SignalIn,
     answers={201: Answer("Accepted.", SignalAccepted)},
     errors=(ErrorKind.VALIDATION, ErrorKind.NOT_FOUND, ErrorKind.UNAVAILABLE),
-    parameters=(
-        Param(
-            "Idempotency-Key",
-            "Sending the same key again accepts the event once.",
-            location="header",
-        ),
-    ),
+    parameters=(IDEMPOTENCY_PARAM,),
 )
 
 
