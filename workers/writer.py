@@ -78,6 +78,17 @@ class _Month:
     refused: dict[int, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """The rows being written and what every insert of them records: the block's name and
+    how many rows it held in all."""
+
+    spec: TableSpec
+    block: BlockId
+    total: int
+    rows: Sequence[list[Any]]
+
+
 class _Stuck(Exception):
     """No record of the month could be stored, not even on its own."""
 
@@ -104,7 +115,7 @@ class BlockWriter:
         while waiting to try again.
         """
         inserts = [(indexes, None) for indexes in by_month(spec, rows).values()]
-        return await self._inserts(spec, block, total, rows, inserts)
+        return await self._inserts(_Rows(spec, block, total, rows), inserts)
 
     async def rewrite(
         self,
@@ -121,44 +132,31 @@ class BlockWriter:
         for index, row in enumerate(rows):
             groups.setdefault((spec.month(row), pieces[index]), []).append(index)
         inserts = [(indexes, piece) for (_month, piece), indexes in sorted(groups.items())]
-        return await self._inserts(spec, block, total, rows, inserts)
+        return await self._inserts(_Rows(spec, block, total, rows), inserts)
 
     async def _inserts(
-        self,
-        spec: TableSpec,
-        block: BlockId,
-        total: int,
-        rows: Sequence[list[Any]],
-        inserts: Sequence[tuple[list[int], int | None]],
+        self, rows: _Rows, inserts: Sequence[tuple[list[int], int | None]]
     ) -> list[Refusal]:
         """Store each group of row indexes (one month's), as its piece if given, in order."""
         refused: list[Refusal] = []
         for indexes, piece in inserts:
-            refused.extend(_refusals(await self._month(spec, block, total, rows, indexes, piece)))
+            refused.extend(_refusals(await self._month(rows, indexes, piece)))
         return refused
 
-    async def _month(
-        self,
-        spec: TableSpec,
-        block: BlockId,
-        total: int,
-        rows: Sequence[list[Any]],
-        indexes: list[int],
-        piece: int | None,
-    ) -> _Month:
+    async def _month(self, rows: _Rows, indexes: list[int], piece: int | None) -> _Month:
         """Store the rows at ``indexes`` (all of one month), as ``piece`` first if given;
         while ClickHouse takes none of them, wait and try again (module docstring)."""
         backoff: float | None = None
         while True:
             try:
-                return await self._split(spec, block, total, rows, indexes, piece)
+                return await self._split(rows, indexes, piece)
             except _Stuck as stuck:
                 backoff = self._sink.first_backoff if backoff is None else backoff
                 log.error(
                     "%s: ClickHouse refuses every record of block %s, each alone too; the fault"
                     " is in the warehouse, retrying in %.1fs: %s",
-                    spec.table,
-                    block,
+                    rows.spec.table,
+                    rows.block,
                     backoff,
                     stuck.reason,
                 )
@@ -167,15 +165,7 @@ class BlockWriter:
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 piece = None  # the piece was undone: its token is never used again
 
-    async def _split(
-        self,
-        spec: TableSpec,
-        block: BlockId,
-        total: int,
-        rows: Sequence[list[Any]],
-        indexes: list[int],
-        piece: int | None,
-    ) -> _Month:
+    async def _split(self, rows: _Rows, indexes: list[int], piece: int | None) -> _Month:
         """Insert, and split what is refused, a level of halves at a time, until the refused
         records are alone; raises :class:`_Stuck` if the warehouse is at fault."""
         outcome = _Month()
@@ -184,10 +174,10 @@ class BlockWriter:
             failed: list[tuple[list[int], Refused]] = []
             for group, number in level:
                 try:
-                    await self._insert(spec, block, total, rows, group, number)
+                    await self._insert(rows, group, number)
                     outcome.stored += len(group)
                 except Refused as error:
-                    if await self._undo(spec, block, group, rows, number):
+                    if await self._undo(rows, group, number):
                         outcome.stored += len(group)
                         continue
                     if error.about_the_schema:
@@ -208,34 +198,21 @@ class BlockWriter:
                 level.append((group[middle:], new_piece()))
         return outcome
 
-    async def _insert(
-        self,
-        spec: TableSpec,
-        block: BlockId,
-        total: int,
-        rows: Sequence[list[Any]],
-        group: list[int],
-        piece: int,
-    ) -> None:
-        lineage = (block.first, block.last, block.marker, total, piece)
-        part = [[*rows[index], *lineage] for index in group]
-        month = spec.month(rows[group[0]])
+    async def _insert(self, rows: _Rows, group: list[int], piece: int) -> None:
+        spec, block = rows.spec, rows.block
+        lineage = (block.first, block.last, block.marker, rows.total, piece)
+        part = [[*rows.rows[index], *lineage] for index in group]
+        month = spec.month(rows.rows[group[0]])
         await self._sink.write(spec.table, spec.insert_columns, part, block.token(month, piece))
 
-    async def _undo(
-        self,
-        spec: TableSpec,
-        block: BlockId,
-        group: list[int],
-        rows: Sequence[list[Any]],
-        piece: int,
-    ) -> bool:
+    async def _undo(self, rows: _Rows, group: list[int], piece: int) -> bool:
         """Settle what a refused insert stored in the raw table, if anything: a view refused
         it after the raw part was written. If our hourly aggregate counted it before (the
         view that refused is one added after ours), the rows stay, stored in the raw table
         and every aggregate of ours: returns True. Otherwise they are deleted, so that their
         records are stored only by later pieces."""
-        offsets = [spec.offset(rows[index]) for index in group]
+        spec, block = rows.spec, rows.block
+        offsets = [spec.offset(rows.rows[index]) for index in group]
         where = (
             "kafka_partition = %(partition)s AND kafka_offset BETWEEN %(low)s AND %(high)s"
             " AND kafka_block_first = %(first)s AND kafka_block_marker = %(marker)s"
