@@ -21,7 +21,7 @@ already committed once (offsets rewound by hand), which the duplicate lookup kee
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,22 +149,13 @@ class BlockRecovery:
         rows, pieces = await self._block_rows(spec, block)
         refused = await self._writer.rewrite(spec, block, rows, pieces, total)
         stored = len(rows) - sum(len(refusal.rows) for refusal in refused)
-        if refused:
-            # Stored, then refused by a view (a worker died before undoing it): dead-lettered.
-            offsets = {
-                spec.offset(rows[index]): refusal.reason
-                for refusal in refused
-                for index in refusal.rows
-            }
-            records = await self._reader.read(block.tp, block.first, block.last)
-            for record in records:
-                if record.offset in offsets:
-                    await self._dead_letters.park(record, refused_reason(offsets[record.offset]))
         missing: list[list[Any]] = []
         if stored < total:
-            # Some of the block never reached ClickHouse (a month, a piece, a refused record):
-            # read the block again and store what is not stored.
-            missing, records = await self._missing_rows(spec, block)
+            # Some of the block never reached ClickHouse (a month, a piece, a refused record,
+            # or a piece refused again just now and undone): read the block again and store
+            # what is not stored; what is refused again is dead-lettered here.
+            read = await self._reader.read(block.tp, block.first, block.last)
+            missing, records = await self._missing_rows(spec, read)
             for refusal in await self._writer.write(spec, block, missing, total):
                 for index in refusal.rows:
                     await self._dead_letters.park(records[index], refused_reason(refusal.reason))
@@ -201,19 +192,20 @@ class BlockRecovery:
         return [list(row[:-1]) for row in found], [int(row[-1]) for row in found]
 
     async def _missing_rows(
-        self, spec: TableSpec, block: BlockId
+        self, spec: TableSpec, read: Sequence[Record]
     ) -> tuple[list[list[Any]], list[Record]]:
         """The block's rows not stored, as its first insert chose them.
 
         That insert kept the first copy of each event not stored before it; stored now are
         those it stored, so the same choice over what is stored now leaves the rows it meant
         to store and could not (a month or piece never inserted, a record refused). Records
-        that did not decode were dead-lettered when the block was first read. Returns the
-        rows and the records they came from.
+        that did not decode were dead-lettered when the block was first read. ``read`` is the
+        block's records, read again from Kafka; returns the rows and the records they came
+        from.
         """
         rows: list[list[Any]] = []
         records: list[Record] = []
-        for record in await self._reader.read(block.tp, block.first, block.last):
+        for record in read:
             row = decode(spec, record.value, Lineage(record.partition, record.offset))
             if not isinstance(row, Poison):
                 rows.append(row)
