@@ -70,6 +70,8 @@ class Principal:
     plan: str
     scopes: frozenset[str]
     limit_overrides: dict[str, Any] = field(default_factory=dict)
+    unit_key: bytes = b""
+    """The project's key for unit ids of exposures (``promptline.units``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,12 +342,18 @@ def reusable_routing(
 async def _load_principals(session: AsyncSession) -> dict[str, Principal]:
     principals: dict[str, Principal] = {}
     key_rows = await session.execute(
-        select(ApiKey, Project.org_id, Organization.plan, Organization.limit_overrides)
+        select(
+            ApiKey,
+            Project.org_id,
+            Organization.plan,
+            Organization.limit_overrides,
+            Project.unit_key,
+        )
         .join(Project, ApiKey.project_id == Project.id)
         .join(Organization, Project.org_id == Organization.id)
         .where(ApiKey.revoked_at.is_(None))
     )
-    for key, org_id, plan, overrides in key_rows:
+    for key, org_id, plan, overrides, unit_key in key_rows:
         principals[key.secret_sha256] = Principal(
             key_id=key.id,
             project_id=key.project_id,
@@ -353,6 +361,7 @@ async def _load_principals(session: AsyncSession) -> dict[str, Principal]:
             plan=plan,
             scopes=frozenset(key.scopes),
             limit_overrides=dict(overrides or {}),
+            unit_key=bytes.fromhex(unit_key),
         )
     return principals
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -102,6 +103,24 @@ class Settings(BaseSettings):
     )
     edge_access_log: bool = Field(
         default=False, description="One structured log line per request (off the hot path)."
+    )
+
+    # Exposures (docs/rollouts.md, "Exposures")
+    exposure_unit_ids: Literal["hashed", "as_given"] = Field(
+        default="hashed",
+        description=(
+            "How an exposure names its user: 'hashed' (a keyed hash of user_id under a "
+            "secret key of the project) or 'as_given' (the user_id itself, to join with your "
+            "own user tables; it is then personal data in the warehouse)."
+        ),
+    )
+    exposure_queue_max: int = Field(
+        default=100_000,
+        ge=1,
+        description=(
+            "Exposures a serving process holds while Kafka is slow or down; past it new "
+            "ones are dropped and counted (promptline_exposures_dropped_total)."
+        ),
     )
 
     # Workers

@@ -6,6 +6,7 @@ routes' own shapes (``prm_...``, ``pmt_...``, ``tmpl-...``) are derived from the
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -29,6 +30,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 def new_id() -> uuid.UUID:
     """A fresh time-ordered UUIDv7."""
     return uuid.UUID(bytes=uuid_utils.uuid7().bytes)
+
+
+def new_unit_key() -> str:
+    """A fresh per-project key for unit ids: 32 random bytes, in hex."""
+    return secrets.token_hex(32)
 
 
 def utcnow() -> datetime:
@@ -85,6 +91,9 @@ class Project(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
+    unit_key: Mapped[str] = mapped_column(String(64), default=new_unit_key)
+    """Hex key of the keyed hash that turns a ``user_id`` into an exposure's unit id
+    (``promptline.units``): secret, so a stored unit id cannot be traced back to a user."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     organization: Mapped[Organization] = relationship(back_populates="projects")
@@ -159,6 +168,63 @@ class Deployment(Base):
     deployed_by: Mapped[str] = mapped_column(String(200), default="")
     deployed_at: Mapped[datetime] = mapped_column(default=utcnow)
     rollback_of: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    """Why the guard wrote this row (a step, or a rollback naming the metric, estimate and
+    interval); None for a deployment made by hand."""
+    rollout_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    """The guarded rollout that wrote or started this row, if any."""
+
+
+class RolloutStatus(StrEnum):
+    """Where a guarded rollout is: running until it ends one of the other ways."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    ROLLED_BACK = "rolled_back"
+    HELD = "held"
+    STOPPED = "stopped"
+
+
+class Rollout(Base):
+    """A guarded rollout: a candidate ramped step by step while the guard watches it.
+
+    ``plan`` is the guard as deployed (ramp, minimums, deadline, guardrails; see
+    ``controlplane.rollouts.plan``); ``step`` indexes its ramp, and ``deployment_id`` is the
+    row that put the current step in force. ``report`` is the guard's latest evaluation, which
+    ``GET .../rollout`` shows; ``outcome`` says in words how it ended.
+    """
+
+    __tablename__ = "rollouts"
+    __table_args__ = (
+        Index("ix_rollouts_prompt_started", "prompt_id", "started_at"),
+        Index("ix_rollouts_status", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    prompt_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"))
+    candidate: Mapped[int] = mapped_column(Integer)
+    baseline: Mapped[int] = mapped_column(Integer)
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON)
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    step_started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deployment_id: Mapped[uuid.UUID] = mapped_column()
+    status: Mapped[str] = mapped_column(String(20), default=RolloutStatus.RUNNING.value)
+    outcome: Mapped[str | None] = mapped_column(Text, default=None)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_by: Mapped[str] = mapped_column(String(200), default="")
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    evaluated_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class GuardLease(Base):
+    """Which guard process may act, and until when (one active however many run)."""
+
+    __tablename__ = "guard_lease"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[uuid.UUID] = mapped_column()
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
 
 
 class CatalogRevision(Base):
