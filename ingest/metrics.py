@@ -47,6 +47,15 @@ class EdgeMetrics:
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
+        self.exposures = Counter(
+            "promptline_exposures",
+            "Exposures resolve recorded, by outcome: sent (Kafka acknowledged them), or lost "
+            "(queue_full: Kafka too slow or down for longer than the queue holds; "
+            "kafka_unavailable: not connected; kafka_failed: not acknowledged; shutdown: "
+            "still queued when the process stopped).",
+            ("outcome",),
+            registry=self.registry,
+        )
         self._event_children: dict[tuple[str, str], Counter] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:

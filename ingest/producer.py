@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,32 @@ class EventProducer:
         if attempt > 1:
             log.info("reached Kafka after %d attempts; accepting events", attempt)
         return True
+
+    def create_batch(self) -> BatchBuilder:
+        """An empty batch of records for :meth:`send_batch` (records appended by the caller)."""
+        return self._producer.create_batch()
+
+    async def send_batch(
+        self, batch: BatchBuilder, topic: str, partition: int
+    ) -> asyncio.Future[Any]:
+        """Queue a whole batch for one partition; the future is done once Kafka has it.
+
+        Raises :class:`ProduceFailed` if it cannot even be queued (no metadata, closed).
+        """
+        try:
+            delivery: asyncio.Future[Any] = await self._producer.send_batch(
+                batch, topic, partition=partition
+            )
+        except KafkaError as error:
+            raise _failed(error) from error
+        return delivery
+
+    async def partitions(self, topic: str) -> list[int]:
+        """The topic's partitions, sorted."""
+        try:
+            return sorted(await self._producer.partitions_for(topic))
+        except KafkaError as error:
+            raise _failed(error) from error
 
     async def produce(self, topic: str, key: bytes, value: bytes) -> None:
         """Send one record and wait until the cluster has it (acks=all)."""

@@ -21,6 +21,7 @@ from controlplane.catalog import CatalogWatcher
 from controlplane.store.engine import create_engine, session_factory
 from ingest.context import EDGE_CONTEXT
 from ingest.cors import CorsPolicy
+from ingest.exposure_sink import KafkaExposures
 from ingest.metrics import EDGE_METRICS, EdgeMetrics
 from ingest.observe import serving_app
 from ingest.resources import close_edge, edge_producer, open_edge
@@ -32,6 +33,7 @@ from promptline.http.operations import Answer, Operation
 from promptline.http.routes import served_routes
 from promptline.logs import quiet_undecodable_bodies
 from promptline.settings import Settings
+from promptline.topics import EventKind, topic_name
 
 SETTINGS = web.AppKey("settings", Settings)
 READY_TIMEOUT_SECONDS = 2.0
@@ -141,13 +143,22 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[EDGE_CONTEXT] = edge = await open_edge(
         settings, catalog, producer, limiter, app[EDGE_METRICS]
     )
-    app[api.CONTROL_PLANE] = api.ControlPlane(catalog=catalog, limiter=limiter)
+    exposures = KafkaExposures(
+        producer,
+        topic_name(settings.kafka_topic_prefix, EventKind.EXPOSURE),
+        app[EDGE_METRICS],
+        hashed=settings.exposure_unit_ids == "hashed",
+        queue_max=settings.exposure_queue_max,
+    )
+    exposures.start()
+    app[api.CONTROL_PLANE] = api.ControlPlane(catalog=catalog, limiter=limiter, exposures=exposures)
     app[WAREHOUSE] = warehouse = Warehouse(settings)  # ClickHouse clients, made on first use
     try:
         yield
     finally:
         # Order matters for graceful shutdown: the runner has stopped accepting and
         # drained in-flight requests before this runs; flush Kafka, then let go.
+        await exposures.stop(settings.edge_ack_timeout_seconds)
         await producer.stop()
         await close_edge(edge)  # after the flush: no signal id is issued past this point
         await limiter.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from aiohttp import web
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from controlplane.api.ratelimit import Endpoint, RateLimiter
 from controlplane.catalog import Catalog, CatalogWatcher, Principal
+from controlplane.exposures import ExposureSink, NoExposures
 from controlplane.transactions import WriteConflict, write
 from promptline.http.auth import authenticate
 from promptline.http.errors import ApiError, ErrorKind
@@ -23,10 +24,11 @@ T = TypeVar("T")
 
 @dataclass(slots=True)
 class ControlPlane:
-    """The catalog view (with its session factory) and the rate limiter."""
+    """The catalog view (with its session factory), the rate limiter and the exposure sink."""
 
     catalog: CatalogWatcher
     limiter: RateLimiter
+    exposures: ExposureSink = field(default_factory=NoExposures)
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:

@@ -51,4 +51,5 @@ async def post_resolve(kept: KeptPlane, request: web.Request) -> web.Response:
             f"Prompt '{prompt}' not found, or it has no version to serve yet.",
             field="prompt",
         )
+    plane.exposures.expose(principal, resolution, user_id)
     return ok_json(_ANSWERS.encode(resolution))

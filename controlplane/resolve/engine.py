@@ -40,6 +40,9 @@ class Resolution:
     """None when the prompt was never deployed and its latest version was served."""
     missing_variables: tuple[str, ...]
     """Variables the context lacked; their placeholders were left in ``content`` as-is."""
+    by_split: bool
+    """Whether the deployment's weighted split decided the version (not a targeting rule,
+    and not a never-deployed prompt's latest version): what the sample-ratio check counts."""
 
     @property
     def version(self) -> str:
@@ -66,6 +69,7 @@ def resolve(
         return None
     routing = entry.routing
     number, traffic_rule = routing.route(user_id, context)
+    # ``route`` returns the routing's own label object when no rule admitted the user.
     version = routing.versions[number]
     content, missing = version.template.render(context)
     if strict and missing:
@@ -80,4 +84,5 @@ def resolve(
         traffic_rule,
         routing.deployment_id,
         missing,
+        traffic_rule is routing.traffic_rule and routing.deployment_id is not None,
     )

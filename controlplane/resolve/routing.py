@@ -102,7 +102,11 @@ class Routing:
     salt: str
 
     def route(self, user_id: str, context: Mapping[str, Any]) -> tuple[int, str]:
-        """The version number for this user and the rule or label that decided it."""
+        """The version number for this user and the rule or label that decided it.
+
+        When the split decided, the name is this routing's own ``traffic_rule`` object, so
+        ``name is routing.traffic_rule`` tells the split from a rule of the same name.
+        """
         for rule in self.rules:
             if rule.admits(user_id, context):
                 return rule.ranges.draw(self.salt, user_id), rule.name

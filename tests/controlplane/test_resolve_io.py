@@ -29,6 +29,7 @@ def _resolution(**changes: Any) -> Resolution:
         "traffic_rule": "experiment-april",
         "deployment_id": uuid.uuid4(),
         "missing_variables": ("cart",),
+        "by_split": True,
     }
     return Resolution(**(fields | changes))
 
