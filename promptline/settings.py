@@ -171,6 +171,16 @@ class Settings(BaseSettings):
         ),
     )
 
+    exposure_retention_days: int = Field(
+        default=90,
+        ge=0,
+        description=(
+            "Days exposures (which user was served which version) are kept, raw rows and "
+            "hourly distinct-unit states alike (applied by migrate); 0 keeps them forever. "
+            "A client may not report an exposure older than this."
+        ),
+    )
+
     @model_validator(mode="after")
     def _raw_rows_outlive_the_dedup_window(self) -> Settings:
         """The duplicate lookup reads raw rows: a TTL shorter than the window would cut the
@@ -181,6 +191,15 @@ class Settings(BaseSettings):
                 f"clickhouse_raw_ttl_days={ttl} keeps raw rows for less than the duplicate "
                 f"lookup reads them (worker_dedup_window_days={window or 'unbounded'}): set "
                 f"worker_dedup_window_days to at most {ttl}, or the TTL to 0"
+            )
+        # Exposures have their own period; an unbounded window reads what is left of them
+        # (the edge refuses an exposure older than the period, so no copy outlives it).
+        kept = self.exposure_retention_days
+        if kept and window and kept < window:
+            raise ValueError(
+                f"exposure_retention_days={kept} keeps exposures for less than the duplicate "
+                f"lookup reads them (worker_dedup_window_days={window}): set it to at least "
+                f"{window}, or 0"
             )
         return self
 

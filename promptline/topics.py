@@ -6,17 +6,19 @@ from enum import StrEnum
 
 
 class EventKind(StrEnum):
-    """The three kinds of event the edge accepts."""
+    """The kinds of event the edge accepts (an exposure also comes from resolve)."""
 
     SIGNAL = "signal"
     USAGE = "usage"
     ANALYTICS = "analytics"
+    EXPOSURE = "exposure"
 
 
 TOPIC_SUFFIX = {
     EventKind.SIGNAL: "signals.v1",
     EventKind.USAGE: "usage.v1",
     EventKind.ANALYTICS: "analytics.v1",
+    EventKind.EXPOSURE: "exposures.v1",
 }
 DEAD_LETTER_SUFFIX = "dead-letter.v1"
 

@@ -15,10 +15,26 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, field_serializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    field_serializer,
+)
 
 from schemas.domains import CostUsd, LatencyMs, Score
+from schemas.exposures import (
+    CONTENT_HASH_PATTERN,
+    MAX_RULE_LENGTH,
+    MAX_UNIT_ID_LENGTH,
+    ExposureSource,
+)
 from schemas.signal_columns import check_named_columns
+from schemas.usage import MAX_VERSION_NUMBER
 
 RECORD_SCHEMA_VERSION = 1
 
@@ -85,4 +101,25 @@ class UsageRecord(RecordBase):
     span_id: UUID | None = None
 
 
-EventRecord = AnalyticsRecord | SignalRecord | UsageRecord
+class ExposureRecord(RecordBase):
+    """One resolve answer given to one unit: the version served, and what decided it.
+
+    ``received_at`` is when resolve answered (a client's ``resolved_at`` for one it reports);
+    ``deployment_id`` is absent when the prompt was never deployed (``rule`` ``latest``);
+    ``by_split`` says the deployment's weighted split chose the version (not a targeting
+    rule), which is what the sample-ratio check counts; ``unit_id`` is the keyed hash of the
+    user id, or the user id as given (``promptline.units``).
+    """
+
+    kind: Literal["exposure"] = "exposure"
+    prompt_id: UUID
+    version: Annotated[StrictInt, Field(ge=1, le=MAX_VERSION_NUMBER)]
+    version_hash: Annotated[str, StringConstraints(pattern=CONTENT_HASH_PATTERN)]
+    deployment_id: UUID | None = None
+    rule: Annotated[str, StringConstraints(min_length=1, max_length=MAX_RULE_LENGTH)]
+    by_split: StrictBool
+    unit_id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_UNIT_ID_LENGTH)]
+    source: ExposureSource
+
+
+EventRecord = AnalyticsRecord | SignalRecord | UsageRecord | ExposureRecord

@@ -19,7 +19,7 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from promptline.clickhouse import connect
 from promptline.settings import Settings
-from sql.retention import apply_retention
+from sql.retention import apply_retention, retention_days
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ async def migrate(settings: Settings) -> list[Migration]:
     client = await connect(settings)
     try:
         applied = await _apply(client, database)
-        await apply_retention(client, database, settings.clickhouse_raw_ttl_days)
+        await apply_retention(client, database, retention_days(settings))
         return applied
     finally:
         await client.close()

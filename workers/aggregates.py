@@ -60,5 +60,13 @@ HOURLY: dict[str, HourlyAggregate] = {
         hourly_key="project_id, prompt_id, version, hour",
         counted="sum(links)",
     ),
+    "exposure_events": HourlyAggregate(
+        hourly="exposures_hourly",
+        raw_key="project_id, prompt_id, version, deployment_id, by_split,"
+        " toStartOfHour(received_at)",
+        hourly_key="project_id, prompt_id, version, deployment_id, by_split, hour",
+        counted="sum(exposures)",
+    ),
 }
-"""The hourly aggregate of each raw table (sql/migrations/0005_hourly_aggregates.sql)."""
+"""The hourly aggregate of each raw table (sql/migrations/0005_hourly_aggregates.sql,
+0009_exposures.sql)."""

@@ -19,7 +19,7 @@ import orjson
 from pydantic import BaseModel
 
 from promptline.topics import EventKind
-from schemas.records import AnalyticsRecord, SignalRecord, UsageRecord
+from schemas.records import AnalyticsRecord, ExposureRecord, SignalRecord, UsageRecord
 from schemas.signal_columns import named_columns
 
 BLOCK_COLUMNS = (
@@ -253,5 +253,55 @@ USAGE = TableSpec(
     to_row=_usage_row,
 )
 
-TABLES: dict[EventKind, TableSpec] = {spec.kind: spec for spec in (ANALYTICS, SIGNALS, USAGE)}
+NEVER_DEPLOYED = uuid.UUID(int=0)
+"""``exposure_events.deployment_id`` of a prompt that was never deployed (a key column)."""
+
+
+def _exposure_row(record: ExposureRecord, lineage: Lineage) -> list[Any]:
+    return [
+        record.event_id,
+        _checked_time(record.received_at),
+        record.org_id,
+        record.project_id,
+        record.prompt_id,
+        record.version,
+        record.version_hash,
+        record.deployment_id or NEVER_DEPLOYED,
+        record.rule,
+        record.by_split,
+        record.unit_id,
+        record.source,
+        record.idempotency_key or str(record.event_id),
+        lineage.partition,
+        lineage.offset,
+    ]
+
+
+EXPOSURES = TableSpec(
+    kind=EventKind.EXPOSURE,
+    table="exposure_events",
+    record=ExposureRecord,
+    columns=(
+        "event_id",
+        "received_at",
+        "org_id",
+        "project_id",
+        "prompt_id",
+        "version",
+        "version_hash",
+        "deployment_id",
+        "rule",
+        "by_split",
+        "unit_id",
+        "source",
+        "dedup_key",
+        "kafka_partition",
+        "kafka_offset",
+    ),
+    to_row=_exposure_row,
+)
+
+TABLES: dict[EventKind, TableSpec] = {
+    spec.kind: spec for spec in (ANALYTICS, SIGNALS, USAGE, EXPOSURES)
+}
 RAW_TABLES: tuple[str, ...] = tuple(spec.table for spec in TABLES.values())

@@ -24,7 +24,13 @@ from promptline.commands.stack import local_env
 from promptline.kafka import create_producer
 from promptline.settings import Settings
 from promptline.topics import EventKind, topic_name
-from schemas.records import AnalyticsRecord, RecordBase, SignalRecord, UsageRecord
+from schemas.records import (
+    AnalyticsRecord,
+    ExposureRecord,
+    RecordBase,
+    SignalRecord,
+    UsageRecord,
+)
 from workers.service import assemble_worker
 from workers.sink import ClickHouseSink
 from workers.tables import TABLES
@@ -121,7 +127,42 @@ def usage(
     )
 
 
-KIND_OF = {AnalyticsRecord: EventKind.ANALYTICS, SignalRecord: EventKind.SIGNAL}
+def exposure(
+    tenant: Tenant,
+    prompt_id: uuid.UUID,
+    version: int,
+    unit_id: str,
+    *,
+    version_hash: str = "sha256:" + "0" * 64,
+    deployment_id: uuid.UUID | None = None,
+    by_split: bool = True,
+    rule: str = "canary",
+    source: Literal["resolve", "client"] = "resolve",
+    key: str | None = None,
+    at: datetime | None = None,
+) -> ExposureRecord:
+    return ExposureRecord(
+        event_id=uuid.uuid4(),
+        received_at=millis(at),
+        org_id=tenant.org_id,
+        project_id=tenant.project_id,
+        prompt_id=prompt_id,
+        version=version,
+        version_hash=version_hash,
+        deployment_id=deployment_id,
+        rule=rule,
+        by_split=by_split,
+        unit_id=unit_id,
+        source=source,
+        idempotency_key=key,
+    )
+
+
+KIND_OF = {
+    AnalyticsRecord: EventKind.ANALYTICS,
+    SignalRecord: EventKind.SIGNAL,
+    ExposureRecord: EventKind.EXPOSURE,
+}
 
 
 def topic_of(settings: Settings, record: RecordBase) -> str:
