@@ -142,6 +142,8 @@ async def record_deployment(
     label: str,
     deployed_by: str,
     rollback_of: uuid.UUID | None = None,
+    reason: str | None = None,
+    rollout_id: uuid.UUID | None = None,
 ) -> Deployment:
     """Append a deployment (already validated) and mark the catalog changed."""
     deployment = Deployment(
@@ -151,6 +153,8 @@ async def record_deployment(
         rules=rules,
         deployed_by=deployed_by,
         rollback_of=rollback_of,
+        reason=reason,
+        rollout_id=rollout_id,
     )
     session.add(deployment)
     await session.flush()

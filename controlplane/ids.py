@@ -3,7 +3,9 @@
 The seeds spell ids differently (``prm_abc123``, ``pmt_abc123``, ``tmpl-abc-123``, a
 bare UUID), so nothing extra is stored: each shape encodes the same UUID reversibly.
 
-- seed 001: ``prm_<32 hex>`` (prompt), ``ver_<32 hex>`` (version), ``dep_<32 hex>``
+- seed 001: ``prm_<32 hex>`` (prompt), ``ver_<32 hex>`` (version), ``dep_<32 hex>``;
+  its webhooks (issue 15): ``whk_<32 hex>`` (webhook), ``dlv_<32 hex>`` (delivery);
+  a guarded rollout: ``rol_<32 hex>``
 - seed 000: ``pmt_<32 hex>`` (prompt)
 - seed 003: ``tmpl-<uuid>`` (prompt), ``ver-<uuid>`` (version)
 - seeds 002 and 004: the canonical UUID string
@@ -22,11 +24,22 @@ class IdShape(StrEnum):
     SIGNAL_PROMPT = "pmt_"
     VERSION = "ver_"
     DEPLOYMENT = "dep_"
+    WEBHOOK = "whk_"
+    DELIVERY = "dlv_"
+    ROLLOUT = "rol_"
     TEMPLATE = "tmpl-"
     TEMPLATE_VERSION = "ver-"
 
 
-_HEX_SHAPES = {IdShape.PROMPT, IdShape.SIGNAL_PROMPT, IdShape.VERSION, IdShape.DEPLOYMENT}
+_HEX_SHAPES = {
+    IdShape.PROMPT,
+    IdShape.SIGNAL_PROMPT,
+    IdShape.VERSION,
+    IdShape.DEPLOYMENT,
+    IdShape.WEBHOOK,
+    IdShape.DELIVERY,
+    IdShape.ROLLOUT,
+}
 
 
 def encode(shape: IdShape, value: uuid.UUID) -> str:

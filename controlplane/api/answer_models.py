@@ -7,7 +7,7 @@ against them, so the two cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, RootModel
 
@@ -75,6 +75,11 @@ class DeploymentOut(_Answer):
     deployed_at: str
     deployed_by: str
     rolled_back_to: str | None
+    reason: str | None = None
+    """Why the guard wrote this deployment (a ramp step, or a rollback naming the metric,
+    the estimate and the interval); null for one made by hand."""
+    rollout_id: str | None = None
+    """The guarded rollout (``rol_...``) that wrote or started this deployment, if any."""
 
 
 class DeploymentList(_Answer):
@@ -178,3 +183,43 @@ class TemplatePushed(_Answer):
         version: int
 
     data: Ids
+
+
+class WebhookLastDelivery(_Answer):
+    """A webhook's newest delivery: how its sending went (``pending`` until settled)."""
+
+    delivery_id: str
+    event_type: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    created_at: str
+    next_attempt_at: str | None
+    settled_at: str | None
+    """When it was delivered, or given up."""
+    last_status: int | None
+    """The HTTP status of the last attempt, null if it got no answer."""
+    last_error: str | None
+
+
+class WebhookOut(_Answer):
+    """A project's webhook; its secret is never shown again after creation."""
+
+    webhook_id: str
+    url: str
+    events: list[str]
+    description: str
+    created_at: str
+    last_delivery: WebhookLastDelivery | None
+
+
+class WebhookCreated(WebhookOut):
+    """A webhook just registered, with its signing secret: shown this once."""
+
+    secret: str
+
+
+class WebhookList(_Answer):
+    """The project's webhooks, oldest first."""
+
+    webhooks: list[WebhookOut]
+    total: int

@@ -61,9 +61,10 @@ from controlplane.api.references import (
 )
 from controlplane.api.resolve_model import ResolveIn, ResolveOut
 from controlplane.api.resolve_route import post_resolve
-from controlplane.authoring import PromptExists, create_prompt, push_next_version
+from controlplane.authoring import PromptExists, create_prompt, lock_prompt, push_next_version
 from controlplane.deployments import (
     NothingToRollBack,
+    RolledBack,
     history,
     main_version,
     record_deployment,
@@ -77,7 +78,11 @@ from controlplane.resolve import (
     parse_rules,
     parse_traffic,
 )
+from controlplane.rollouts.lifecycle import GuardRefused, end_by_hand, start_rollout
+from controlplane.rollouts.plan import GuardIn
 from controlplane.store.models import Deployment, Prompt, PromptVersion, Scope
+from controlplane.webhooks.events import DEPLOYMENT_CREATED, DEPLOYMENT_ROLLED_BACK
+from controlplane.webhooks.outbox import enqueue
 from promptline.http.bodies import (
     json_response,
     parse_model,
@@ -141,6 +146,17 @@ class DeployIn(_Body):
     traffic: Any
     label: OptionalLabel = ""
     rules: Any = None
+
+
+class GuardedDeployIn(_Body):
+    """A guarded deploy: the guard decides the traffic, step by step (``controlplane.rollouts``)."""
+
+    guard: GuardIn
+    label: OptionalLabel = ""
+    traffic: None = Field(
+        default=None, description="Leave out: the guard's ramp decides the traffic."
+    )
+    rules: None = Field(default=None, description="Leave out: a guarded rollout has no rules.")
 
 
 async def _body(request: web.Request, model: type[ModelT]) -> ModelT:
@@ -240,12 +256,18 @@ async def post_version(request: web.Request) -> web.Response:
 
 
 async def post_deploy(request: web.Request) -> web.Response:
-    """Route traffic by weight (and optional targeting rules) over the prompt's versions."""
+    """Route traffic by weight (and optional targeting rules) over the prompt's versions, or
+    start a guarded rollout (``guard``); either ends a rollout under guard, as made by hand."""
     caller = await admit(request, Scope.DEPLOY, DEPLOY)
-    body = await _body(request, DeployIn)
+    data = await read_json(request)
+    if isinstance(data, dict) and data.get("guard") is not None:
+        guarded = parse_model(GuardedDeployIn, data, ErrorKind.INVALID_REQUEST)
+        return await _post_guarded_deploy(request, caller, guarded)
+    body = parse_model(DeployIn, data, ErrorKind.INVALID_REQUEST)
 
     async def work(session: AsyncSession) -> tuple[Prompt, Deployment]:
         prompt = await _find_prompt(session, caller, request)
+        await lock_prompt(session, prompt)
         versions = VersionSet(
             await session.scalars(select(PromptVersion).where(PromptVersion.prompt_id == prompt.id))
         )
@@ -263,6 +285,43 @@ async def post_deploy(request: web.Request) -> web.Response:
             label=body.label,
             deployed_by=actor(caller.principal),
         )
+        await enqueue(  # in the deploy's transaction: both commit, or neither
+            session, prompt.project_id, DEPLOYMENT_CREATED, _deployment(prompt, deployment)
+        )
+        await end_by_hand(
+            session,
+            prompt,
+            actor(caller.principal),
+            f"deployed {encode(IdShape.DEPLOYMENT, deployment.id)}",
+        )
+        return prompt, deployment
+
+    prompt, deployment = await commit(caller.plane, work)
+    return json_response(_deployment(prompt, deployment), status=201)
+
+
+async def _post_guarded_deploy(
+    request: web.Request, caller: Caller, body: GuardedDeployIn
+) -> web.Response:
+    """Start a guarded rollout: its first step is the deployment answered."""
+
+    async def work(session: AsyncSession) -> tuple[Prompt, Deployment]:
+        prompt = await _find_prompt(session, caller, request)
+        rows = await session.scalars(
+            select(PromptVersion).where(PromptVersion.prompt_id == prompt.id)
+        )
+        versions = {row.number: row.content_hash for row in rows}
+        try:
+            _rollout, deployment = await start_rollout(
+                session,
+                prompt,
+                versions,
+                body.guard,
+                label=body.label,
+                deployed_by=actor(caller.principal),
+            )
+        except GuardRefused as error:
+            raise ApiError(ErrorKind.INVALID_REQUEST, str(error), field=error.field) from error
         return prompt, deployment
 
     prompt, deployment = await commit(caller.plane, work)
@@ -273,25 +332,25 @@ async def post_rollback(request: web.Request) -> web.Response:
     """All traffic back to the previous deployment that sent 100% to one version."""
     caller = await admit(request, Scope.DEPLOY, ROLLBACK)
 
-    async def work(session: AsyncSession) -> tuple[Prompt, Deployment, Deployment, int]:
+    async def work(session: AsyncSession) -> tuple[Prompt, RolledBack]:
         prompt = await _find_prompt(session, caller, request)
         try:
             done = await rollback(session, prompt, actor(caller.principal))
         except NothingToRollBack as error:
             raise ApiError(ErrorKind.CONFLICT, str(error)) from error
-        return prompt, done.deployment, done.restored, done.version
+        await end_by_hand(
+            session,
+            prompt,
+            actor(caller.principal),
+            f"rolled back to {encode(IdShape.DEPLOYMENT, done.restored.id)}",
+        )
+        await enqueue(
+            session, prompt.project_id, DEPLOYMENT_ROLLED_BACK, _rolled_back(prompt, done)
+        )
+        return prompt, done
 
-    prompt, deployment, restored, number = await commit(caller.plane, work)
-    return json_response(
-        {
-            "rolled_back_to": encode(IdShape.DEPLOYMENT, restored.id),
-            "version": version_label(number),
-            "rolled_back_at": iso(deployment.deployed_at),
-            "deployment_id": encode(IdShape.DEPLOYMENT, deployment.id),
-            "prompt_id": encode(IdShape.PROMPT, prompt.id),
-            "prompt_uuid": str(prompt.id),
-        }
-    )
+    prompt, done = await commit(caller.plane, work)
+    return json_response(_rolled_back(prompt, done))
 
 
 async def get_deployments(request: web.Request) -> web.Response:
@@ -345,6 +404,17 @@ def _version(prompt: Prompt, version: PromptVersion, *, content: bool = False) -
     return shown
 
 
+def _rolled_back(prompt: Prompt, done: RolledBack) -> dict[str, Any]:
+    return {
+        "rolled_back_to": encode(IdShape.DEPLOYMENT, done.restored.id),
+        "version": version_label(done.version),
+        "rolled_back_at": iso(done.deployment.deployed_at),
+        "deployment_id": encode(IdShape.DEPLOYMENT, done.deployment.id),
+        "prompt_id": encode(IdShape.PROMPT, prompt.id),
+        "prompt_uuid": str(prompt.id),
+    }
+
+
 def _deployment(prompt: Prompt, deployment: Deployment) -> dict[str, Any]:
     restored = deployment.rollback_of
     return {
@@ -357,6 +427,10 @@ def _deployment(prompt: Prompt, deployment: Deployment) -> dict[str, Any]:
         "deployed_at": iso(deployment.deployed_at),
         "deployed_by": deployment.deployed_by,
         "rolled_back_to": encode(IdShape.DEPLOYMENT, restored) if restored else None,
+        "reason": deployment.reason,
+        "rollout_id": (
+            encode(IdShape.ROLLOUT, deployment.rollout_id) if deployment.rollout_id else None
+        ),
     }
 
 
