@@ -17,8 +17,10 @@ from sqlalchemy import text
 from compare import api as compare_api
 from compare.warehouse import WAREHOUSE, Warehouse
 from controlplane import api
+from controlplane.api.webhooks import WEBHOOK_TARGETS
 from controlplane.catalog import CatalogWatcher
 from controlplane.store.engine import create_engine, session_factory
+from controlplane.webhooks.targets import TargetPolicy
 from ingest.context import EDGE_CONTEXT
 from ingest.cors import CorsPolicy
 from ingest.exposure_sink import KafkaExposures
@@ -125,6 +127,7 @@ def create_app(settings: Settings) -> web.Application:
     served_routes(app).add_get("/readyz", readyz, READYZ)
     add_edge_routes(app, CorsPolicy.parse(settings.edge_cors_origins))
     api.add_routes(app)
+    app[WEBHOOK_TARGETS] = TargetPolicy.of(settings)
     compare_api.add_routes(app)
     document_routes.add_routes(app)
     return app

@@ -123,6 +123,61 @@ class Settings(BaseSettings):
         ),
     )
 
+    # Webhooks (docs/rollouts.md, "Webhooks")
+    webhook_allow_private_targets: bool = Field(
+        default=False,
+        description=(
+            "Let webhook URLs point at private, loopback, link-local or reserved addresses "
+            "(a receiver on this machine or network); off, such URLs are refused (422) and "
+            "never sent to."
+        ),
+    )
+    webhook_resolve_timeout_seconds: float = Field(
+        default=2.0, gt=0, description="How long a webhook host may take to resolve (else 422)."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long one delivery may take, connection included."
+    )
+    webhook_max_attempts: int = Field(
+        default=12, ge=1, description="Attempts at one delivery before it is given up."
+    )
+    webhook_give_up_seconds: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="Age past which a delivery that keeps failing is given up (24 hours).",
+    )
+    webhook_backoff_initial_seconds: float = Field(
+        default=10.0, gt=0, description="Wait after a delivery's first failure; doubles each time."
+    )
+    webhook_backoff_max_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest wait between two attempts at a delivery."
+    )
+    webhook_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the deliverer looks for due deliveries."
+    )
+
+    # The guard of guarded rollouts (docs/rollouts.md)
+    guard_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often the guard looks at every guarded rollout."
+    )
+    guard_lease_seconds: float = Field(
+        default=15.0,
+        ge=3.0,
+        description="How long the active guard holds its lease; another takes over after it.",
+    )
+    guard_alpha: float = Field(
+        default=0.05,
+        gt=0,
+        lt=0.5,
+        description="Error budget of a rollout: the chance of rolling back a candidate that is "
+        "no worse than its margins, however often the guard looks.",
+    )
+    guard_on_deadline: Literal["hold", "rollback"] = Field(
+        default="hold",
+        description="What a rollout does at its deadline without enough evidence, unless its "
+        "guard says otherwise: hold at the current step, or roll back.",
+    )
+
     # Workers
     worker_batch_max_rows: int = 10_000
     worker_batch_max_seconds: float = 1.0

@@ -298,3 +298,51 @@ class EdgeNodeLease(Base):
     node_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     holder: Mapped[uuid.UUID] = mapped_column()
     expires_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Webhook(Base):
+    """A URL a project's events are POSTed to, signed with its secret.
+
+    The secret is kept as given (not hashed): the deliverer needs it to sign each body.
+    Deleting a webhook sets ``deleted_at``, so past deliveries keep their webhook.
+    ``events`` lists the types it takes (``["*"]``: all, including types added later).
+    """
+
+    __tablename__ = "webhooks"
+    __table_args__ = (Index("ix_webhooks_project", "project_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(100))
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Delivery(Base):
+    """One event to send to one webhook: the outbox, written in the transaction of the
+    decision it reports (a deploy and its event commit together, or neither does).
+
+    ``next_attempt_at`` is when it is due, and null once it is settled (``delivered_at``
+    or ``failed_at``, when it was given up), so the due rows are an index range.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "next_attempt_at"),
+        Index("ix_webhook_deliveries_webhook", "webhook_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    webhook_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    failed_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(String(500), default=None)
+    last_status: Mapped[int | None] = mapped_column(Integer, default=None)
