@@ -14,6 +14,7 @@ COPY workers ./workers
 COPY schemas ./schemas
 COPY sql ./sql
 COPY compare ./compare
+COPY guard ./guard
 RUN HATCH_BUILD_HOOK_ENABLE_MYPYC=1 pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM python:3.11-slim-bookworm

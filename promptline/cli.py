@@ -48,6 +48,12 @@ def _worker(settings: Settings, _args: argparse.Namespace) -> int:
     return main(settings)
 
 
+def _guard(settings: Settings, _args: argparse.Namespace) -> int:
+    from guard.service import main
+
+    return main(settings)
+
+
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     from promptline.commands.migrate import TARGETS, run_migrations
 
@@ -195,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
         run=_serve
     )
     _command(commands, "worker", "run a Kafka-to-ClickHouse worker").set_defaults(run=_worker)
+    _command(
+        commands, "guard", "run the guard of guarded rollouts and the webhook deliverer"
+    ).set_defaults(run=_guard)
     migrate = _command(commands, "migrate", "apply store and ClickHouse migrations, create topics")
     migrate.add_argument(
         "--only",

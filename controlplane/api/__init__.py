@@ -3,7 +3,8 @@
 - ``promptlab``: seed 001, ``/v1/...`` (resolve, prompts, versions, deploy, rollback);
 - ``dashboard``: seed 002, ``/dashboard/prompts/...`` (create and list versions);
 - ``templates``: seed 003, ``/api/v1/prompt-templates``;
-- ``webhooks``: a project's webhooks, ``/v1/webhooks`` (seed 001's family; issue 15).
+- ``webhooks``: a project's webhooks, ``/v1/webhooks`` (seed 001's family; issue 15);
+- ``rollouts``: a prompt's guarded rollout, ``/v1/prompts/:id/rollout[/stop]`` (issue 15).
 
 Every handler authenticates against the in-memory catalog, checks the key's scope, counts
 the call against the key's rate limit (``ratelimit``), and only then reads the body. The
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from controlplane.api import dashboard, promptlab, templates, webhooks
+from controlplane.api import dashboard, promptlab, rollouts, templates, webhooks
 from controlplane.api.context import CONTROL_PLANE, ControlPlane
 from controlplane.api.ratelimit import RateLimiter
 
@@ -28,3 +29,4 @@ def add_routes(app: web.Application) -> None:
     dashboard.add_routes(app)
     templates.add_routes(app)
     webhooks.add_routes(app)
+    rollouts.add_routes(app)

@@ -223,3 +223,30 @@ class WebhookList(_Answer):
 
     webhooks: list[WebhookOut]
     total: int
+
+
+class RolloutOut(_Answer):
+    """A guarded rollout: where it is, the guard's latest look, and what happens next.
+
+    ``evaluation`` is the guard's latest report (null before its first look): ``step``,
+    ``percent``, ``time_in_step_seconds``, ``units`` per arm, ``guardrails`` (each with its
+    ``estimate``, always-valid one-sided ``interval``, ``limit`` and ``verdict``),
+    ``sample_ratio`` and the ``decision`` taken (docs/rollouts.md).
+    """
+
+    rollout_id: str
+    prompt: str
+    status: str
+    candidate: str
+    baseline: str
+    ramp: list[int]
+    step: int
+    steps: int
+    percent: int
+    deployment_id: str
+    started_at: str
+    step_started_at: str
+    ended_at: str | None
+    outcome: str | None
+    evaluation: dict[str, Any] | None
+    next: str

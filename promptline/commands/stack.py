@@ -1,6 +1,6 @@
 """``promptline stack up|down|status``: the whole local stack, without Docker.
 
-``up`` starts the broker, the ClickHouse dev server, the HTTP service and a worker in
+``up`` starts the broker, the ClickHouse dev server, the HTTP service, a worker and the guard in
 the background, records their process ids under the state folder, waits until each is
 healthy, and prints how to send a first event. ``down`` stops them by those ids.
 """
@@ -31,7 +31,7 @@ from promptline.devstack.services import (
 from promptline.settings import Settings
 
 START_TIMEOUT = 60.0
-PROCESSES = ("broker", "clickhouse", "server", "worker")
+PROCESSES = ("broker", "clickhouse", "server", "worker", "guard")
 
 # What the local stack's processes run with, beyond the defaults: Tansu has no
 # idempotent producer, and a short session lets a restarted worker rejoin quickly.
@@ -140,6 +140,7 @@ def up(base: Settings) -> int:
         START_TIMEOUT,
         paths.log_file("worker"),
     )
+    _start(paths, "guard", [*promptline, "guard"], env)
     demo = asyncio.run(quickstart(settings, keep=_held_key(paths) if already_up else ""))
     _write_local_env(paths, settings.base_url, demo["api_key"])
     _print_welcome(settings, demo)

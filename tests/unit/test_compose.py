@@ -18,8 +18,11 @@ def _compose() -> dict[str, Any]:
 
 def test_compose_parses_and_runs_every_process() -> None:
     services = _compose()["services"]
-    assert {"kafka", "clickhouse", "postgres", "migrate", "server", "worker"} <= set(services)
+    assert {"kafka", "clickhouse", "postgres", "migrate", "server", "worker", "guard"} <= set(
+        services
+    )
     assert services["server"]["command"] == ["serve"]
+    assert services["guard"]["command"] == ["guard"]
     assert services["worker"]["command"] == ["worker"]
     assert services["migrate"]["command"] == ["migrate"]
 
