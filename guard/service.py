@@ -16,7 +16,7 @@ import contextlib
 import logging
 import signal
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +29,7 @@ from controlplane.catalog import PromptEntry, VersionEntry
 from controlplane.deployments import current_deployment
 from controlplane.rollouts import lifecycle
 from controlplane.rollouts.lifecycle import RolloutChanged, aware
-from controlplane.rollouts.plan import GuardIn, OnDeadline
+from controlplane.rollouts.plan import GuardIn, Metric, OnDeadline
 from controlplane.store.engine import create_engine, session_factory
 from controlplane.store.models import (
     Deployment,
@@ -41,12 +41,17 @@ from controlplane.store.models import (
 )
 from controlplane.transactions import write
 from controlplane.webhooks.delivery import WebhookDelivery
-from guard.decide import Action, Decision, Position, decide
+from guard.decide import Action, Decision, Look, Position, decide
 from guard.lease import Lease
 from guard.observe import observe
 from promptline.settings import Settings
 
 log = logging.getLogger(__name__)
+
+Looker = Callable[
+    [RunQuery, PromptEntry, Rollout, Deployment, list[Metric], datetime, float], Awaitable[Look]
+]
+"""Reads one look at a rollout (``guard.observe.observe``; tests pass their own)."""
 
 
 class Guard:
@@ -59,11 +64,13 @@ class Guard:
         settings: Settings,
         *,
         clock: Callable[[], datetime] = utcnow,
+        looker: Looker = observe,
     ) -> None:
         self._sessions = sessions
         self._run = run
         self._settings = settings
         self._clock = clock
+        self._observe = looker
         self.lease = Lease(sessions, settings.guard_lease_seconds)
 
     async def round(self) -> dict[uuid.UUID, Decision]:
@@ -110,7 +117,7 @@ class Guard:
             return None
         plan = GuardIn.model_validate(rollout.plan)
         now = self._clock()
-        look = await observe(
+        look = await self._observe(
             self._run,
             _entry(prompt, versions),
             rollout,
