@@ -49,6 +49,9 @@ EXAMPLES_PER_OPERATION = 25
 """Drawn cases per operation: about 36 operations keep the whole run near two minutes."""
 UNBOUND = "100000/second"
 ORIGIN = "https://app.example.com"
+WEBHOOK_URL = "https://1.1.1.1/contract-hook"
+"""A public address given literally: registering it needs no DNS, and nothing is sent
+(no deliverer runs beside the service here)."""
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -70,6 +73,7 @@ class World:
     versions: list[str]
     version_hash: str
     prompt_uuid: str
+    webhook_ids: list[str]
 
 
 @dataclass
@@ -145,6 +149,9 @@ async def _world(settings: Settings, base: str) -> World:
         traffic = {"traffic": [{"version": "v1", "weight": 100}]}
         async with session.post(f"/v1/prompts/{name}/deploy", json=traffic) as answer:
             assert answer.status == 201, await answer.text()
+        async with session.post("/v1/webhooks", json={"url": WEBHOOK_URL}) as answer:
+            assert answer.status == 201, await answer.text()
+            webhook = await answer.json()
     uuid_text = str(prompt["prompt_uuid"])
     return World(
         base=base,
@@ -154,6 +161,7 @@ async def _world(settings: Settings, base: str) -> World:
         versions=["v1", "1", "v2"],
         version_hash=version["content_hash"],
         prompt_uuid=uuid_text,
+        webhook_ids=[webhook["webhook_id"]],
     )
 
 
@@ -180,6 +188,9 @@ def _known_calls(world: World) -> dict[str, Callable[[], dict[str, Any]]]:
         "POST /v1/prompts/{prompt_id}/rollback": {},
         "GET /v1/prompts/{prompt_id}/compare": {},
         "POST /v1/resolve": {"json": {"prompt": name, "user_id": "u-1"}},
+        "GET /v1/webhooks": {},
+        "POST /v1/webhooks": {"json": {"url": WEBHOOK_URL, "events": ["rollout.rolled_back"]}},
+        "DELETE /v1/webhooks/{webhook_id}": {},
         "GET /api/v1/prompts/{prompt_id}/compare": {},
         "GET /api/v1/prompt-templates": {"params": {"name": name}},
         "POST /api/v1/prompt-templates": {
@@ -228,6 +239,7 @@ def _fill(path: str, world: World, choose: Callable[[list[str]], str]) -> str:
         ("{prompt_id}", world.prompt_ids),
         ("{name}", [world.prompt]),
         ("{version}", world.versions),
+        ("{webhook_id}", world.webhook_ids),
     ):
         if name in path:
             path = path.replace(name, choose(values))
@@ -253,7 +265,12 @@ def _call_known(world: World, schema: Any, tally: Tally) -> None:
         if found is None:
             tally.failures.append(f"{operation}: not in the document")
             continue
-        named = {"prompt_id": world.prompt_ids[0], "name": world.prompt, "version": "v1"}
+        named = {
+            "prompt_id": world.prompt_ids[0],
+            "name": world.prompt,
+            "version": "v1",
+            "webhook_id": world.webhook_ids[0],
+        }
         case = found.Case(path_parameters={k: v for k, v in named.items() if f"{{{k}}}" in path})
         try:
             case.validate_response(_as_response(answer), checks=_checks())
@@ -308,6 +325,7 @@ def _fuzz_operation(operation: Any, world: World, tally: Tally) -> None:
             ("prompt_id", world.prompt_ids),
             ("name", [world.prompt]),
             ("version", world.versions),
+            ("webhook_id", world.webhook_ids),
         ):
             if case.path_parameters and name in case.path_parameters and data.draw(st.booleans()):
                 case.path_parameters[name] = data.draw(st.sampled_from(values))
