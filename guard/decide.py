@@ -210,17 +210,24 @@ def _lacking(
             lacking.append(f"{plan.min_units} units on the {name} (has {arm.units})")
     for guardrail, check in checks:
         if check is None or check.verdict is Verdict.NOT_ENOUGH_DATA:
-            counts = [
-                arm.count if arm is not None else 0
-                for arm in (
-                    look.candidate.metrics.get(guardrail.metric),
-                    look.baseline.metrics.get(guardrail.metric),
-                )
-            ]
-            lacking.append(
-                f"{plan.min_events} {guardrail.metric.value} observations per arm "
-                f"(candidate {counts[0]}, baseline {counts[1]})"
+            arms = (
+                look.candidate.metrics.get(guardrail.metric),
+                look.baseline.metrics.get(guardrail.metric),
             )
+            counts = [arm.count if arm is not None else 0 for arm in arms]
+            events = [arm.events if arm is not None else None for arm in arms]
+            if min(counts) < plan.min_events:
+                lacking.append(
+                    f"{plan.min_events} {guardrail.metric.value} observations per arm "
+                    f"(candidate {counts[0]}, baseline {counts[1]})"
+                )
+            elif None not in events:  # enough observations; a binary metric lacks positives
+                lacking.append(
+                    f"{min(POSITIVES_MINIMUM, plan.min_events)} {guardrail.metric.value} "
+                    f"positives per arm (candidate {events[0]}, baseline {events[1]})"
+                )
+            else:  # enough observations; a relative margin lacks a non-zero baseline mean
+                lacking.append(f"a {guardrail.metric.value} baseline mean other than 0")
     return lacking
 
 

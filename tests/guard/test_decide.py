@@ -90,6 +90,18 @@ def test_waits_and_lists_what_is_lacking() -> None:
     assert decision.report["decision"] == {"action": "wait", "reason": decision.reason}
 
 
+def test_waits_for_positives_and_for_a_relative_scale_and_says_so() -> None:
+    few_positives = _decide(seconds=7_200, candidate=_arm(2_000, 800.0, 20, 150))
+    assert few_positives.action is Action.WAIT
+    assert few_positives.reason == (
+        "waiting for 25 positive_rate positives per arm (candidate 20, baseline 11400)"
+    )
+    free = ArmData(38_000, {**BASELINE.metrics, Metric.LATENCY_MS: Arm(38_000, 0.0, 1.0)})
+    no_scale = _decide(seconds=7_200, baseline=free)
+    assert no_scale.action is Action.WAIT
+    assert no_scale.reason == "waiting for a latency_ms baseline mean other than 0"
+
+
 def test_waits_for_the_steps_minimum_time_even_when_all_is_well() -> None:
     decision = _decide(seconds=1_800)
     assert decision.action is Action.WAIT
