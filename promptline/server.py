@@ -19,6 +19,7 @@ from compare.warehouse import WAREHOUSE, Warehouse
 from controlplane import api
 from controlplane.api.webhooks import WEBHOOK_TARGETS
 from controlplane.catalog import CatalogWatcher
+from controlplane.exposures import NoExposures
 from controlplane.store.engine import create_engine, session_factory
 from controlplane.webhooks.targets import TargetPolicy
 from ingest.context import EDGE_CONTEXT
@@ -153,8 +154,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         hashed=settings.exposure_unit_ids == "hashed",
         queue_max=settings.exposure_queue_max,
     )
-    exposures.start()
-    app[api.CONTROL_PLANE] = api.ControlPlane(catalog=catalog, limiter=limiter, exposures=exposures)
+    if settings.exposures_enabled:
+        exposures.start()
+    app[api.CONTROL_PLANE] = api.ControlPlane(
+        catalog=catalog,
+        limiter=limiter,
+        exposures=exposures if settings.exposures_enabled else NoExposures(),
+    )
     app[WAREHOUSE] = warehouse = Warehouse(settings)  # ClickHouse clients, made on first use
     try:
         yield

@@ -106,6 +106,13 @@ class Settings(BaseSettings):
     )
 
     # Exposures (docs/rollouts.md, "Exposures")
+    exposures_enabled: bool = Field(
+        default=True,
+        description=(
+            "Record an exposure for every resolve answer (guarded rollouts and the "
+            "sample-ratio check need them); off, resolve records none."
+        ),
+    )
     exposure_unit_ids: Literal["hashed", "as_given"] = Field(
         default="hashed",
         description=(

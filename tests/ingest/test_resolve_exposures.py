@@ -11,18 +11,26 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from aiokafka import AIOKafkaProducer
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
+from controlplane.catalog import Principal
+from controlplane.resolve import Resolution
 from controlplane.store.engine import create_engine, session_factory
 from controlplane.store.migrate import upgrade
 from controlplane.store.models import Project
-from ingest.metrics import EDGE_METRICS
+from ingest.exposure_sink import KafkaExposures, Timestamps, encode_exposure
+from ingest.metrics import EDGE_METRICS, EdgeMetrics
+from ingest.producer import EventProducer
 from promptline.commands.admin import quickstart
 from promptline.devstack.services import free_port
 from promptline.server import create_app
@@ -146,3 +154,67 @@ async def test_resolve_answers_without_kafka_and_counts_what_it_could_not_send(
         await asyncio.sleep(0.05)
     assert unsent == USERS
     assert registry.get_sample_value("promptline_exposures_total", {"outcome": "sent"}) is None
+
+
+def _resolution(**changes: Any) -> Resolution:
+    fields: dict[str, Any] = {
+        "prompt_id": uuid.uuid4(),
+        "prompt_name": "p",
+        "version_number": 3,
+        "version_id": uuid.uuid4(),
+        "content_hash": "sha256:" + "b" * 64,
+        "content": "hi",
+        "traffic_rule": 'eu "users"',
+        "deployment_id": uuid.uuid4(),
+        "missing_variables": (),
+        "by_split": False,
+    }
+    return Resolution(**(fields | changes))
+
+
+PRINCIPAL = Principal(
+    uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), "team", frozenset(), unit_key=b"k" * 32
+)
+
+
+@given(
+    user_id=st.text(min_size=1, max_size=50),
+    hashed=st.booleans(),
+    deployed=st.booleans(),
+    moment=st.floats(min_value=0, max_value=4e9),
+)
+def test_an_encoded_exposure_is_a_valid_record(
+    user_id: str, hashed: bool, deployed: bool, moment: float
+) -> None:
+    resolution = _resolution(deployment_id=uuid.uuid4() if deployed else None)
+    stamp = Timestamps().format(moment)
+    record = ExposureRecord.model_validate_json(
+        encode_exposure(PRINCIPAL, resolution, user_id, stamp, hashed)
+    )
+    expected_time = datetime.fromtimestamp(moment, UTC).replace(
+        microsecond=int(round(moment - int(moment), 6) * 1000) * 1000 % 1_000_000
+    )
+    assert abs((record.received_at - expected_time).total_seconds()) < 0.002
+    assert record.unit_id == (unit_id(b"k" * 32, user_id) if hashed else user_id)
+    assert record.deployment_id == resolution.deployment_id
+    assert (record.rule, record.by_split, record.version) == ('eu "users"', False, 3)
+    assert (record.org_id, record.project_id) == (PRINCIPAL.org_id, PRINCIPAL.project_id)
+
+
+async def test_a_full_queue_and_a_missing_broker_are_counted() -> None:
+    metrics = EdgeMetrics()
+    producer = EventProducer(AIOKafkaProducer(bootstrap_servers="127.0.0.1:1"), ack_timeout=1.0)
+    sink = KafkaExposures(producer, "t", metrics, queue_max=3)
+    for index in range(5):
+        sink.expose(PRINCIPAL, _resolution(), f"u{index}")
+    assert sink.queued == 3
+    await sink.flush()
+    counts = {
+        outcome: metrics.registry.get_sample_value(
+            "promptline_exposures_total", {"outcome": outcome}
+        )
+        for outcome in ("queue_full", "kafka_unavailable", "sent")
+    }
+    assert counts == {"queue_full": 2.0, "kafka_unavailable": 3.0, "sent": None}
+    assert sink.queued == 0
+    await producer.stop()
