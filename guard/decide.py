@@ -9,8 +9,9 @@ At every look, in this order:
    its weights) uses the sequential Dirichlet-multinomial test, so looking every few
    seconds keeps its false alarms under ``SAMPLE_RATIO_THRESHOLD`` per step; a mismatch
    rolls back too (a broken split makes every comparison unreliable);
-3. past the deadline the rollout holds where it is (or rolls back, if so configured), and
-   says what it lacked: it never ships without the evidence;
+3. past the deadline a step still short of data or of its minimum time holds where it is
+   (or rolls back, if so configured), and says what it lacked: it never ships without the
+   evidence (a step that has it all goes on as in 4);
 4. once every guardrail has its minimums with no regression, each arm its minimum units,
    and the step its minimum time, the next step; the step to 100% completes the rollout;
 5. otherwise it waits, and says for what.
@@ -137,12 +138,12 @@ def decide(
             mismatch=True,
         )
     lacking = _lacking(plan, look, checks)
-    if look.now >= position.deadline:
+    in_step = (look.now - position.step_started_at).total_seconds()
+    if look.now >= position.deadline and (lacking or in_step < plan.min_step_seconds):
         why = "; ".join(lacking) if lacking else "the step's minimum time had not passed"
         if position.on_deadline is OnDeadline.ROLLBACK:
             return decision(Action.ROLLBACK, f"deadline passed without enough evidence: {why}")
         return decision(Action.HOLD, f"deadline passed; holding at step {position.step + 1}: {why}")
-    in_step = (look.now - position.step_started_at).total_seconds()
     if lacking:
         return decision(Action.WAIT, "waiting for " + "; ".join(lacking))
     if in_step < plan.min_step_seconds:

@@ -157,6 +157,18 @@ def test_holds_at_the_deadline_without_enough_data_and_says_why() -> None:
     assert before.action is Action.WAIT
 
 
+def test_at_the_deadline_a_ready_step_goes_on_and_an_unready_one_holds() -> None:
+    ready = _decide(seconds=0, step=2, split=(10_000, 10_000), now=DEADLINE)
+    assert ready.action is Action.COMPLETE, ready.reason
+    late = Position(2, DEADLINE - timedelta(minutes=10), DEADLINE, OnDeadline.HOLD)
+    look = Look(DEADLINE, CANDIDATE, BASELINE, {1: 10_000, 2: 10_000}, {1: 50, 2: 50})
+    held = decide(PLAN, late, look)
+    assert held.action is Action.HOLD
+    assert (
+        held.reason == "deadline passed; holding at step 3: the step's minimum time had not passed"
+    )
+
+
 def test_a_lower_positive_rate_is_rolled_back_with_an_absolute_margin() -> None:
     candidate = _arm(10_000, 800.0, 4_000, 8_000)  # 50% against the baseline's 60%
     decision = _decide(seconds=60, candidate=candidate)
