@@ -4,7 +4,8 @@ Each query unions the aggregates' whole hours with the same figures computed fro
 rows of the window's ragged edges (``compare/window.py``), then merges: sums with ``sum``,
 sketch and distinct-count states with their ``-Merge`` functions. Signals that name no
 version but a trace are attributed through the usage links at query time: a view cannot
-join, since the link may arrive after the signal.
+join, since the link may arrive after the signal. Exposures are counted per version with
+their exact distinct units (``uniqExact`` states, merged).
 """
 
 from __future__ import annotations
@@ -72,6 +73,14 @@ class Links:
 
 
 @dataclass(frozen=True, slots=True)
+class UnitCounts:
+    """Exposures and the exact number of distinct units (users) among them."""
+
+    exposures: int
+    units: int
+
+
+@dataclass(frozen=True, slots=True)
 class WarehouseFigures:
     """Everything compare reads for one prompt, keyed as the tables key it."""
 
@@ -79,6 +88,7 @@ class WarehouseFigures:
     named_votes: dict[tuple[int, str, BucketKey], Votes]
     traced_votes: dict[tuple[int, BucketKey], Votes]
     links: dict[tuple[int, BucketKey], Links]
+    exposures: dict[tuple[int, BucketKey], UnitCounts]
 
 
 class _Query:
@@ -241,14 +251,47 @@ def links_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
     return sql, query.parameters
 
 
+def exposures_sql(
+    scope: Scope,
+    *,
+    deployment_ids: Sequence[uuid.UUID] | None = None,
+    by_split: bool | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """Exposures and exact distinct units per version number (and bucket); optionally only
+    those decided by the given deployments, and by their split (True) or a rule (False)."""
+    query = _Query(scope)
+    conditions = []
+    if deployment_ids is not None:
+        query.parameters["deployments"] = list(deployment_ids)
+        conditions.append("deployment_id IN {deployments:Array(UUID)}")
+    if by_split is not None:
+        query.parameters["split"] = by_split
+        conditions.append("by_split = {split:Bool}")
+    where = " AND ".join(conditions) or "1"
+    hourly = query.hourly_part("version, hour AS at, exposures, units", "exposures_hourly", where)
+    raw = query.raw_part(
+        "version, toStartOfHour(received_at) AS at, count() AS exposures,"
+        " uniqExactState(unit_id) AS units",
+        "exposure_events",
+        "version, at",
+        where,
+    )
+    sql = (
+        f"SELECT version{query.bucket('at')}, sum(exposures), uniqExactMerge(units)"
+        f" FROM (\n    {query.union(hourly, raw)}\n)"
+        f" GROUP BY version{query.group_bucket}"
+    )
+    return sql, query.parameters
+
+
 Rows = Sequence[Sequence[Any]]
 RunQuery = Callable[[str, dict[str, Any]], Coroutine[Any, Any, Rows]]
 """Runs one query and returns its rows (``compare.warehouse.Warehouse.rows``)."""
 
 
 async def read_figures(run: RunQuery, scope: Scope) -> WarehouseFigures:
-    """Run the four queries side by side (each on a client of its own), and key the rows."""
-    builders = (analytics_sql, named_votes_sql, traced_votes_sql, links_sql)
+    """Run the five queries side by side (each on a client of its own), and key the rows."""
+    builders = (analytics_sql, named_votes_sql, traced_votes_sql, links_sql, exposures_sql)
     try:
         async with asyncio.TaskGroup() as group:
             tasks: list[asyncio.Task[Rows]] = [
@@ -256,7 +299,9 @@ async def read_figures(run: RunQuery, scope: Scope) -> WarehouseFigures:
             ]
     except ExceptionGroup as failed:
         raise failed.exceptions[0] from None  # the others were cancelled; one cause is enough
-    analytics_rows, named_rows, traced_rows, link_rows = (task.result() for task in tasks)
+    analytics_rows, named_rows, traced_rows, link_rows, exposure_rows = (
+        task.result() for task in tasks
+    )
     bucketed = scope.bucket is not None
     analytics: dict[tuple[str, BucketKey], AnalyticsFigures] = {}
     for row in analytics_rows:
@@ -285,4 +330,8 @@ async def read_figures(run: RunQuery, scope: Scope) -> WarehouseFigures:
     for row in link_rows:
         bucket = _bucket_key(row[1]) if bucketed else None
         links[(int(row[0]), bucket)] = Links(int(row[-2]), int(row[-1]))
-    return WarehouseFigures(analytics, named, traced, links)
+    exposures: dict[tuple[int, BucketKey], UnitCounts] = {}
+    for row in exposure_rows:
+        bucket = _bucket_key(row[1]) if bucketed else None
+        exposures[(int(row[0]), bucket)] = UnitCounts(int(row[-2]), int(row[-1]))
+    return WarehouseFigures(analytics, named, traced, links, exposures)

@@ -4,7 +4,7 @@ Shape (seed 002 names the prompt and lists "per-version analytics, one entry per
 
     {"name", "prompt_id", "from", "to", "bucket", "baseline",
      "versions": [{"version", "version_id", "content_hash", "is_baseline",
-                   "events", "linked_traces", "usage_links",
+                   "events", "linked_traces", "usage_links", "exposures", "exposed_units",
                    "latency_ms": {"count", "mean", "p50", "p95", "p99"},
                    "cost_usd": {"count", "total", "mean"},
                    "score": {"count", "mean"},
@@ -15,6 +15,8 @@ Shape (seed 002 names the prompt and lists "per-version analytics, one entry per
                   }, ...newest version first],
      "unattributed_signals": {"positive", "negative"}}
 
+``exposures`` are the resolve answers (and client-reported exposures) that served the
+version, ``exposed_units`` the exact number of distinct units (users) among them.
 Percentiles come from a DDSketch with 1% relative accuracy. ``verdict`` reads the
 difference in the metric's good direction (higher rate and score, lower latency and cost):
 "better" or "worse" when p < 0.05, else "no_significant_difference".
@@ -47,6 +49,8 @@ class VersionFigures:
     votes: Votes = field(default_factory=Votes)
     links: int = 0
     traces: int = 0
+    exposures: int = 0
+    exposed_units: int = 0
 
 
 @dataclass
@@ -95,6 +99,10 @@ def attribute(entry: PromptEntry, figures: WarehouseFigures) -> Attributed:
         if number in known:
             target = versions[(number, bucket)]
             target.links, target.traces = links.links, links.traces
+    for (number, bucket), counted in figures.exposures.items():
+        if number in known:
+            target = versions[(number, bucket)]
+            target.exposures, target.exposed_units = counted.exposures, counted.units
     return Attributed(dict(versions), unattributed)
 
 
@@ -106,6 +114,8 @@ def _figures_json(figures: VersionFigures) -> dict[str, Any]:
         "events": figures.events,
         "linked_traces": figures.traces,
         "usage_links": figures.links,
+        "exposures": figures.exposures,
+        "exposed_units": figures.exposed_units,
         "latency_ms": {
             "count": figures.latency.count,
             "mean": figures.latency.mean,

@@ -53,6 +53,10 @@ class Figures(_Answer):
     events: int
     linked_traces: int
     usage_links: int
+    exposures: int = Field(
+        description="Resolve answers (and client-reported exposures) that served the version."
+    )
+    exposed_units: int = Field(description="Distinct units (users) among them, exact.")
     latency_ms: Latency
     cost_usd: Cost
     score: Score

@@ -5,7 +5,8 @@ For a list of prepared events (one for a single-event route, many for a batch):
 0. while the producer has not reached Kafka yet (it connects in the background, so the
    control plane serves without it), every event gets 503 at once, before any quota is
    reserved;
-1. signals reserve units of the organisation's monthly quota, all in one reservation;
+1. signals (and only signals: exposures, usage links and analytics events are not
+   signals) reserve units of the organisation's monthly quota, all in one reservation;
    those beyond what is left get 429 ``rate_limited``, and all get 503 if the counter
    cannot be reached (the quota is exact, so it fails closed); a signal whose
    idempotency key was charged this month is a repeat: not charged, and answered with
@@ -38,7 +39,13 @@ from ingest.quota_claims import GrantKind, KeyedSignal, from_millis, to_millis
 from ingest.signal_ids import SignalIdsUnavailable
 from promptline.http.errors import ApiError, ErrorKind
 from promptline.topics import EventKind
-from schemas.records import AnalyticsRecord, RecordBase, SignalRecord, UsageRecord
+from schemas.records import (
+    AnalyticsRecord,
+    ExposureRecord,
+    RecordBase,
+    SignalRecord,
+    UsageRecord,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,7 @@ RECORD_TYPES: dict[EventKind, type[RecordBase]] = {
     EventKind.SIGNAL: SignalRecord,
     EventKind.USAGE: UsageRecord,
     EventKind.ANALYTICS: AnalyticsRecord,
+    EventKind.EXPOSURE: ExposureRecord,
 }
 
 
@@ -207,12 +215,12 @@ def _record(
     principal: Principal, event: Prepared, received_at: datetime, signal: Admitted | None
 ) -> RecordBase:
     if signal is None:
+        # An exposure a client reports carries its own time (when it resolved).
         return RECORD_TYPES[event.kind](
             event_id=new_event_id(),
-            received_at=received_at,
             org_id=principal.org_id,
             project_id=principal.project_id,
-            **event.fields,
+            **{"received_at": received_at, **event.fields},
         )
     fields = event.fields if signal.value is None else {**event.fields, "value": signal.value}
     return SignalRecord(

@@ -18,7 +18,14 @@ from pydantic import BaseModel
 from controlplane.catalog import Catalog, Principal
 from ingest.accept import Accepted, Outcome
 from ingest.batch_keys import FallbackKeys
-from ingest.prepare import Prepared, prepare_analytics, prepare_signal, prepare_usage
+from ingest.context import ExposurePolicy
+from ingest.prepare import (
+    Prepared,
+    prepare_analytics,
+    prepare_exposure,
+    prepare_signal,
+    prepare_usage,
+)
 from promptline.http.bodies import parse_model
 from promptline.http.errors import DEFAULT_DIALECT, DOCS_URL, ApiError, ErrorKind
 from promptline.topics import EventKind
@@ -29,10 +36,17 @@ from schemas.batch import (
     SignalEventIn,
     UsageEventIn,
 )
+from schemas.exposures import ExposureEventIn
 from schemas.records import SignalRecord
 
-SUCCESS_STATUS = {EventKind.SIGNAL: 201, EventKind.USAGE: 201, EventKind.ANALYTICS: 204}
-"""What each kind's own route answers on success; a batch result repeats it."""
+SUCCESS_STATUS = {
+    EventKind.SIGNAL: 201,
+    EventKind.USAGE: 201,
+    EventKind.ANALYTICS: 204,
+    EventKind.EXPOSURE: 204,
+}
+"""What each kind's own route answers on success; a batch result repeats it (an exposure,
+which has no route of its own, is answered as an analytics event: nothing but its id)."""
 
 _CHOICES = ", ".join(f"'{name}'" for name in EVENT_TYPES)
 
@@ -47,7 +61,12 @@ def event_type(item: Any) -> str | None:
 
 
 def prepare_event(
-    catalog: Catalog, principal: Principal, index: int, item: Any, fallback_keys: FallbackKeys
+    catalog: Catalog,
+    principal: Principal,
+    index: int,
+    item: Any,
+    fallback_keys: FallbackKeys,
+    exposures: ExposurePolicy,
 ) -> Prepared:
     """The prepared event at ``index``, or an ApiError saying what is wrong with it.
 
@@ -63,10 +82,12 @@ def prepare_event(
     body: BaseModel = parse_model(EVENT_MODELS[kind], item, error_kind)
     if isinstance(body, UsageEventIn):
         return prepare_usage(catalog, principal, body)  # keyed by the link itself
-    own = cast("SignalEventIn | AnalyticsBatchEventIn", body).idempotency_key
+    own = cast("SignalEventIn | AnalyticsBatchEventIn | ExposureEventIn", body).idempotency_key
     key = own if own is not None else fallback_keys.key_for(item)
     if isinstance(body, SignalEventIn):
         return prepare_signal(catalog, principal, body.prompt_id, body, key)
+    if isinstance(body, ExposureEventIn):
+        return prepare_exposure(catalog, principal, body, key, exposures)
     return prepare_analytics(catalog, principal, cast(AnalyticsBatchEventIn, body), key)
 
 

@@ -27,6 +27,19 @@ class EdgeLimits:
     retry_after_seconds: float = 1.0
 
 
+@dataclass(frozen=True, slots=True)
+class ExposurePolicy:
+    """How the edge takes exposures a client reports (settings ``exposure_*``).
+
+    ``hashed`` stores the keyed hash of the user id as the unit id (as resolve does);
+    ``retention_days`` is how long exposures are kept (0: forever): a client may not report
+    one older than that, which the warehouse would delete at once.
+    """
+
+    hashed: bool = True
+    retention_days: int = 90
+
+
 @dataclass(slots=True)
 class EdgeContext:
     """The edge's collaborators.
@@ -43,6 +56,7 @@ class EdgeContext:
     quota: SignalQuota = field(default_factory=MemoryQuota)
     signal_ids: SignalIdGenerator = field(default_factory=lambda: SignalIdGenerator(StaticLease(0)))
     limits: EdgeLimits = field(default_factory=EdgeLimits)
+    exposures: ExposurePolicy = field(default_factory=ExposurePolicy)
     metrics: EdgeMetrics = field(default_factory=EdgeMetrics)
     node_lease: NodeLease | None = None
     housekeeping: KeyHousekeeping | None = None

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from controlplane.catalog import Catalog, Principal
+from controlplane.ids import IdShape, decode
+from ingest.context import ExposurePolicy
 from ingest.prompts import prompt_by_reference, version_by_hash, version_by_number
+from promptline.http.errors import ApiError, ErrorKind
 from promptline.topics import EventKind
+from promptline.units import unit_id
 from schemas.analytics import AnalyticsEventIn
+from schemas.exposures import ExposureEventIn
 from schemas.signals import SignalIn
 from schemas.usage import UsageIn
 
@@ -94,3 +100,65 @@ def prepare_analytics(
             "idempotency_key": idempotency_key,
         },
     )
+
+
+EXPOSURE_AHEAD = timedelta(days=1)
+"""How far ahead of the edge's clock a client's ``resolved_at`` may be (clock skew)."""
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""The earliest hour ``exposures_hourly`` (a DateTime column) holds."""
+
+
+def prepare_exposure(
+    catalog: Catalog,
+    principal: Principal,
+    body: ExposureEventIn,
+    idempotency_key: str | None,
+    policy: ExposurePolicy,
+) -> Prepared:
+    """An exposure a client reports: its prompt and version checked, its unit id computed
+    from ``user_id`` as resolve computes it, its time within the retention."""
+    prompt = prompt_by_reference(catalog, principal, body.prompt_id, "prompt_id")
+    version = version_by_number(prompt, body.version, "version")
+    if body.content_hash is not None and body.content_hash != version.content_hash:
+        raise ApiError(
+            ErrorKind.VALIDATION,
+            f"content_hash: is not the content hash of version {version.number}.",
+            field="content_hash",
+        )
+    deployment = None
+    if body.deployment_id is not None:
+        deployment = decode(body.deployment_id, IdShape.DEPLOYMENT)
+        if deployment is None:
+            raise ApiError(
+                ErrorKind.VALIDATION,
+                "deployment_id: must be a deployment id (dep_<32 hex>) or a UUID.",
+                field="deployment_id",
+            )
+    fields: dict[str, Any] = {
+        "prompt_id": prompt.id,
+        "version": version.number,
+        "version_hash": version.content_hash,
+        "deployment_id": deployment,
+        "rule": body.traffic_rule,
+        "by_split": body.split,
+        "unit_id": unit_id(principal.unit_key, body.user_id, policy.hashed),
+        "source": "client",
+        "idempotency_key": idempotency_key,
+    }
+    if body.resolved_at is not None:
+        fields["received_at"] = _resolved_at(body.resolved_at, policy.retention_days)
+    return Prepared(EventKind.EXPOSURE, prompt.id, fields)
+
+
+def _resolved_at(moment: datetime, retention_days: int) -> datetime:
+    """``moment`` in UTC, or a 422 if the warehouse would not keep it (too old, or ahead)."""
+    now = datetime.now(UTC)
+    earliest = now - timedelta(days=retention_days) if retention_days else EPOCH
+    if not earliest <= moment <= now + EXPOSURE_AHEAD:
+        kept = f"the last {retention_days} days" if retention_days else "1970 onwards"
+        raise ApiError(
+            ErrorKind.VALIDATION,
+            f"resolved_at: must be within {kept} and at most a day ahead of the server's clock.",
+            field="resolved_at",
+        )
+    return moment.astimezone(UTC)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from controlplane.catalog import CatalogWatcher
 from ingest.admission import RequestLimiter
-from ingest.context import EdgeContext, EdgeLimits
+from ingest.context import EdgeContext, EdgeLimits, ExposurePolicy
 from ingest.key_housekeeping import KeyHousekeeping
 from ingest.metrics import EdgeMetrics
 from ingest.node_lease import NodeLease
@@ -61,6 +61,10 @@ async def open_edge(
         quota=StoreQuota(catalog.sessions),
         signal_ids=SignalIdGenerator(lease),
         limits=edge_limits(settings),
+        exposures=ExposurePolicy(
+            hashed=settings.exposure_unit_ids == "hashed",
+            retention_days=settings.exposure_retention_days,
+        ),
         metrics=metrics,
         node_lease=lease,
         housekeeping=housekeeping,

@@ -2,9 +2,11 @@
 
 Each event carries the fields of its own route's body, plus ``type`` and an optional
 ``idempotency_key``; a signal names its prompt in ``prompt_id`` (the path parameter of
-its own route). The batch contract is ours, so unknown fields are refused in every
-event, analytics included. Events are validated one by one, so one bad event does not
-sink the others: the envelope itself only has to be an object with a list.
+its own route). An exposure has no route of its own: a client that resolves on its own
+side reports what it served (``schemas.exposures``). The batch contract is ours, so
+unknown fields are refused in every event, analytics included. Events are validated one
+by one, so one bad event does not sink the others: the envelope itself only has to be an
+object with a list.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.analytics import AnalyticsEventIn
+from schemas.exposures import ExposureEventIn
 from schemas.idempotency import IdempotencyKey
 from schemas.signals import SignalIn
 from schemas.usage import PromptReference, UsageIn
 
-EVENT_TYPES = ("signal", "usage", "analytics")
+EVENT_TYPES = ("signal", "usage", "analytics", "exposure")
 
 
 class BatchIn(BaseModel):
@@ -64,4 +67,5 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     "signal": SignalEventIn,
     "usage": UsageEventIn,
     "analytics": AnalyticsBatchEventIn,
+    "exposure": ExposureEventIn,
 }

@@ -122,6 +122,7 @@ class ExposureEventIn(BaseModel):
             datetime,
             BeforeValidator(_iso_time),
             Field(
+                strict=True,  # a string only: a number would be read as a Unix time
                 description="When the client resolved (ISO 8601; UTC without an offset); default "
                 "now. At most a day ahead, and within the exposure retention.",
             ),

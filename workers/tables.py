@@ -256,24 +256,26 @@ USAGE = TableSpec(
 NEVER_DEPLOYED = uuid.UUID(int=0)
 """``exposure_events.deployment_id`` of a prompt that was never deployed (a key column)."""
 
+_EXPOSURE_COLUMNS = (
+    *(name for name in ExposureRecord.model_fields if name not in ("v", "kind", "idempotency_key")),
+    "dedup_key",
+    "kafka_partition",
+    "kafka_offset",
+)
+"""The record's fields (less ``v`` and ``kind``; the key is the dedup key), and the lineage."""
+
 
 def _exposure_row(record: ExposureRecord, lineage: Lineage) -> list[Any]:
+    derived = {
+        "received_at": _checked_time(record.received_at),
+        "deployment_id": record.deployment_id or NEVER_DEPLOYED,
+        "dedup_key": record.idempotency_key or str(record.event_id),
+        "kafka_partition": lineage.partition,
+        "kafka_offset": lineage.offset,
+    }
     return [
-        record.event_id,
-        _checked_time(record.received_at),
-        record.org_id,
-        record.project_id,
-        record.prompt_id,
-        record.version,
-        record.version_hash,
-        record.deployment_id or NEVER_DEPLOYED,
-        record.rule,
-        record.by_split,
-        record.unit_id,
-        record.source,
-        record.idempotency_key or str(record.event_id),
-        lineage.partition,
-        lineage.offset,
+        derived[column] if column in derived else getattr(record, column)
+        for column in _EXPOSURE_COLUMNS
     ]
 
 
@@ -281,23 +283,7 @@ EXPOSURES = TableSpec(
     kind=EventKind.EXPOSURE,
     table="exposure_events",
     record=ExposureRecord,
-    columns=(
-        "event_id",
-        "received_at",
-        "org_id",
-        "project_id",
-        "prompt_id",
-        "version",
-        "version_hash",
-        "deployment_id",
-        "rule",
-        "by_split",
-        "unit_id",
-        "source",
-        "dedup_key",
-        "kafka_partition",
-        "kafka_offset",
-    ),
+    columns=_EXPOSURE_COLUMNS,
     to_row=_exposure_row,
 )
 

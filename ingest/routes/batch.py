@@ -1,11 +1,12 @@
-"""``POST /api/v1/events/batch``: many signals, usage links and analytics events at once.
+"""``POST /api/v1/events/batch``: many signals, usage links, analytics events and exposures.
 
-Body ``{"events": [{"type": "signal" | "usage" | "analytics", ...fields}, ...]}``, at
-most ``edge_batch_max_events`` events (500 by default). Answer
+Body ``{"events": [{"type": "signal" | "usage" | "analytics" | "exposure", ...fields},
+...]}``, at most ``edge_batch_max_events`` events (500 by default). Answer
 ``{"results": [...], "accepted": n, "rejected": m}`` with one result per event in
 order: ``{"index", "type", "status", "event_id"[, "id"]}`` when accepted (``status`` and
 ``id`` as the event's own route would answer: 201 and the integer id for a signal, 201
-for a usage link, 204 for analytics) or ``{"index", "type", "status", "error": {...}}``.
+for a usage link, 204 for analytics; 204 for an exposure, which has no route of its own)
+or ``{"index", "type", "status", "error": {...}}``.
 Status 200 when every event was accepted, 207 Multi-Status otherwise (with Retry-After
 when some result is worth retrying). Errors of the request as a whole (nothing
 accepted): 400 ``invalid_request`` (not a JSON object), 422 ``validation_error`` (no
@@ -62,7 +63,9 @@ async def post_batch(request: web.Request) -> web.Response:
     positions: list[int] = []
     for index, item in enumerate(items):
         try:
-            prepared.append(prepare_event(catalog, principal, index, item, fallback_keys))
+            prepared.append(
+                prepare_event(catalog, principal, index, item, fallback_keys, ctx.exposures)
+            )
             positions.append(index)
         except ApiError as error:
             outcomes[index] = error
@@ -102,14 +105,22 @@ def _answer(outcomes: list[tuple[str | None, Outcome]]) -> web.Response:
 
 OPERATION = Operation(
     summary="Send many events at once",
-    description="Signals, usage links and analytics events, each judged on its own: 200 when "
-    "every event was accepted, 207 with one result per event otherwise. 422 when `events` is "
-    "missing or empty; 413 past the batch's byte or event limit.",
+    description="Signals, usage links, analytics events and exposures, each judged on its own: "
+    "200 when every event was accepted, 207 with one result per event otherwise. 422 when "
+    "`events` is missing or empty; 413 past the batch's byte or event limit. An exposure is "
+    "a version a client resolved on its own side and served to a user: `prompt_id` (any "
+    'reference), `version` (`4` or `"v4"`), `content_hash`? (must be that version\'s), '
+    "`deployment_id`? (`dep_<32 hex>` or UUID; absent if never deployed), `traffic_rule`, "
+    "`split`? (true when the weighted split chose; default false), `user_id` (stored as "
+    "resolve stores it: a keyed hash by default), `resolved_at`? (ISO 8601, default now; "
+    "within the exposure retention and at most a day ahead), `idempotency_key`?; a bad "
+    "field is a 422 result naming it. Exposures cost no signal quota.",
     tag="edge (seeds 000, 004)",
     scope="ingest",
     body=BatchIn,
-    body_description='`{"events": [{"type": "signal" | "usage" | "analytics", '
-    "...that route's fields}]}`; a signal names its prompt in `prompt_id`.",
+    body_description='`{"events": [{"type": "signal" | "usage" | "analytics" | "exposure", '
+    "...that route's fields}]}`; a signal names its prompt in `prompt_id`; an exposure's "
+    "fields are in the description.",
     answers={
         200: Answer("Every event accepted.", BatchAnswer),
         207: Answer(

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 from aiohttp import web
+from aiohttp.test_utils import TestClient
 
 from compare import api as compare_api
 from compare.warehouse import WAREHOUSE, Warehouse
@@ -30,8 +31,10 @@ from controlplane.store.migrate import upgrade
 from promptline.clickhouse import connect
 from promptline.http.errors import error_middleware
 from promptline.http.families import dialect_for
+from promptline.http.openapi import build_document
 from promptline.settings import Settings
 from schemas.records import RecordBase
+from tests.support.documented import assert_documented, pattern_of
 from workers.sink import ClickHouseSink
 from workers.tables import TABLES, Lineage, TableSpec
 
@@ -134,6 +137,19 @@ def compare_app(settings: Settings, catalog: Catalog) -> web.Application:
 
 def auth(key: str = READ_KEY) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+async def compare_answer(
+    client: TestClient[web.Request, web.Application], path: str, **params: str
+) -> dict[str, Any]:
+    """A compare answer (200), checked against the API document."""
+    response = await client.get(path, params=params, headers=auth())
+    assert response.status == 200, await response.text()
+    body: dict[str, Any] = await response.json()
+    assert client.app is not None
+    document = build_document(client.app)  # the answer is the one documented
+    assert_documented(document, "GET", pattern_of(document, path), 200, body)
+    return body
 
 
 def quantile_bounds(samples: Sequence[float], level: float) -> tuple[float, float]:

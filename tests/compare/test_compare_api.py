@@ -16,7 +16,6 @@ from scipy import stats as scipy_stats
 from controlplane.catalog import PromptEntry
 from controlplane.ids import IdShape, encode
 from promptline.devstack.services import free_port
-from promptline.http.openapi import build_document
 from promptline.settings import Settings
 from schemas.records import AnalyticsRecord, RecordBase, SignalRecord, UsageRecord
 from sql.runner import migrate
@@ -27,13 +26,13 @@ from tests.compare.support import (
     OTHER_KEY,
     auth,
     catalog_with,
+    compare_answer,
     compare_app,
     mean,
     prompt_entry,
     quantile_bounds,
     store,
 )
-from tests.support.documented import assert_documented, pattern_of
 from tests.workers.helpers import Tenant, analytics, signal, usage
 
 pytestmark = [pytest.mark.clickhouse]
@@ -168,16 +167,6 @@ async def client(migrated_clickhouse: Settings, world: World) -> AsyncIterator[C
         yield test_client
 
 
-async def _get(client: Client, path: str, **params: str) -> dict[str, Any]:
-    response = await client.get(path, params=params, headers=auth())
-    assert response.status == 200, await response.text()
-    body: dict[str, Any] = await response.json()
-    assert client.app is not None
-    document = build_document(client.app)  # the answer is the one documented
-    assert_documented(document, "GET", pattern_of(document, path), 200, body)
-    return body
-
-
 def _check_version(item: dict[str, Any], expected: dict[str, Any]) -> None:
     latencies = expected["latencies"]
     assert item["events"] == len(latencies)
@@ -204,7 +193,7 @@ def _check_version(item: dict[str, Any], expected: dict[str, Any]) -> None:
 async def test_per_version_figures_and_comparison_with_the_stable_version(
     client: Client, world: World
 ) -> None:
-    body = await _get(client, "/dashboard/prompts/checkout/compare")
+    body = await compare_answer(client, "/dashboard/prompts/checkout/compare")
     assert body["name"] == "checkout" and body["prompt_id"] == str(world.entry.id)
     assert [item["version"] for item in body["versions"]] == [3, 2, 1]
     assert body["baseline"] == 1  # 90% of the deployment in force
@@ -235,7 +224,7 @@ async def test_a_window_with_ragged_edges_is_exact_and_buckets_add_up(
     client: Client, world: World
 ) -> None:
     start, end = START + timedelta(minutes=75), START + timedelta(hours=3, minutes=20)
-    body = await _get(
+    body = await compare_answer(
         client,
         "/dashboard/prompts/checkout/compare",
         **{"from": start.isoformat(), "to": end.isoformat(), "bucket": "hour", "baseline": "v2"},
@@ -252,7 +241,7 @@ async def test_a_window_with_ragged_edges_is_exact_and_buckets_add_up(
         ][: len(series)]
         assert sum(point["events"] for point in series) == item["events"]
         assert sum(point["signals"]["total"] for point in series) == item["signals"]["total"]
-    day = await _get(
+    day = await compare_answer(
         client, f"/v1/prompts/{encode(IdShape.PROMPT, world.entry.id)}/compare", bucket="day"
     )
     for item in day["versions"]:
@@ -279,12 +268,13 @@ def _references(entry: PromptEntry) -> list[str]:
 
 
 async def test_every_route_takes_the_prompt_in_every_shape(client: Client, world: World) -> None:
-    by_name = await _get(client, "/dashboard/prompts/checkout/compare")
+    by_name = await compare_answer(client, "/dashboard/prompts/checkout/compare")
     for route in ROUTES:
         for reference in _references(world.entry):
-            assert await _get(client, route.format(reference)) == by_name, (route, reference)
+            answer = await compare_answer(client, route.format(reference))
+            assert answer == by_name, (route, reference)
     digest = world.entry.versions_by_number[2].content_hash
-    by_hash = await _get(client, "/dashboard/prompts/checkout/compare", baseline=digest)
+    by_hash = await compare_answer(client, "/dashboard/prompts/checkout/compare", baseline=digest)
     assert by_hash["baseline"] == 2
 
 

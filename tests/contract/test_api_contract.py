@@ -170,6 +170,7 @@ def _known_calls(world: World) -> dict[str, Callable[[], dict[str, Any]]]:
     name, uuid_text = world.prompt, world.prompt_uuid
     link = {"name": name, "version": 1, "trace_id": str(uuid.uuid4())}
     analytics = {"prompt_id": uuid_text, "version_hash": world.version_hash, "latency_ms": 5}
+    exposure = {"prompt_id": name, "version": "v1", "traffic_rule": "latest", "user_id": "u-1"}
     canary = {"traffic": [{"version": "v1", "weight": 90}, {"version": "v2", "weight": 10}]}
     calls: dict[str, dict[str, Any]] = {
         "GET /healthz": {},
@@ -213,7 +214,13 @@ def _known_calls(world: World) -> dict[str, Callable[[], dict[str, Any]]]:
         "POST /dashboard/prompts/usage": {"json": link},
         "POST /dashboard/prompts/usage/": {"json": link},
         "POST /api/v1/events/batch": {
-            "json": {"events": [{"type": "analytics", **analytics}, {"type": "usage", **link}]}
+            "json": {
+                "events": [
+                    {"type": "analytics", **analytics},
+                    {"type": "usage", **link},
+                    {"type": "exposure", **exposure},
+                ]
+            }
         },
     }
     for path in (

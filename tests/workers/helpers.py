@@ -133,28 +133,26 @@ def exposure(
     version: int,
     unit_id: str,
     *,
-    version_hash: str = "sha256:" + "0" * 64,
-    deployment_id: uuid.UUID | None = None,
-    by_split: bool = True,
-    rule: str = "canary",
-    source: Literal["resolve", "client"] = "resolve",
     key: str | None = None,
     at: datetime | None = None,
+    **fields: Any,
 ) -> ExposureRecord:
-    return ExposureRecord(
-        event_id=uuid.uuid4(),
-        received_at=millis(at),
-        org_id=tenant.org_id,
-        project_id=tenant.project_id,
-        prompt_id=prompt_id,
-        version=version,
-        version_hash=version_hash,
-        deployment_id=deployment_id,
-        rule=rule,
-        by_split=by_split,
-        unit_id=unit_id,
-        source=source,
-        idempotency_key=key,
+    """An exposure decided by a split (``by_split``, ``rule``, ``deployment_id``, ... in
+    ``fields`` say otherwise)."""
+    given = {"version_hash": "sha256:" + "0" * 64, "rule": "canary", "by_split": True, **fields}
+    return ExposureRecord.model_validate(
+        {
+            "event_id": uuid.uuid4(),
+            "received_at": millis(at),
+            "org_id": tenant.org_id,
+            "project_id": tenant.project_id,
+            "prompt_id": prompt_id,
+            "version": version,
+            "unit_id": unit_id,
+            "source": "resolve",
+            "idempotency_key": key,
+            **given,
+        }
     )
 
 
@@ -207,6 +205,16 @@ async def query(settings: Settings, sql: str, **parameters: Any) -> list[tuple[A
 async def scalar(settings: Settings, sql: str, **parameters: Any) -> Any:
     """The first value of the first row."""
     return (await query(settings, sql, **parameters))[0][0]
+
+
+async def table_engines(settings: Settings) -> dict[str, str]:
+    """Each table of the test's database and its engine, as ClickHouse prints it (TTL too)."""
+    rows = await query(
+        settings,
+        "SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
+        db=settings.clickhouse_database,
+    )
+    return {str(name): str(engine) for name, engine in rows}
 
 
 async def command(settings: Settings, sql: str) -> None:

@@ -12,6 +12,7 @@ import pytest
 from promptline.commands.deadletters import read_dead_letters
 from promptline.settings import Settings
 from promptline.topics import EventKind, topic_name
+from schemas.records import ExposureRecord
 from sql.retention import EXPOSURE_TABLES, RAW_TABLES, TTL_TIME, ttl_clause
 from sql.runner import migrate
 from tests.workers.helpers import (
@@ -22,6 +23,7 @@ from tests.workers.helpers import (
     millis,
     produce,
     query,
+    table_engines,
     wait_until,
 )
 from workers.decode import Poison, decode
@@ -64,22 +66,7 @@ def test_the_wire_form_is_the_documented_one() -> None:
     )
     data = orjson.loads(record.to_bytes())
     assert data["received_at"] == "2026-12-07T01:02:03.456Z"
-    assert set(data) == {
-        "v",
-        "kind",
-        "event_id",
-        "received_at",
-        "org_id",
-        "project_id",
-        "prompt_id",
-        "version",
-        "version_hash",
-        "deployment_id",
-        "rule",
-        "by_split",
-        "unit_id",
-        "source",
-    }
+    assert set(data) == set(ExposureRecord.model_fields) - {"idempotency_key"}
     assert (data["v"], data["kind"], data["source"], data["by_split"]) == (
         1,
         "exposure",
@@ -176,34 +163,16 @@ async def test_a_bad_exposure_is_dead_lettered_and_the_rest_stored(migrated: Set
 @pytest.mark.clickhouse
 async def test_exposure_retention_sets_both_tables_ttl_and_nothing_else(settings: Settings) -> None:
     await migrate(settings)  # default: 90 days
-    engines = dict(
-        await query(
-            settings,
-            "SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
-            db=settings.clickhouse_database,
-        )
-    )
+    engines = await table_engines(settings)
     for table in EXPOSURE_TABLES:
         assert ttl_clause(90, TTL_TIME.get(table, "toDateTime(received_at)")) in engines[table]
     assert all(" TTL " not in engines[table] for table in RAW_TABLES)
     await migrate(settings.model_copy(update={"exposure_retention_days": 30}))
-    engines = dict(
-        await query(
-            settings,
-            "SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
-            db=settings.clickhouse_database,
-        )
-    )
+    engines = await table_engines(settings)
     assert ttl_clause(30) in engines["exposure_events"]
     assert ttl_clause(30, "hour") in engines["exposures_hourly"]
     await migrate(settings.model_copy(update={"exposure_retention_days": 0}))
-    engines = dict(
-        await query(
-            settings,
-            "SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
-            db=settings.clickhouse_database,
-        )
-    )
+    engines = await table_engines(settings)
     assert all(" TTL " not in engines[table] for table in EXPOSURE_TABLES)
 
 

@@ -11,19 +11,10 @@ from promptline.clickhouse import connect
 from promptline.settings import Settings
 from sql.retention import RAW_TABLES, ttl_clause
 from sql.runner import load_migrations, migrate
-from tests.workers.helpers import command, query
+from tests.workers.helpers import command, query, table_engines
 from workers.sink import insert_settings
 
 pytestmark = [pytest.mark.clickhouse]
-
-
-async def _engines(settings: Settings) -> dict[str, str]:
-    rows = await query(
-        settings,
-        "SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
-        db=settings.clickhouse_database,
-    )
-    return {str(name): str(engine) for name, engine in rows}
 
 
 async def test_migrations_apply_once_from_an_empty_database(settings: Settings) -> None:
@@ -36,7 +27,7 @@ async def test_migrations_apply_once_from_an_empty_database(settings: Settings) 
     assert recorded == [(m.version, m.name, m.checksum) for m in shipped]
     assert await migrate(settings) == []
     assert len(await query(settings, "SELECT version FROM schema_migrations")) == len(shipped)
-    tables = await _engines(settings)
+    tables = await table_engines(settings)
     for name in (*RAW_TABLES, "analytics_hourly", "signals_hourly", "usage_hourly"):
         assert name in tables
         assert " TTL " not in tables[name]
@@ -64,14 +55,14 @@ async def test_every_table_and_column_is_commented_for_analysts(settings: Settin
 
 async def test_retention_setting_sets_and_removes_the_raw_tables_ttl(settings: Settings) -> None:
     await migrate(settings.model_copy(update={"clickhouse_raw_ttl_days": 30}))
-    engines = await _engines(settings)
+    engines = await table_engines(settings)
     assert all(ttl_clause(30) in engines[table] for table in RAW_TABLES)
     assert " TTL " not in engines["analytics_hourly"]
     await migrate(settings.model_copy(update={"clickhouse_raw_ttl_days": 90}))
-    engines = await _engines(settings)
+    engines = await table_engines(settings)
     assert all(ttl_clause(90) in engines[table] for table in RAW_TABLES)
     await migrate(settings)
-    engines = await _engines(settings)
+    engines = await table_engines(settings)
     assert all(" TTL " not in engines[table] for table in RAW_TABLES)
 
 
