@@ -98,7 +98,7 @@ def check_guardrail(
 ) -> GuardrailCheck:
     """Regressed, not regressed, or not enough data, at level 1 - alpha."""
     worse = 1.0 if direction is Direction.LOWER_IS_BETTER else -1.0
-    limit = worse * margin.value
+    limit = worse * margin.value + 0.0  # + 0.0: a zero margin is 0, not -0
     estimate = (
         difference(candidate, baseline, relative=margin.relative)
         if _meets(candidate, minimums) and _meets(baseline, minimums)

@@ -185,7 +185,7 @@ def _check(
 
 
 def _limit(guardrail: GuardrailIn) -> float:
-    return guardrail.margin if guardrail.lower_is_better else -guardrail.margin
+    return guardrail.margin if guardrail.lower_is_better else 0.0 - guardrail.margin
 
 
 def _sample_ratio(look: Look) -> tuple[float, str]:

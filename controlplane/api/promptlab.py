@@ -159,6 +159,23 @@ class GuardedDeployIn(_Body):
     rules: None = Field(default=None, description="Leave out: a guarded rollout has no rules.")
 
 
+class DeployDocumented(_Body):
+    """The deploy body as documented: ``traffic`` (and ``rules``), or a ``guard`` instead."""
+
+    traffic: Any = Field(
+        default=None,
+        description='Required without `guard`: `[{"version": "v1", "weight": 90}, ...]` summing '
+        "to 100. Leave out with `guard`.",
+    )
+    label: OptionalLabel = ""
+    rules: Any = Field(default=None, description="Targeting rules; not with `guard`.")
+    guard: GuardIn | None = Field(
+        default=None,
+        description="A guarded rollout of `candidate` against `baseline` (default: the stable "
+        "version), ramped step by step while its guardrails hold (docs/rollouts.md).",
+    )
+
+
 async def _body(request: web.Request, model: type[ModelT]) -> ModelT:
     return parse_model(model, await read_json(request), ErrorKind.INVALID_REQUEST)
 
@@ -502,12 +519,14 @@ SHOW_VERSION_OP = Operation(
 DEPLOY_OP = Operation(
     summary="Deploy",
     description="Route traffic by weight (summing to 100) over the prompt's versions, with "
-    "optional targeting rules. A version naming no version of the prompt is 404; weights "
-    "not summing to 100 are 422 `weight_mismatch`.",
+    "optional targeting rules; or, with `guard`, start a guarded rollout whose first step is "
+    "the deployment answered. A version naming no version of the prompt is 404; weights "
+    "not summing to 100 are 422 `weight_mismatch`; a guard that cannot start is 400 naming "
+    "its field. Either ends a guarded rollout in progress.",
     tag=TAG,
     scope=Scope.DEPLOY,
-    body=DeployIn,
-    answers={201: Answer("Deployed.", DeploymentOut)},
+    body=DeployDocumented,
+    answers={201: Answer("Deployed (with a guard: its first step).", DeploymentOut)},
     errors=_NOT_FOUND + _WRITE_RACE + (ErrorKind.WEIGHT_MISMATCH,),
 )
 ROLLBACK_OP = Operation(

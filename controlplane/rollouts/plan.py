@@ -58,6 +58,8 @@ def _ramp(value: list[int]) -> list[int]:
         raise ValueError("must increase step by step, e.g. [5, 25, 50, 100]")
     if value[-1] != 100:
         raise ValueError("must end at 100 (the candidate takes all traffic when done)")
+    if len(value) < 2:
+        raise ValueError("needs a step below 100 first: at 100 there is no baseline to compare")
     return value
 
 

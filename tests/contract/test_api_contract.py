@@ -149,6 +149,9 @@ async def _world(settings: Settings, base: str) -> World:
         traffic = {"traffic": [{"version": "v1", "weight": 100}]}
         async with session.post(f"/v1/prompts/{name}/deploy", json=traffic) as answer:
             assert answer.status == 201, await answer.text()
+        guarded = {"guard": {"candidate": "v2", "guardrails": [{"metric": "latency_ms"}]}}
+        async with session.post(f"/v1/prompts/{name}/deploy", json=guarded) as answer:
+            assert answer.status == 201, await answer.text()
         async with session.post("/v1/webhooks", json={"url": WEBHOOK_URL}) as answer:
             assert answer.status == 201, await answer.text()
             webhook = await answer.json()
@@ -187,6 +190,8 @@ def _known_calls(world: World) -> dict[str, Callable[[], dict[str, Any]]]:
         "GET /v1/prompts/{prompt_id}/deployments": {},
         "POST /v1/prompts/{prompt_id}/deploy": {"json": canary},
         "POST /v1/prompts/{prompt_id}/rollback": {},
+        "GET /v1/prompts/{prompt_id}/rollout": {},
+        "POST /v1/prompts/{prompt_id}/rollout/stop": {},
         "GET /v1/prompts/{prompt_id}/compare": {},
         "POST /v1/resolve": {"json": {"prompt": name, "user_id": "u-1"}},
         "GET /v1/webhooks": {},
@@ -257,8 +262,11 @@ def _call_known(world: World, schema: Any, tally: Tally) -> None:
     """Each operation once as a knowing client would call it, checked like a drawn case."""
     known = _known_calls(world)
     auth = {"Authorization": f"Bearer {world.key}"}
-    # Deploy a canary before the rollback that undoes it.
-    order = sorted(known, key=lambda op: op.endswith("/rollback"))
+    # The guarded rollout is shown and stopped before a deploy ends it; a canary is
+    # deployed before the rollback that undoes it.
+    order = sorted(
+        known, key=lambda op: 0 if "/rollout" in op else 2 if op.endswith("/rollback") else 1
+    )
     for operation in order:
         method, path = operation.split(" ", 1)
         spec = known[operation]()

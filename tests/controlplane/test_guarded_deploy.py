@@ -69,6 +69,7 @@ async def test_a_guarded_deploy_puts_its_first_step_in_force(api: Api, tenant: T
         (_guard(candidate="v1"), "guard.candidate", "same content as the baseline"),
         (_guard(baseline="v7"), "guard.baseline", "v7 does not exist"),
         (_guard(ramp=[10, 50]), "guard.ramp", "must end at 100"),
+        (_guard(ramp=[100]), "guard.ramp", "needs a step below 100"),
         (_guard(ramp=[50, 10, 100]), "guard.ramp", "must increase"),
         (_guard(guardrails=[]), "guard.guardrails", ""),
         (_guard(guardrails=[{"metric": "mood"}]), "guard.guardrails.0.metric", ""),
