@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from promptline.commands.stack import PROCESSES
 from promptline.devstack.services import free_port, pid_alive
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse, pytest.mark.slow]
@@ -20,10 +21,10 @@ pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _readme_walkthrough() -> str:
+def _readme_walkthrough(name: str = "walkthrough") -> str:
     readme = (ROOT / "README.md").read_text()
-    block = re.search(r"<!-- walkthrough -->\n```sh\n(.*?)```", readme, re.S)
-    assert block is not None, "README.md lost its walkthrough block"
+    block = re.search(rf"<!-- {name} -->\n```sh\n(.*?)```", readme, re.S)
+    assert block is not None, f"README.md lost its {name} block"
     return block.group(1)
 
 
@@ -62,6 +63,24 @@ def _run_readme_walkthrough(cwd: Path) -> None:
     assert rolled_back["version"] == "v1"
 
 
+def _run_guarded_walkthrough(cwd: Path) -> None:
+    """The README's guarded canary, run as written: the stack's guard rolls v2 back."""
+    ran = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", _readme_walkthrough("guarded walkthrough")],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    started, rollout = _json_values(ran.stdout)
+    assert started["traffic"] == [{"version": "v1", "weight": 80}, {"version": "v2", "weight": 20}]
+    assert rollout["rollout_id"] == started["rollout_id"]
+    assert rollout["status"] == "rolled_back", rollout
+    assert str(rollout["outcome"]).startswith("latency_ms regressed"), rollout["outcome"]
+
+
 def _stack(command: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "promptline", "stack", command],
@@ -91,7 +110,7 @@ def test_stack_up_prints_a_curl_that_lands_in_clickhouse_and_down_stops_all(
     pids = [int(path.read_text()) for path in pid_files]
     try:
         assert up.returncode == 0, up.stdout + up.stderr
-        assert len(pids) == 4
+        assert len(pids) == len(PROCESSES)
         local_env = (tmp_path / ".promptline" / "local.env").read_text()
         assert re.search(r"^PROMPTLINE_URL=http://127\.0\.0\.1:\d+$", local_env, re.M)
         key = re.search(r"^PROMPTLINE_API_KEY=(pl_sk_\S+)$", local_env, re.M)
@@ -110,6 +129,7 @@ def test_stack_up_prints_a_curl_that_lands_in_clickhouse_and_down_stops_all(
         assert "412.5" in shown and "0.0021" in shown, shown
 
         _run_readme_walkthrough(tmp_path)
+        _run_guarded_walkthrough(tmp_path)
     finally:
         down = _stack("down", env, tmp_path)
     assert down.returncode == 0, down.stdout + down.stderr
