@@ -34,6 +34,16 @@ class SampleRatio:
     mismatch: bool
 
 
+def _check(units: Sequence[int], weights: Sequence[float]) -> None:
+    """One positive, finite weight per version, at least two versions, no negative count."""
+    if len(units) != len(weights) or len(units) < 2:
+        raise ValueError("need one weight per version and at least two versions")
+    if any(weight <= 0 or not math.isfinite(weight) for weight in weights):
+        raise ValueError("weights must be positive and finite")
+    if any(count < 0 for count in units):
+        raise ValueError("unit counts cannot be negative")
+
+
 def sample_ratio(
     units: Sequence[int],
     weights: Sequence[float],
@@ -46,12 +56,7 @@ def sample_ratio(
     Versions with weight zero are the caller's to leave out: they expect no units.
     The minimum is on expected units, not observed ones, so an arm that gets none is caught.
     """
-    if len(units) != len(weights) or len(units) < 2:
-        raise ValueError("need one weight per version and at least two versions")
-    if any(weight <= 0 or not math.isfinite(weight) for weight in weights):
-        raise ValueError("weights must be positive and finite")
-    if any(count < 0 for count in units):
-        raise ValueError("unit counts cannot be negative")
+    _check(units, weights)
     total_units = sum(units)
     total_weight = math.fsum(weights)
     expected = [total_units * weight / total_weight for weight in weights]
@@ -88,12 +93,7 @@ def sequential_sample_ratio(
     however often it is read: the guard can look every few seconds and still flag at
     p < 0.001 with a false alarm rate of at most 0.001 per split.
     """
-    if len(units) != len(weights) or len(units) < 2:
-        raise ValueError("need one weight per version and at least two versions")
-    if any(weight <= 0 or not math.isfinite(weight) for weight in weights):
-        raise ValueError("weights must be positive and finite")
-    if any(count < 0 for count in units):
-        raise ValueError("unit counts cannot be negative")
+    _check(units, weights)
     total_weight = math.fsum(weights)
     shares = [weight / total_weight for weight in weights]
     priors = [concentration * share for share in shares]

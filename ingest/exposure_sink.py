@@ -55,23 +55,13 @@ class Timestamps:
         return f"{self._prefix}.{int((moment - second) * 1000):03d}Z"
 
 
-def encode_exposure(
-    principal: Principal,
-    resolution: Resolution,
-    user_id: str,
-    moment: str,
-    hashed: bool,
-) -> bytes:
-    """One exposure record as it goes on the wire (docs/topics.md, "exposures")."""
-    return _FixedParts().encode(principal, resolution, user_id, moment, hashed)
-
-
 MAX_CACHED_PARTS = 10_000
 """Encoded fixed parts kept before the cache starts over (old deployments' linger)."""
 
 
-class _FixedParts:
-    """Encodes exposures, the fields fixed per project, version and rule encoded once.
+class ExposureEncoder:
+    """Encodes exposure records (docs/topics.md, "exposures"), the fields fixed per project,
+    version and rule encoded once.
 
     Per exposure only its id, time and unit are encoded: a dict of eleven fields through
     orjson cost more than the rest of the sink's work together.
@@ -161,7 +151,7 @@ class KafkaExposures:
         self._in_flight: set[asyncio.Future[Any]] = set()
         self._task: asyncio.Task[None] | None = None
         self._times = Timestamps()
-        self._encoder = _FixedParts()
+        self._encoder = ExposureEncoder()
 
     def expose(self, principal: Principal, resolution: Resolution, user_id: str) -> None:
         """Queue one exposure (the hot path: an append, or a count once the queue is full)."""

@@ -28,7 +28,7 @@ from controlplane.resolve import Resolution
 from controlplane.store.engine import create_engine, session_factory
 from controlplane.store.migrate import upgrade
 from controlplane.store.models import Project
-from ingest.exposure_sink import KafkaExposures, Timestamps, encode_exposure
+from ingest.exposure_sink import ExposureEncoder, KafkaExposures, Timestamps
 from ingest.metrics import EDGE_METRICS, EdgeMetrics
 from ingest.producer import EventProducer
 from promptline.commands.admin import quickstart
@@ -189,7 +189,7 @@ def test_an_encoded_exposure_is_a_valid_record(
     resolution = _resolution(deployment_id=uuid.uuid4() if deployed else None)
     stamp = Timestamps().format(moment)
     record = ExposureRecord.model_validate_json(
-        encode_exposure(PRINCIPAL, resolution, user_id, stamp, hashed)
+        ExposureEncoder().encode(PRINCIPAL, resolution, user_id, stamp, hashed)
     )
     expected_time = datetime.fromtimestamp(moment, UTC).replace(
         microsecond=int(round(moment - int(moment), 6) * 1000) * 1000 % 1_000_000
