@@ -453,6 +453,11 @@ def main() -> None:
         help="also profile resolve (pure Python if served) with py-spy: an .svg, else collapsed",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs)")
+    parser.add_argument(
+        "--exposures",
+        action="store_true",
+        help="instead: resolve with exposures on against off (bench.resolve_exposures)",
+    )
     commands = parser.add_subparsers(dest="command")
     bare = commands.add_parser("bare", help="(internal) run the bare server")
     bare.add_argument("port", type=int)
@@ -465,6 +470,12 @@ def main() -> None:
         sys.exit("wrk is required: apt-get install wrk")
     work = Path(tempfile.mkdtemp(prefix="promptline-bench-"))
     try:
+        if args.exposures:
+            from bench import resolve_exposures  # it builds on this module
+
+            args.build = "pure" if args.build == "both" else args.build
+            resolve_exposures.run(args, work)
+            return
         _report(run(args, work), args)
     finally:
         if args.keep:

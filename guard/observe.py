@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from compare.exposures import exposure_units
-
 from compare.queries import RunQuery, Scope, read_figures
 from compare.report import VersionFigures, attribute
 from compare.sequential import Arm
