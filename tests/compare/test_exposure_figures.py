@@ -22,13 +22,7 @@ from controlplane.ids import IdShape, encode
 from promptline.settings import Settings
 from schemas.records import ExposureRecord
 from sql.runner import migrate
-from tests.compare.support import (
-    catalog_with,
-    compare_answer,
-    compare_app,
-    prompt_entry,
-    store,
-)
+from tests.compare import support
 from tests.workers.helpers import Tenant, exposure
 
 pytestmark = [pytest.mark.clickhouse]
@@ -41,7 +35,8 @@ class World:
 
     def __init__(self) -> None:
         self.tenant = Tenant()
-        self.entry = prompt_entry(self.tenant.project_id, "exposed", 3, split=[(1, 50), (2, 50)])
+        split = [(1, 50), (2, 50)]
+        self.entry = support.prompt_entry(self.tenant.project_id, "exposed", 3, split=split)
         self.start = floor_hour(datetime.now(UTC)) - timedelta(hours=5)
         self.canary, self.older = uuid.uuid4(), uuid.uuid4()
         self.records: list[ExposureRecord] = []
@@ -116,10 +111,10 @@ async def migrated_clickhouse(settings: Settings) -> Settings:
 @pytest.fixture
 async def world(migrated_clickhouse: Settings) -> World:
     world = World()
-    await store(migrated_clickhouse, world.records)
+    await support.store(migrated_clickhouse, world.records)
     # Another project's exposures of the same prompt id are never counted.
     stranger = Tenant()
-    await store(
+    await support.store(
         migrated_clickhouse,
         [exposure(stranger, world.entry.id, 1, "u1", at=world.start + timedelta(hours=2))],
     )
@@ -175,8 +170,9 @@ async def test_exposure_units_since_a_moment_are_exact(world: World, warehouse: 
 
 @pytest.fixture
 async def client(migrated_clickhouse: Settings, world: World) -> AsyncIterator[Client]:
-    catalog = catalog_with(world.tenant.project_id, [world.entry])
-    async with TestClient(TestServer(compare_app(migrated_clickhouse, catalog))) as test_client:
+    catalog = support.catalog_with(world.tenant.project_id, [world.entry])
+    app = support.compare_app(migrated_clickhouse, catalog)
+    async with TestClient(TestServer(app)) as test_client:
         yield test_client
 
 
@@ -188,11 +184,11 @@ async def test_compare_answers_exposures_and_exact_units_per_version(
     client: Client, world: World
 ) -> None:
     path = f"/v1/prompts/{encode(IdShape.PROMPT, world.entry.id)}/compare"
-    whole = await compare_answer(client, path)
+    whole = await support.compare_answer(client, path)
     start = world.start + timedelta(minutes=40)
     end = world.start + timedelta(hours=3, minutes=25)
-    window = await compare_answer(client, path, **{"from": _iso(start), "to": _iso(end)})
-    bucketed = await compare_answer(
+    window = await support.compare_answer(client, path, **{"from": _iso(start), "to": _iso(end)})
+    bucketed = await support.compare_answer(
         client, path, **{"from": _iso(start), "to": _iso(end), "bucket": "hour"}
     )
     for body, expected in ((whole, world.expected()), (window, world.expected(start, end))):
