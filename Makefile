@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 COMPILED := .promptline/compiled
 
-.PHONY: up down status test test-compiled wheel lint types unit bench clean
+.PHONY: up down status test test-pure test-compiled wheel lint types unit bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,9 +29,13 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-test: lint types  ## lint, types, the whole test suite, then the hot path's on the compiled build
+test: lint types  ## lint, types, the whole test suite and the hot path's on the compiled build
+	@# Side by side: both wait on real services far more than they compute. Each part's
+	@# output is printed whole when it ends.
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-pure test-compiled
+
+test-pure: $(STAMP)
 	$(BIN)/pytest
-	$(MAKE) --no-print-directory test-compiled
 
 # The release build compiles resolve's hot path (mypyc); its tests run again on that build,
 # in a compiled copy of the tree (promptline/devstack/compiled.py says why a copy).

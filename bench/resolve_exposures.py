@@ -149,7 +149,10 @@ def _report(phases: list[Phase], args: argparse.Namespace) -> None:
         f"\nload: wrk, 1 thread, {args.connections} connections, {args.duration}s per phase, "
         f"{args.rounds} round(s), build {args.build}; medians"
     )
-    print(f"{'exposures':<10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}")
+    print(
+        f"{'exposures':<10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}"
+        f"{'server CPU':>12}{'wrk CPU':>9}"
+    )
     for target in TARGETS:
         mine = [phase for phase in phases if phase.target == target]
         print(
@@ -157,6 +160,8 @@ def _report(phases: list[Phase], args: argparse.Namespace) -> None:
             f"{statistics.median(p.p50_ms for p in mine):>9.2f}"
             f"{statistics.median(p.p99_ms for p in mine):>9.2f}"
             f"{statistics.median(p.cpu_us_per_request for p in mine):>12.1f}"
+            f"{statistics.median(p.server_cpu for p in mine):>12.0%}"
+            f"{statistics.median(p.load_cpu for p in mine):>9.0%}"
         )
     off = [p.requests_per_second for p in phases if p.target == "off"]
     on = [p.requests_per_second for p in phases if p.target == "on"]

@@ -38,21 +38,29 @@ Queued = tuple[Principal, Resolution, str, float]
 
 
 class Timestamps:
-    """``2026-12-07T01:02:03.456Z`` for a Unix time, the second's part formatted once."""
+    """``2026-12-07T01:02:03.456Z`` for a Unix time, as bytes: the second's part formatted
+    once, and a millisecond's whole text reused by the exposures that share it."""
 
-    __slots__ = ("_prefix", "_second")
+    __slots__ = ("_millisecond", "_prefix", "_second", "_text")
 
     def __init__(self) -> None:
         self._second = -1
         self._prefix = ""
+        self._millisecond = -1
+        self._text = b""
 
-    def format(self, moment: float) -> str:
+    def format(self, moment: float) -> bytes:
         """The record's ``received_at`` for ``moment`` (milliseconds, UTC)."""
-        second = int(moment)
+        millisecond = int(moment * 1000)
+        if millisecond == self._millisecond:
+            return self._text
+        second = millisecond // 1000
         if second != self._second:
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = second
-        return f"{self._prefix}.{int((moment - second) * 1000):03d}Z"
+        self._millisecond = millisecond
+        self._text = f"{self._prefix}.{millisecond - second * 1000:03d}Z".encode()
+        return self._text
 
 
 MAX_CACHED_PARTS = 10_000
@@ -70,16 +78,17 @@ class ExposureEncoder:
     __slots__ = ("_parts",)
 
     def __init__(self) -> None:
-        self._parts: dict[tuple[int, int, str, bool, int | None], bytes] = {}
+        self._parts: dict[tuple[int, int, str, bool, int | None], tuple[bytes, bytes]] = {}
 
     def encode(
         self,
         principal: Principal,
         resolution: Resolution,
         user_id: str,
-        moment: str,
+        moment: bytes,
         hashed: bool,
-    ) -> bytes:
+    ) -> tuple[bytes, bytes]:
+        """The record's Kafka key (the prompt's id) and value."""
         deployment = resolution.deployment_id
         key = (
             principal.project_id.int,
@@ -88,23 +97,28 @@ class ExposureEncoder:
             resolution.by_split,
             deployment.int if deployment is not None else None,
         )
-        head = self._parts.get(key)
-        if head is None:
+        parts = self._parts.get(key)
+        if parts is None:
             if len(self._parts) >= MAX_CACHED_PARTS:
                 self._parts.clear()
-            head = self._parts[key] = _head(principal, resolution)
-        unit = unit_id(principal.unit_key, user_id, hashed)
-        return b"".join(
-            (
-                head,
-                str(uuid_utils.uuid7()).encode(),
-                b'","received_at":"',
-                moment.encode(),
-                b'","unit_id":',
-                orjson.dumps(unit),
-                b"}",
+            parts = self._parts[key] = (
+                str(resolution.prompt_id).encode(),
+                _head(principal, resolution),
             )
+        prompt, head = parts
+        unit = unit_id(principal.unit_key, user_id, hashed)
+        # A hashed unit is hex: it needs no JSON escaping, unlike a user id as given.
+        quoted = b'"' + unit.encode() + b'"' if hashed else orjson.dumps(unit)
+        value = (
+            head
+            + str(uuid_utils.uuid7()).encode()
+            + b'","received_at":"'
+            + moment
+            + b'","unit_id":'
+            + quoted
+            + b"}"
         )
+        return prompt, value
 
 
 def _head(principal: Principal, resolution: Resolution) -> bytes:
@@ -226,8 +240,7 @@ class KafkaExposures:
         batch = self._producer.create_batch()
         count = 0
         for principal, resolution, user_id, moment in queue:
-            value = encode(principal, resolution, user_id, times.format(moment), hashed)
-            key = str(resolution.prompt_id).encode()
+            key, value = encode(principal, resolution, user_id, times.format(moment), hashed)
             if batch.append(key=key, value=value, timestamp=None) is None:
                 await self._submit(batch, count, partition)
                 batch, count = self._producer.create_batch(), 0

@@ -188,9 +188,9 @@ def test_an_encoded_exposure_is_a_valid_record(
 ) -> None:
     resolution = _resolution(deployment_id=uuid.uuid4() if deployed else None)
     stamp = Timestamps().format(moment)
-    record = ExposureRecord.model_validate_json(
-        ExposureEncoder().encode(PRINCIPAL, resolution, user_id, stamp, hashed)
-    )
+    key, value = ExposureEncoder().encode(PRINCIPAL, resolution, user_id, stamp, hashed)
+    record = ExposureRecord.model_validate_json(value)
+    assert key == str(resolution.prompt_id).encode()
     expected_time = datetime.fromtimestamp(moment, UTC).replace(
         microsecond=int(round(moment - int(moment), 6) * 1000) * 1000 % 1_000_000
     )
