@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -438,6 +438,15 @@ class CatalogWatcher:
         )
         self.current: Catalog = EMPTY_CATALOG
         self._refreshing = asyncio.Lock()
+        self._listeners: list[Callable[[Catalog], None]] = []
+
+    def on_change(self, listener: Callable[[Catalog], None]) -> Callable[[], None]:
+        """Call ``listener`` with each new snapshot once it is ``current``; returns the
+        function that removes it. Listeners must be quick and not raise (a raise is logged):
+        they run on the refresh's path (the SDK stream, ``controlplane.api.sdk``, sets
+        events in them)."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     async def start(self) -> None:
         """Load the first snapshot, then poll in the background."""
@@ -461,3 +470,8 @@ class CatalogWatcher:
             revision = await current_revision(session)
             if revision != self.current.revision:
                 self.current = await load_catalog(session, self.current)
+                for listener in list(self._listeners):
+                    try:
+                        listener(self.current)
+                    except Exception:
+                        log.exception("a catalog listener failed")

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from compare import api as compare_api
 from compare.warehouse import WAREHOUSE, Warehouse
 from controlplane import api
+from controlplane.api.sdk import SDK_STREAM_POLICY, StreamPolicy
 from controlplane.api.webhooks import WEBHOOK_TARGETS
 from controlplane.catalog import CatalogWatcher
 from controlplane.exposures import NoExposures
@@ -129,6 +130,7 @@ def create_app(settings: Settings) -> web.Application:
     add_edge_routes(app, CorsPolicy.parse(settings.edge_cors_origins))
     api.add_routes(app)
     app[WEBHOOK_TARGETS] = TargetPolicy.of(settings)
+    app[SDK_STREAM_POLICY] = StreamPolicy.of(settings)
     compare_api.add_routes(app)
     document_routes.add_routes(app)
     return app

@@ -163,6 +163,16 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="How often the deliverer looks for due deliveries."
     )
 
+    # The SDK's configuration stream, GET /v1/sdk/stream (docs/sdk.md)
+    sdk_stream_heartbeat_seconds: float = Field(
+        default=15.0, gt=0, description="How often an open SDK stream sends a `: ping` line."
+    )
+    sdk_streams_per_project: int = Field(
+        default=1000,
+        ge=1,
+        description="Open SDK streams one project may hold in one process; past it, 429.",
+    )
+
     # The guard of guarded rollouts (docs/rollouts.md)
     guard_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often the guard looks at every guarded rollout."

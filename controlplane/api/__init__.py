@@ -4,7 +4,8 @@
 - ``dashboard``: seed 002, ``/dashboard/prompts/...`` (create and list versions);
 - ``templates``: seed 003, ``/api/v1/prompt-templates``;
 - ``webhooks``: a project's webhooks, ``/v1/webhooks`` (seed 001's family; issue 15);
-- ``rollouts``: a prompt's guarded rollout, ``/v1/prompts/:id/rollout[/stop]`` (issue 15).
+- ``rollouts``: a prompt's guarded rollout, ``/v1/prompts/:id/rollout[/stop]`` (issue 15);
+- ``sdk``: the SDK's configuration and its event stream, ``/v1/sdk/config|stream`` (issue 16).
 
 Every handler authenticates against the in-memory catalog, checks the key's scope, counts
 the call against the key's rate limit (``ratelimit``), and only then reads the body. The
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from controlplane.api import dashboard, promptlab, rollouts, templates, webhooks
+from controlplane.api import dashboard, promptlab, rollouts, sdk, templates, webhooks
 from controlplane.api.context import CONTROL_PLANE, ControlPlane
 from controlplane.api.ratelimit import RateLimiter
 
@@ -30,3 +31,4 @@ def add_routes(app: web.Application) -> None:
     templates.add_routes(app)
     webhooks.add_routes(app)
     rollouts.add_routes(app)
+    sdk.add_routes(app)

@@ -250,3 +250,57 @@ class RolloutOut(_Answer):
     outcome: str | None
     evaluation: dict[str, Any] | None
     next: str
+
+
+class SdkHashing(_Answer):
+    """How users are hashed to buckets; the salts' shapes, filled in per prompt and rule."""
+
+    algorithm: Literal["murmur3_x86_32"]
+    seed: int
+    buckets: int
+    input: str
+    variant_salt: str
+    coverage_salt: str
+
+
+class SdkTrafficEntry(_Answer):
+    """One entry of a split, as the deploy route stores it."""
+
+    version: str
+    weight: int
+
+
+class SdkVersion(_Answer):
+    """A version the prompt's routing can serve, with its content."""
+
+    version: str
+    number: int
+    version_id: str
+    content_hash: str
+    content: str
+    variables: list[str]
+
+
+class SdkPrompt(_Answer):
+    """A prompt that resolves: the deployment in force and the versions it can serve."""
+
+    name: str
+    prompt_id: str
+    prompt_uuid: str
+    traffic_rule: str
+    """What resolve names when the split decides: the label, ``dep_<hex>`` or ``latest``."""
+    deployment_id: str | None
+    traffic: list[SdkTrafficEntry]
+    rules: list[dict[str, Any]]
+    """The targeting rules exactly as stored (docs/resolve.md)."""
+    versions: list[SdkVersion]
+
+
+class SdkConfig(_Answer):
+    """Everything one project needs to resolve locally (docs/sdk.md, "The configuration")."""
+
+    project_id: str
+    etag: str
+    generated_at: str
+    hashing: SdkHashing
+    prompts: list[SdkPrompt]

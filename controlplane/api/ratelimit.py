@@ -10,11 +10,14 @@ Seed 001 documents Free and Pro columns for four endpoints. Plans map onto them:
 Endpoints the table does not name take the limits of the row they resemble, each in its own
 bucket: other reads (``GET``) those of ``GET /prompts`` (30 / 300 per minute), other writes
 those of ``POST /versions`` (20 / 200 per minute), and rollback those of ``POST /deploy``
-(5 / 60 per minute). ``Organization.limit_overrides`` replaces a plan's limit for an endpoint:
-``{"POST /v1/resolve": "2000/second"}``; keys are endpoint names as served (``:param`` or
-``{param}`` placeholders), or the seed's short names (``POST /resolve``, ``GET /prompts``,
-``POST /versions``, ``POST /deploy``); values are ``limits`` strings such as ``"10/second;
-500/hour"`` (every limit must allow the call). An override that does not parse is ignored,
+(5 / 60 per minute). The SDK's routes (``GET /v1/sdk/config`` and ``/stream``) have a row
+of their own, ``GET /sdk``, sized for fleets of apps polling: 60 / 6,000 per minute per
+key, each route in its own bucket. ``Organization.limit_overrides`` replaces a plan's limit
+for an endpoint: ``{"POST /v1/resolve": "2000/second"}``; keys are endpoint names as served
+(``:param`` or ``{param}`` placeholders), or the short names (``POST /resolve``, ``GET
+/prompts``, ``POST /versions``, ``POST /deploy`` of seed 001's table, and ``GET /sdk`` for
+both SDK routes); values are ``limits`` strings such as ``"10/second; 500/hour"`` (every
+limit must allow the call). An override that does not parse is ignored,
 with a warning, rather than failing requests.
 
 A moving window counts exactly the calls of the last window, so ``Retry-After`` is exact.
@@ -65,6 +68,8 @@ class LimitClass(StrEnum):
     READ = "GET /prompts"
     WRITE = "POST /versions"
     DEPLOY = "POST /deploy"
+    SDK = "GET /sdk"
+    """Not in seed 001's table: the SDK's configuration routes, polled by fleets of apps."""
 
 
 # (Free, Pro) per row of seed 001's table, as (amount, per-seconds).
@@ -73,6 +78,7 @@ _TABLE: dict[LimitClass, tuple[tuple[int, str], tuple[int, str]]] = {
     LimitClass.READ: ((30, "minute"), (300, "minute")),
     LimitClass.WRITE: ((20, "minute"), (200, "minute")),
     LimitClass.DEPLOY: ((5, "minute"), (60, "minute")),
+    LimitClass.SDK: ((60, "minute"), (6000, "minute")),
 }
 
 # The endpoints seed 001's table names, by their short names there.
@@ -81,6 +87,8 @@ _SHORT_NAMES = {
     "GET /v1/prompts": LimitClass.READ.value,
     "POST /v1/prompts/:prompt_id/versions": LimitClass.WRITE.value,
     "POST /v1/prompts/:prompt_id/deploy": LimitClass.DEPLOY.value,
+    "GET /v1/sdk/config": LimitClass.SDK.value,
+    "GET /v1/sdk/stream": LimitClass.SDK.value,
 }
 
 _BRACE_PARAM = re.compile(r"\{([^}/]+)\}")

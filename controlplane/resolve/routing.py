@@ -100,6 +100,9 @@ class Routing:
     rules: tuple[CompiledRule, ...]
     versions: Mapping[int, ServedVersion]
     salt: str
+    source: ParsedDeployment | None = field(default=None, repr=False, compare=False)
+    """The deployment this was compiled from (traffic and rules as stored), for the SDK
+    configuration (``controlplane.sdk_config``); resolve never reads it."""
 
     def route(self, user_id: str, context: Mapping[str, Any]) -> tuple[int, str]:
         """The version number for this user and the rule or label that decided it.
@@ -133,4 +136,5 @@ def compile_routing(
         ),
         versions={number: served[number] for number in needed},
         salt=variant_salt(prompt_id),
+        source=deployment,
     )
