@@ -85,6 +85,8 @@ class RetryGroup:
 
     due: float
     items: list[Item]
+    cap: int = MAX_BATCH_EVENTS
+    """At most this many per request, alone (the halves of a batch the edge found too large)."""
 
 
 @dataclass(slots=True)
@@ -430,8 +432,11 @@ class Engine:
         items: list[Item] = []
         size = 2
         limit = self._batch_size
-        due = [group for group in self._retry if group.due <= now]
-        for group in sorted(due, key=lambda g: g.due):
+        due = sorted((group for group in self._retry if group.due <= now), key=lambda g: g.due)
+        capped = [group for group in due if group.cap < limit]
+        if capped:
+            due, limit = capped[:1], capped[0].cap
+        for group in due:
             while group.items and len(items) < limit:
                 item = group.items.pop(0)
                 items.append(item)
@@ -441,7 +446,7 @@ class Engine:
             if not group.items:
                 self._retry.remove(group)
         queue = self._queue
-        while queue and len(items) < limit and size < self._max_batch_bytes:
+        while queue and not capped and len(items) < limit and size < self._max_batch_bytes:
             event = queue.popleft()
             try:
                 text = encode(event)
@@ -504,9 +509,9 @@ class Engine:
             return
         self._inflight = []
         if status == 413 and len(batch.items) > 1:
-            half = len(batch.items) // 2  # too big: send it in two halves, now
-            self._retry.append(RetryGroup(now, batch.items[:half]))
-            self._retry.append(RetryGroup(now, batch.items[half:]))
+            half = (len(batch.items) + 1) // 2  # too big: send it in halves, now
+            self._retry.append(RetryGroup(now, batch.items[:half], half))
+            self._retry.append(RetryGroup(now, batch.items[half:], half))
             return
         code, detail = _error(body, status)
         self._drop(code, len(batch.items), detail)
