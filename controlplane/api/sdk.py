@@ -76,7 +76,7 @@ SDK_STREAM_POLICY = web.AppKey("sdk_stream_policy", StreamPolicy)
 DEFAULT_POLICY = StreamPolicy()
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Stream:
     """One open stream: woken on each catalog snapshot, and once more at shutdown."""
 

@@ -131,9 +131,7 @@ async def _world(api: Api, tenant: Tenant) -> None:
     await api.prompt(tenant, "empty")
 
 
-async def test_the_configuration_resolves_exactly_as_resolve_does(
-    api: Api, tenant: Tenant
-) -> None:
+async def test_the_configuration_resolves_exactly_as_resolve_does(api: Api, tenant: Tenant) -> None:
     await _world(api, tenant)
     reply = await _config(api, tenant.key)
     assert reply.status == 200, reply.body
