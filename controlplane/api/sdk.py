@@ -196,6 +196,8 @@ async def get_stream(request: web.Request) -> web.StreamResponse:
             }
         )
         await response.prepare(request)
+        if request.method == hdrs.METH_HEAD:  # the headers only, and no body to wait on
+            return response
         with contextlib.suppress(ConnectionError):
             await _serve(request, response, watcher, stream, policy.heartbeat_seconds, once)
     return response

@@ -223,6 +223,11 @@ async def test_once_ends_the_stream_after_the_first_event(served: Served, writer
     headers = {"Authorization": f"Bearer {tenant.key}"}
     async with served.session.get(served.url(STREAM + "?once=maybe"), headers=headers) as bad:
         assert bad.status == 400
+    async with served.session.head(served.url(STREAM), headers=headers) as head:
+        assert head.status == 200  # and ends: HEAD has no body to wait on
+    assert served.server.app[SDK_HUB].open_streams == 0
+    async with _stream(served, tenant.key, "?once=true") as after:  # the connection is sound
+        await after.config()
 
 
 async def test_a_revoked_keys_stream_ends(served: Served, writer: Api) -> None:
@@ -254,6 +259,20 @@ async def test_the_streams_of_a_project_are_limited(served: Served, writer: Api)
             await theirs.config()
     async with _stream(served, tenant.key) as again:  # closed streams free their places
         await again.config()
+
+
+async def test_a_client_that_leaves_frees_its_place(served: Served, writer: Api) -> None:
+    tenant = await _tenant(writer, served, "one")
+    hub = served.server.app[SDK_HUB]
+    async with _stream(served, tenant.key) as events:
+        await events.config()
+        assert hub.open_streams == 1
+        events.response.close()
+    for _ in range(int(WAIT / 0.05)):  # the next heartbeat finds the connection gone
+        if hub.open_streams == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert hub.open_streams == 0
 
 
 async def test_the_stream_counts_against_the_sdk_limit(served: Served, writer: Api) -> None:
