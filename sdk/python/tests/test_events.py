@@ -382,3 +382,20 @@ async def test_the_async_sender_honours_retry_after_with_its_sleep() -> None:
         assert await events.flush(WAIT)
     assert len(time.sleeps) == 1 and 9 <= time.sleeps[0] <= 9 * 1.2
     assert edge.keys == keys * 2
+
+
+def test_an_async_sender_outlives_the_loop_it_started_on() -> None:
+    edge = Edge()
+    events = AsyncEventSender(
+        URL, KEY, transport=httpx.MockTransport(edge.handle_async), flush_interval=3600.0
+    )
+
+    async def send(n: int) -> list[str]:
+        keys = some_events(events, n)
+        assert await events.flush(WAIT)
+        return keys
+
+    first = asyncio.run(send(2))  # the loop ends, and the sender's task with it
+    second = asyncio.run(send(3))
+    assert edge.keys == first + second
+    assert asyncio.run(events.aclose())

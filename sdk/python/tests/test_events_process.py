@@ -109,17 +109,6 @@ def test_a_forked_child_drops_the_inherited_queue_and_sends_its_own(server: Serv
     assert server.keys == [report["key"], *parent_keys]
 
 
-def test_the_fork_hook_drops_the_queue_and_the_thread() -> None:
-    from promptline_sdk import events as module
-
-    sender = EventSender("http://127.0.0.1:9", "key", flush_interval=3600.0)
-    sender.usage("p", 1, uuid.uuid4())
-    assert sender.stats.queued == 1 and not sender._idle_driver()
-    module._after_fork_in_child()  # what os.fork() runs in a child
-    assert sender.stats.queued == 0 and sender._idle_driver()  # a new one when needed
-    sender.close(0)
-
-
 def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SOURCE), *sys.path])}
     return subprocess.run(

@@ -282,13 +282,18 @@ class AsyncEventSender(Engine):
         self._wake.set()
 
     def _idle_driver(self) -> bool:
-        return self._task is None
+        task = self._task
+        return task is None or task.done()  # done: its loop ended; the next loop sends
 
     def _start(self) -> None:
+        if not self._idle_driver():
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop here: the first call on a loop (or flush) starts it
             return
+        if self._task is not None:  # its loop has ended: start afresh on this one
+            self._wake, self._changed, self._client = asyncio.Event(), asyncio.Event(), None
         self._task = loop.create_task(self._run(), name="promptline-events")
 
     async def flush(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
@@ -297,8 +302,7 @@ class AsyncEventSender(Engine):
         if self._done(target):
             return True
         self._flush_target = max(self._flush_target, target)
-        if self._task is None:
-            self._start()
+        self._start()
         self._wake.set()
         try:
             async with asyncio.timeout(timeout):
