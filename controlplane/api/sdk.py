@@ -108,7 +108,7 @@ class SdkHub:
                 "close one, or poll GET /v1/sdk/config.",
                 retry_after=STREAMS_FULL_RETRY_SECONDS,
             )
-        if self._detach is None:
+        if self._detach is None and not self.closing:
             self._detach = watcher.on_change(self._changed)
         stream = _Stream(project_id)
         self._streams.add(stream)
