@@ -20,6 +20,7 @@ from controlplane.api.ratelimit import Endpoint, LimitClass, plan_limit
 from controlplane.resolve.conditions import compile_condition
 from controlplane.resolve.interpolate import compile_template
 from controlplane.resolve.rules import ConditionSpec
+from controlplane.sdk_config import build_config
 from controlplane.store.models import Scope
 from tests.controlplane.test_api_harness import Api, Reply, Tenant
 
@@ -200,6 +201,8 @@ async def test_the_etag_is_stable_and_a_matching_if_none_match_is_304(
     stale = await _config(api, tenant.key, {"If-None-Match": '"0000"'})
     assert stale.status == 200
     assert stale.body["etag"] == etag
+    # A function of the content alone: built afresh, without the route's caches, the same.
+    assert build_config(api.watcher.current, tenant.project_id).etag == etag
 
 
 async def test_the_etag_moves_with_this_projects_changes_only(api: Api, tenant: Tenant) -> None:

@@ -172,6 +172,8 @@ async def test_a_deploy_in_another_process_reaches_the_stream(served: Served, wr
         after = await events.config()  # the served app's watcher polls the store
         assert after != before
         assert after == await _etag(served, tenant.key)
+        theirs = await writer.call("GET", "/v1/sdk/config", tenant.key)
+        assert theirs.headers["ETag"] == after, "two processes, one content, one ETag"
 
 
 async def test_a_deploy_through_the_route_and_a_rollback_reach_the_stream(
