@@ -22,7 +22,7 @@ from blockbuster import BlockBuster
 
 from controlplane import api
 from controlplane.api.sdk import SDK_HUB, SDK_STREAM_POLICY, StreamPolicy
-from controlplane.catalog import CatalogWatcher
+from controlplane.catalog import Catalog, CatalogWatcher
 from controlplane.keys import digest
 from controlplane.store.engine import create_engine, session_factory
 from controlplane.tenancy import ALL_SCOPES, create_api_key, revoke_api_key
@@ -304,3 +304,27 @@ async def test_shutdown_ends_open_streams_at_once(store_url: str, writer: Api) -
             # The runner waits up to 60 s for handlers; the streams let it go at once.
             await asyncio.wait_for(closing, WAIT)
         assert hub.open_streams == 0
+
+
+async def test_the_watcher_tells_its_listeners_of_each_new_snapshot(
+    served: Served, writer: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[int] = []
+
+    def broken(_catalog: Catalog) -> None:
+        raise RuntimeError("a listener's bug")
+
+    remove_broken = served.watcher.on_change(broken)
+    remove = served.watcher.on_change(lambda catalog: seen.append(catalog.revision))
+    await served.watcher.refresh()
+    assert seen == [], "no new snapshot, no call"
+    tenant = await writer.tenant()
+    await served.watcher.refresh()
+    assert seen == [served.watcher.current.revision], "one call per snapshot, after the swap"
+    assert "a catalog listener failed" in caplog.text, "a raising listener is logged..."
+    remove()
+    remove_broken()
+    remove()  # removing twice is harmless
+    await writer.prompt(tenant, "later", "x")
+    await served.watcher.refresh()
+    assert len(seen) == 1, "...and a removed one is not called"
