@@ -303,10 +303,11 @@ def test_a_batch_too_large_is_split_and_an_event_that_is_not_json_dropped() -> N
     events = sender(edge)
     keys = some_events(events, 3)
     events.analytics("p", "sha256:h", latency_ms=math.nan)
+    events.signal("p", "positive", metadata={"when": object()})
     keys += some_events(events, 4)
     assert events.flush(WAIT)
     assert sorted(edge.sizes) == [1, 2, 2, 2, 3, 4, 7] and sorted(set(edge.keys)) == sorted(keys)
-    assert events.stats.dropped == {"not_json": 1} and events.stats.sent == 7
+    assert events.stats.dropped == {"not_json": 2} and events.stats.sent == 7
     events.close()
 
 

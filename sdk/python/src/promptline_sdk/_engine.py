@@ -437,7 +437,7 @@ class Engine:
         if capped:
             due, limit = capped[:1], capped[0].cap
         for group in due:
-            while group.items and len(items) < limit:
+            while group.items and len(items) < limit and size < self._max_batch_bytes:
                 item = group.items.pop(0)
                 items.append(item)
                 size += len(item.text) + 1
@@ -450,8 +450,8 @@ class Engine:
             event = queue.popleft()
             try:
                 text = encode(event)
-            except (TypeError, ValueError) as error:
-                self._drop(NOT_JSON, 1, f"{event[1]} event: {error}")
+            except Exception as error:  # NaN, a cycle, an object JSON has no form for
+                self._drop(NOT_JSON, 1, f"{event[1]} event: {type(error).__name__}: {error}")
                 continue
             items.append(Item(event[0], event[2], text))
             size += len(text) + 1

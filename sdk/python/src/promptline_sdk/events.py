@@ -173,8 +173,14 @@ class EventSender(Engine):
 
     def _run(self) -> None:
         try:
-            while self._step():
-                pass
+            while True:
+                try:
+                    if not self._step():
+                        break
+                except Exception:  # the thread must outlive any surprise; the events stay
+                    logger.exception("promptline events: the sender failed; going on")
+                    with self._cond:
+                        self._cond.wait(self._flush_interval)
         finally:
             client, self._client = self._client, None
             if client is not None:
@@ -342,8 +348,13 @@ class AsyncEventSender(Engine):
 
     async def _run(self) -> None:
         try:
-            while await self._step():
-                pass
+            while True:
+                try:
+                    if not await self._step():
+                        break
+                except Exception:  # the task must outlive any surprise; the events stay
+                    logger.exception("promptline events: the sender failed; going on")
+                    await asyncio.sleep(self._flush_interval)
         finally:
             await self._close_client()
 
