@@ -7,10 +7,11 @@ COMPILED := .promptline/compiled
 
 .PHONY: up down status test test-pure test-compiled wheel lint types unit bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml sdk/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e sdk/python
 	touch $(STAMP)
 
 up: $(STAMP)  ## start broker, ClickHouse, HTTP service and a worker; print a curl to try
