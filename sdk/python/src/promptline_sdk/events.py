@@ -43,6 +43,7 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 import httpx
 
@@ -56,24 +57,23 @@ logger = logging.getLogger("promptline_sdk.events")
 
 USER_AGENT = "promptline-sdk-python"
 
-
-def _headers(api_key: str) -> dict[str, str]:
-    return {
-        "Authorization": f"Bearer {api_key}",
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-    }
+_LIVE: weakref.WeakSet[Engine] = weakref.WeakSet()
+"""Senders not yet closed: flushed at exit, emptied in a forked child."""
 
 
-class EventSender(Engine):
-    """Send events from a daemon thread (started by the first event)."""
+TransportT = TypeVar("TransportT")
+SleepT = TypeVar("SleepT")
+
+
+class _Sender(Engine, Generic[TransportT, SleepT]):
+    """The options both senders take."""
 
     def __init__(
         self,
         base_url: str,
         api_key: str,
         *,
-        transport: httpx.BaseTransport | None = None,
+        transport: TransportT | None = None,
         max_queue: int = 10_000,
         batch_size: int = 100,
         flush_interval: float = 1.0,
@@ -84,13 +84,18 @@ class EventSender(Engine):
         max_retry_after: float = 3600.0,
         exit_timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] | None = None,
+        sleep: SleepT | None = None,
     ) -> None:
         """``transport`` replaces httpx's (tests pass a ``MockTransport``; after ``fork()``
-        the child uses the same object, so pass one that is safe to share or none).
-        ``clock`` and ``sleep`` replace the waits before a retry (tests)."""
+        the child uses the same object, so pass one that is safe to share, or none).
+        ``exit_timeout`` bounds the sync sender's flush at interpreter exit. ``clock`` and
+        ``sleep`` replace the waits before a retry (tests)."""
         self._base_url = base_url.rstrip("/")
-        self._api_key = api_key
+        self._headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+        }
         self._transport = transport
         self._timeout = timeout
         self._exit_timeout = exit_timeout
@@ -105,6 +110,10 @@ class EventSender(Engine):
             clock=clock,
         )
         _LIVE.add(self)
+
+
+class EventSender(_Sender[httpx.BaseTransport, Callable[[float], None]]):
+    """Send events from a daemon thread (started by the first event)."""
 
     def _reset_state(self) -> None:
         super()._reset_state()
@@ -230,52 +239,18 @@ class EventSender(Engine):
         if self._client is None:
             self._client = httpx.Client(
                 base_url=self._base_url,
-                headers=_headers(self._api_key),
+                headers=self._headers,
                 timeout=self._timeout,
                 transport=self._transport,
             )
         return self._client
 
 
-class AsyncEventSender(Engine):
+class AsyncEventSender(_Sender[httpx.AsyncBaseTransport, Callable[[float], Awaitable[None]]]):
     """Send events from a task on the running event loop (started by the first event).
 
     Call its methods from the loop's thread. Close it with ``await aclose()``.
     """
-
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        max_queue: int = 10_000,
-        batch_size: int = 100,
-        flush_interval: float = 1.0,
-        timeout: float = 10.0,
-        max_batch_bytes: int = 1_000_000,
-        retry_base: float = 0.5,
-        retry_cap: float = 30.0,
-        max_retry_after: float = 3600.0,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-    ) -> None:
-        """As ``EventSender``; ``sleep`` is awaited before a retry in its place (tests)."""
-        self._base_url = base_url.rstrip("/")
-        self._api_key = api_key
-        self._transport = transport
-        self._timeout = timeout
-        self._sleep = sleep
-        super().__init__(
-            max_queue=max_queue,
-            batch_size=batch_size,
-            flush_interval=flush_interval,
-            max_batch_bytes=max_batch_bytes,
-            max_retry_after=max_retry_after,
-            backoff=Backoff(retry_base, retry_cap),
-            clock=clock,
-        )
-        _LIVE.add(self)
 
     def _reset_state(self) -> None:
         super()._reset_state()
@@ -399,7 +374,7 @@ class AsyncEventSender(Engine):
         if self._client is None:
             self._client = httpx.AsyncClient(
                 base_url=self._base_url,
-                headers=_headers(self._api_key),
+                headers=self._headers,
                 timeout=self._timeout,
                 transport=self._transport,
             )
@@ -409,10 +384,6 @@ class AsyncEventSender(Engine):
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
-
-
-_LIVE: weakref.WeakSet[Engine] = weakref.WeakSet()
-"""Senders not yet closed: flushed at exit, emptied in a forked child."""
 
 
 def _after_fork_in_child() -> None:
