@@ -240,6 +240,27 @@ async def _serve(
 
 
 TAG = "sdk"
+_CONFIG_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"const": "config"},
+        "data": {
+            "type": "string",
+            "description": 'JSON: `{"etag": "<the ETag of GET /v1/sdk/config>"}`.',
+            "contentMediaType": "application/json",
+            "contentSchema": {
+                "type": "object",
+                "required": ["etag"],
+                "properties": {"etag": {"type": "string"}},
+            },
+        },
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+}
+"""One server-sent event as an OpenAPI 3.1 document describes it (a stream's schema is that
+of each event: ``event``, ``data``, and ``id``/``retry`` when the block has them)."""
 CONFIG_OP = Operation(
     summary="The project's configuration for SDKs",
     description="Everything the key's project needs to resolve locally, exactly as "
@@ -279,8 +300,9 @@ STREAM_OP = Operation(
     scope=Scope.READ,
     answers={
         200: Answer(
-            "The event stream.",
-            schema={"type": "string"},
+            "The event stream; the schema is that of each event (`retry` and comment lines "
+            "carry no data, so are no events).",
+            schema=_CONFIG_EVENT,
             content_type=EVENT_STREAM,
             headers={"Cache-Control": "`no-cache`."},
         )
