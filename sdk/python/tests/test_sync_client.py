@@ -215,3 +215,13 @@ def test_close_stops_the_background(server: FakeServer) -> None:
     assert client.resolve("support-bot", "u").ok  # still answers from what it has
     assert len(server.requests) == count
     assert threading.active_count() >= 1
+
+
+def test_a_configuration_it_cannot_use_is_ignored(server: FakeServer) -> None:
+    with client_for(server, stream=False, poll_interval=0.02, events=False) as client:
+        broken = make_config('"broken"', serve=2)
+        broken["hashing"]["algorithm"] = "sha1"
+        server.publish(broken)
+        wait_until(lambda: server.config_answers.count(200) >= 3)
+        assert client.config_etag == '"e1"'  # the last good one is served
+        assert client.resolve("support-bot", "u").version == "v1"

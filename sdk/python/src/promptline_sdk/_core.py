@@ -24,7 +24,6 @@ from promptline_sdk.resolve import (
     CompiledConfig,
     CompiledPrompt,
     CompiledVersion,
-    ConfigError,
     ResolveError,
     compile_config,
 )
@@ -221,7 +220,7 @@ class Core:
         """Compile and serve ``raw``; False (the old one kept) if it cannot be used."""
         try:
             config = compile_config(raw)
-        except ConfigError as error:
+        except Exception as error:  # ConfigError, or a shape no check foresaw: keep the old
             log.error("promptline: ignoring a configuration this SDK cannot use: %s", error)
             return False
         self._state = State(config, source, fetched_at)

@@ -131,7 +131,7 @@ class AsyncClient(Core):
                 request_headers["If-None-Match"] = config.etag
             try:
                 response = await http.get(_core.CONFIG_PATH, headers=request_headers)
-            except httpx.HTTPError as error:
+            except Exception as error:  # httpx's errors, or a client closed meanwhile
                 log.debug("promptline: GET %s failed: %s", _core.CONFIG_PATH, error)
                 return False
             etag = response.headers.get("etag")
@@ -179,7 +179,7 @@ class AsyncClient(Core):
                                     self.config_source != "config"
                                 ):
                                     await self.refresh()
-            except (httpx.HTTPError, OSError, RuntimeError) as error:
+            except Exception as error:  # the background task must outlive any failure
                 log.debug("promptline: the stream broke: %s", error)
             failures += 1
             await asyncio.sleep(backoff.delay(failures, retry_after))

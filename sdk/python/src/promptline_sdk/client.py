@@ -130,7 +130,7 @@ class Client(Core):
                 request_headers["If-None-Match"] = config.etag
             try:
                 response = self._http.get(_core.CONFIG_PATH, headers=request_headers)
-            except httpx.HTTPError as error:
+            except Exception as error:  # httpx's errors, or a client closed meanwhile
                 log.debug("promptline: GET %s failed: %s", _core.CONFIG_PATH, error)
                 return False
             save = self._accept(
@@ -183,7 +183,7 @@ class Client(Core):
                                     self.config_source != "config"
                                 ):
                                     self.refresh()
-            except (httpx.HTTPError, OSError, RuntimeError) as error:
+            except Exception as error:  # the background thread must outlive any failure
                 log.debug("promptline: the stream broke: %s", error)
             failures += 1
             if self._stop.wait(backoff.delay(failures, retry_after)):
