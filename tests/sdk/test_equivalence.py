@@ -24,6 +24,7 @@ from controlplane.catalog import Catalog
 from controlplane.resolve import MissingVariablesError, resolve
 from promptline.http.errors import ApiError
 from promptline_sdk.resolve import CompiledConfig, ResolveError, compile_config
+from tests.controlplane.test_resolve_fuzz import JSON, TEXT
 from tests.sdk.deployments import (
     random_context,
     random_project,
@@ -116,27 +117,14 @@ def test_sdk_resolves_as_the_server_does(seed: int) -> None:
     assert check_project(seed, cases=60) == 60
 
 
-JSON_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
-SCALARS = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | JSON_TEXT
-)
-JSON = st.recursive(
-    SCALARS,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(JSON_TEXT, inner, max_size=4),
-    max_leaves=10,
-)
 KEYS = st.sampled_from(["locale", "cart_value", "tags", "user", "company", "plan", "beta", "a"])
 
 
 @settings(max_examples=300, deadline=None)
 @given(
     seed=st.integers(min_value=0, max_value=2**32),
-    user=JSON_TEXT | JSON,
-    context=st.dictionaries(KEYS | JSON_TEXT, JSON, max_size=6) | JSON,
+    user=TEXT | JSON,
+    context=st.dictionaries(KEYS | TEXT, JSON, max_size=6) | JSON,
     strict=st.booleans() | JSON,
 )
 def test_any_input_answers_as_the_server_does(

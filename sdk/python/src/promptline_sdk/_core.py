@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from promptline_sdk import cache
+from promptline_sdk._backoff import parse_retry_after
 from promptline_sdk._engine import Engine
 from promptline_sdk.resolve import (
     CompiledConfig,
@@ -27,6 +28,7 @@ from promptline_sdk.resolve import (
     ResolveError,
     compile_config,
 )
+from promptline_sdk.sse import Event
 
 log = logging.getLogger("promptline_sdk")
 
@@ -161,6 +163,19 @@ def stream_etag(data: str) -> str | None:
     return etag if isinstance(etag, str) else None
 
 
+STREAM_REFUSED_WAIT: Final = 60.0
+"""Seconds before trying the stream again after a 4xx other than 429 (polling goes on)."""
+
+
+def stream_refused_wait(status: int, retry_after: str | None) -> float | None:
+    """How long to wait before reopening a stream the server refused with ``status``."""
+    wait = parse_retry_after(retry_after)
+    if status != 429 and status < 500:
+        wait = max(wait or 0.0, STREAM_REFUSED_WAIT)
+    log.debug("promptline: the stream answered %s", status)
+    return wait
+
+
 _forked_clients: weakref.WeakSet[Core] = weakref.WeakSet()
 
 
@@ -225,6 +240,13 @@ class Core:
             return False
         self._state = State(config, source, fetched_at)
         return True
+
+    def _announced(self, event: Event | None) -> bool:
+        """Whether a stream event announces a configuration other than the one served."""
+        if event is None or event.name != "config":
+            return False
+        etag = stream_etag(event.data)
+        return not same_etag(etag, self.config_etag) or self.config_source != "config"
 
     def _confirm(self) -> None:
         """The server said (304) the configuration is still current."""

@@ -19,9 +19,8 @@ from typing import Any, Self
 import httpx
 
 from promptline_sdk import _core
-from promptline_sdk._backoff import Backoff, parse_retry_after
+from promptline_sdk._backoff import Backoff
 from promptline_sdk._core import Core, Resolution
-from promptline_sdk.client import STREAM_REFUSED_WAIT
 from promptline_sdk.events import AsyncEventSender
 from promptline_sdk.sse import EventParser
 
@@ -164,21 +163,15 @@ class AsyncClient(Core):
                     timeout=timeout,
                 ) as response:
                     if response.status_code != 200:
-                        retry_after = parse_retry_after(response.headers.get("retry-after"))
-                        if response.status_code != 429 and response.status_code < 500:
-                            retry_after = max(retry_after or 0.0, STREAM_REFUSED_WAIT)
-                        log.debug("promptline: the stream answered %s", response.status_code)
+                        retry_after = _core.stream_refused_wait(
+                            response.status_code, response.headers.get("retry-after")
+                        )
                     else:
                         failures = 0
                         parser = EventParser()
                         async for line in response.aiter_lines():
-                            event = parser.feed(line)
-                            if event is not None and event.name == "config":
-                                etag = _core.stream_etag(event.data)
-                                if not _core.same_etag(etag, self.config_etag) or (
-                                    self.config_source != "config"
-                                ):
-                                    await self.refresh()
+                            if self._announced(parser.feed(line)):
+                                await self.refresh()
             except Exception as error:  # the background task must outlive any failure
                 log.debug("promptline: the stream broke: %s", error)
             failures += 1

@@ -19,15 +19,12 @@ from typing import Any, Self
 import httpx
 
 from promptline_sdk import _core
-from promptline_sdk._backoff import Backoff, parse_retry_after
+from promptline_sdk._backoff import Backoff
 from promptline_sdk._core import Core, Resolution
 from promptline_sdk.events import EventSender
 from promptline_sdk.sse import EventParser
 
 log = logging.getLogger("promptline_sdk")
-
-STREAM_REFUSED_WAIT = 60.0
-"""Seconds before trying the stream again after a 4xx other than 429 (polling goes on)."""
 
 
 class Client(Core):
@@ -166,23 +163,17 @@ class Client(Core):
                     timeout=timeout,
                 ) as response:
                     if response.status_code != 200:
-                        retry_after = parse_retry_after(response.headers.get("retry-after"))
-                        if response.status_code != 429 and response.status_code < 500:
-                            retry_after = max(retry_after or 0.0, STREAM_REFUSED_WAIT)
-                        log.debug("promptline: the stream answered %s", response.status_code)
+                        retry_after = _core.stream_refused_wait(
+                            response.status_code, response.headers.get("retry-after")
+                        )
                     else:
                         failures = 0
                         parser = EventParser()
                         for line in response.iter_lines():
                             if self._stop.is_set():
                                 return
-                            event = parser.feed(line)
-                            if event is not None and event.name == "config":
-                                etag = _core.stream_etag(event.data)
-                                if not _core.same_etag(etag, self.config_etag) or (
-                                    self.config_source != "config"
-                                ):
-                                    self.refresh()
+                            if self._announced(parser.feed(line)):
+                                self.refresh()
             except Exception as error:  # the background thread must outlive any failure
                 log.debug("promptline: the stream broke: %s", error)
             failures += 1
