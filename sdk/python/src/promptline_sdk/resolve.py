@@ -31,7 +31,7 @@ import re
 import time
 import uuid
 from bisect import bisect_right
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, cast
@@ -872,8 +872,3 @@ def resolve(
     """The server's ``POST /v1/resolve`` answer (a dict), or :class:`ResolveError`."""
     decision = config.decide(prompt, user_id, context, strict)
     return answer(decision, iso_seconds(time.time() if now is None else now))
-
-
-def versions_of(config: CompiledConfig) -> Sequence[tuple[str, int]]:
-    """Every (prompt name, version number) the configuration can serve (for tests)."""
-    return [(prompt.name, number) for prompt in config.prompts for number in prompt.versions]
