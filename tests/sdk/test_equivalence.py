@@ -11,6 +11,7 @@ is left out.
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from typing import Any
@@ -42,8 +43,13 @@ Outcome = tuple[Any, ...]
 def server_answer(
     catalog: Catalog, prompt: Any, user_id: Any, context: Any, strict: Any
 ) -> Outcome:
-    """What ``POST /v1/resolve`` answers for this body (error: code, message, field)."""
-    body = {"prompt": prompt, "user_id": user_id, "context": context, "strict": strict}
+    """What ``POST /v1/resolve`` answers for this body (error: code, message, field).
+
+    The body goes through JSON as a client sends it and the route reads it (Python's
+    encoder, orjson's parser: an integer past 64 bits arrives as a double).
+    """
+    sent = {"prompt": prompt, "user_id": user_id, "context": context, "strict": strict}
+    body = orjson.loads(json.dumps(sent))
     try:
         ref, user, ctx, is_strict = parse_resolve(body)
         name = prompt_name(catalog, PROJECT, ref)
@@ -165,7 +171,8 @@ def build_body(catalog: Catalog, project_id: uuid.UUID) -> dict[str, Any]:
 def server_answer_in(
     catalog: Catalog, project_id: uuid.UUID, prompt: str, user: str, context: dict[str, Any]
 ) -> Outcome:
-    resolution = resolve(catalog, project_id, prompt, user, context, False)
+    received = orjson.loads(json.dumps(context))  # as the route reads it (server_answer)
+    resolution = resolve(catalog, project_id, prompt, user, received, False)
     assert resolution is not None
     answer = orjson.loads(ANSWERS.encode(resolution))
     del answer["resolved_at"]

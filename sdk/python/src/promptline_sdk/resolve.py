@@ -184,7 +184,21 @@ def _nested(context: Mapping[str, Any], path: tuple[str, ...]) -> Any:
         if not isinstance(value, dict):
             return MISSING
         value = value.get(part)
-    return MISSING if value is None else value
+    if value is None:
+        return MISSING
+    if type(value) is int and not _I64_MIN <= value <= _U64_MAX:
+        return _wide(value)
+    return value
+
+
+def _wide(value: int) -> float:
+    """An integer past 64 bits as the server holds it: its JSON parser (orjson) reads such a
+    number as a double, so a context sent over HTTP reaches resolve with the float. One
+    past a double's range the server refuses (400); here it is a ValueError."""
+    try:
+        return float(value)
+    except OverflowError as error:
+        raise ValueError("integer beyond the range of a double") from error
 
 
 # --- conditions and rules -------------------------------------------------------------
@@ -487,7 +501,7 @@ def _json(value: Any) -> str:
         return _encode_string(value)
     if isinstance(value, int):
         if not _I64_MIN <= value <= _U64_MAX:
-            raise TypeError("Integer exceeds 64-bit range")
+            return _float(_wide(value))
         return int.__repr__(value)
     if isinstance(value, float):
         return _float(value)
