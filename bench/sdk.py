@@ -37,10 +37,8 @@ from pathlib import Path
 
 import httpx
 
-from bench.resolve_http import PROMPT, create_prompt, create_tenant
-from promptline.commands.migrate import run_migrations
-from promptline.devstack.services import LOOPBACK, free_port, http_ok, running, running_broker
-from promptline.settings import Settings
+from bench.resolve_http import PROMPT, create_prompt, create_tenant, store_and_broker
+from promptline.devstack.services import http_ok, running
 from promptline_sdk import Client
 
 SPLITS = (
@@ -58,25 +56,7 @@ def percentile(values: list[float], share: float) -> float:
 @contextlib.contextmanager
 def served(work: Path) -> Iterator[tuple[str, str]]:
     """A broker, a store and ``promptline serve``; the base URL and a key with every scope."""
-    broker_port = free_port()
-    settings = Settings(
-        kafka_bootstrap_servers=f"{LOOPBACK}:{broker_port}",
-        kafka_enable_idempotence=False,
-        database_url=f"sqlite+aiosqlite:///{work / 'control.db'}",
-        listen_host=LOOPBACK,
-        listen_port=free_port(),
-        state_dir=work / "state",
-    )
-    env = {
-        "PROMPTLINE_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "PROMPTLINE_KAFKA_ENABLE_IDEMPOTENCE": "false",
-        "PROMPTLINE_DATABASE_URL": settings.database_url,
-        "PROMPTLINE_LISTEN_HOST": LOOPBACK,
-        "PROMPTLINE_LISTEN_PORT": str(settings.listen_port),
-        "PROMPTLINE_STATE_DIR": str(settings.state_dir),
-    }
-    with running_broker(broker_port, work / "broker.log"):
-        asyncio.run(run_migrations(settings, ("store", "kafka")))
+    with store_and_broker(work) as (settings, env):
         key = asyncio.run(create_tenant(settings))
         url = settings.base_url
         command = [sys.executable, "-m", "promptline", "serve"]
