@@ -35,6 +35,7 @@ from compare.sample_ratio import THRESHOLD as SAMPLE_RATIO_THRESHOLD
 from compare.sample_ratio import sequential_sample_ratio
 from compare.sequential import ALPHA, TUNING_SAMPLE_SIZE, Arm
 from controlplane.rollouts.plan import GuardIn, GuardrailIn, Metric, OnDeadline
+from controlplane.times import iso
 
 POSITIVES_MINIMUM = 25
 """Positives per arm before a positive-rate guardrail counts (GrowthBook's default)."""
@@ -232,10 +233,6 @@ def _lacking(
     return lacking
 
 
-def _unit(guardrail: GuardrailIn) -> str:
-    return "%" if guardrail.relative else ""
-
-
 def _number(value: float, guardrail: GuardrailIn) -> str:
     if guardrail.relative:
         return f"{value * 100:+.2f}%"
@@ -305,7 +302,7 @@ def _report(
         "steps": len(plan.ramp),
         "percent": plan.ramp[position.step],
         "time_in_step_seconds": max(0, int((look.now - position.step_started_at).total_seconds())),
-        "evaluated_at": look.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "evaluated_at": iso(look.now),
         "units": {"candidate": look.candidate.units, "baseline": look.baseline.units},
         "guardrails": guardrails,
         "sample_ratio": {

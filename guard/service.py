@@ -28,7 +28,7 @@ from compare.warehouse import Warehouse
 from controlplane.catalog import PromptEntry, VersionEntry
 from controlplane.deployments import current_deployment
 from controlplane.rollouts import lifecycle
-from controlplane.rollouts.lifecycle import RolloutChanged, aware
+from controlplane.rollouts.lifecycle import RolloutChanged
 from controlplane.rollouts.plan import GuardIn, Metric, OnDeadline
 from controlplane.store.engine import create_engine, session_factory
 from controlplane.store.models import (
@@ -39,6 +39,7 @@ from controlplane.store.models import (
     RolloutStatus,
     utcnow,
 )
+from controlplane.times import aware
 from controlplane.transactions import write
 from controlplane.webhooks.delivery import WebhookDelivery
 from guard.decide import Action, Decision, Look, Position, decide

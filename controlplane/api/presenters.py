@@ -6,16 +6,9 @@ from datetime import UTC, datetime
 
 from controlplane.catalog import Principal
 from controlplane.resolve.traffic import format_version
+from controlplane.times import iso
 
-
-def iso(moment: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z``, to the second, as the seeds show it.
-
-    SQLite hands datetimes back naive; everything is written in UTC, so naive means UTC.
-    """
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+__all__ = ["actor", "iso", "now_iso", "version_label"]
 
 
 def now_iso() -> str:

@@ -12,7 +12,7 @@ rollback made by hand at the same moment wins cleanly: it ends the rollout
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -21,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from controlplane.authoring import lock_prompt
 from controlplane.deployments import current_deployment, record_deployment, stable_version
 from controlplane.ids import IdShape, encode
-from controlplane.resolve.traffic import TrafficSplit
+from controlplane.resolve.traffic import TrafficSplit, single_version
 from controlplane.rollouts.plan import DEFAULT_DEADLINE_SECONDS, GuardIn
 from controlplane.store.models import Deployment, Prompt, Rollout, RolloutStatus, utcnow
+from controlplane.times import aware, iso
 from controlplane.webhooks import events
 from controlplane.webhooks.outbox import enqueue
 
@@ -48,11 +49,6 @@ def step_traffic(candidate: int, baseline: int, percent: int) -> list[dict[str, 
         else ((baseline, 100 - percent), (candidate, percent))
     )
     return TrafficSplit(tuple(sorted(entries))).to_json()
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back naive; everything is written in UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 async def running_rollout(session: AsyncSession, prompt_id: uuid.UUID) -> Rollout | None:
@@ -86,15 +82,11 @@ def rollout_json(rollout: Rollout) -> dict[str, Any]:
         "steps": len(plan.ramp),
         "percent": plan.ramp[rollout.step],
         "deployment_id": encode(IdShape.DEPLOYMENT, rollout.deployment_id),
-        "started_at": _iso(rollout.started_at),
-        "step_started_at": _iso(rollout.step_started_at),
-        "ended_at": _iso(rollout.ended_at) if rollout.ended_at is not None else None,
+        "started_at": iso(rollout.started_at),
+        "step_started_at": iso(rollout.step_started_at),
+        "ended_at": iso(rollout.ended_at) if rollout.ended_at is not None else None,
         "outcome": rollout.outcome,
     }
-
-
-def _iso(moment: datetime) -> str:
-    return aware(moment).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def start_rollout(
@@ -258,7 +250,7 @@ async def roll_back(
     deployment = await record_deployment(
         session,
         prompt,
-        traffic=step_traffic(rollout.baseline, rollout.baseline, 100),
+        traffic=single_version(rollout.baseline).to_json(),
         rules=[],
         label=f"guard rollback to v{rollout.baseline}",
         deployed_by="guard",

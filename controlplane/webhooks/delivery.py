@@ -26,16 +26,16 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import aiohttp
 import orjson
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from controlplane.api.presenters import iso
 from controlplane.ids import IdShape, encode
 from controlplane.store.models import Delivery, Webhook, utcnow
+from controlplane.times import aware, iso
 from controlplane.webhooks.outbox import envelope
 from controlplane.webhooks.registry import rows_changed
 from controlplane.webhooks.signing import signature_header
@@ -231,7 +231,7 @@ class WebhookDelivery:
             values |= {"delivered_at": now, "next_attempt_at": None, "last_error": None}
         else:
             values["last_error"] = (outcome.error or "")[:MAX_ERROR_CHARS]
-            age = now - _aware(delivery.created_at)
+            age = now - aware(delivery.created_at)
             settings = self._settings
             if (
                 claimed.attempts >= settings.webhook_max_attempts
@@ -277,8 +277,3 @@ class WebhookDelivery:
             connector = aiohttp.TCPConnector(limit=20, resolver=resolver)
             self._own_http = aiohttp.ClientSession(connector=connector)
         return self._own_http
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back naive; everything is written in UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
