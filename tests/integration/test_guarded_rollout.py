@@ -141,7 +141,10 @@ async def test_the_guard_rolls_back_a_slower_canary_on_its_own(
     latency = rollout["evaluation"]["guardrails"][0]
     assert latency["verdict"] == "regressed"
     assert latency["estimate"] > 0.3 and latency["interval"]["lower"] > 0.05
-    assert rollout["evaluation"]["units"]["candidate"] >= 50
+    assert set(rollout["evaluation"]["units"]) == {
+        "candidate",
+        "baseline",
+    }  # a regression needs no minimum units: exposures may still be in flight
     assert rollout["evaluation"]["sample_ratio"]["mismatch"] is False
 
     history = (await call("GET", f"{prompt}/deployments"))["deployments"]
