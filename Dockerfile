@@ -15,6 +15,7 @@ COPY schemas ./schemas
 COPY sql ./sql
 COPY compare ./compare
 COPY guard ./guard
+COPY ui ./ui
 RUN HATCH_BUILD_HOOK_ENABLE_MYPYC=1 pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM python:3.11-slim-bookworm

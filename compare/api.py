@@ -19,20 +19,24 @@ unreachable is 503 with Retry-After.
 from __future__ import annotations
 
 import logging
+import uuid
+from typing import Any
 
 from aiohttp import web
 from clickhouse_connect.driver.exceptions import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from compare.queries import Scope, read_figures
 from compare.report import attribute, build_report
 from compare.report_model import CompareReport
 from compare.stable import stable_from_history
 from compare.versions import fallback_baseline, find_version
-from compare.warehouse import WAREHOUSE
+from compare.warehouse import WAREHOUSE, Warehouse
 from compare.window import Bucket, Window, parse_instant
 from controlplane.api.context import admit
 from controlplane.api.ratelimit import Endpoint, LimitClass
 from controlplane.api.references import MAX_NAME_LENGTH, prompt_in_catalog
+from controlplane.catalog import PromptEntry
 from controlplane.store.models import Scope as KeyScope
 from promptline.http.bodies import json_response
 from promptline.http.errors import ApiError, ErrorKind
@@ -92,25 +96,42 @@ async def _compare(request: web.Request, endpoint: Endpoint, field: str) -> web.
             f"Prompt '{reference[:MAX_NAME_LENGTH]}' not found in your project.",
             field=field,
         )
-    window, bucket = _window(request), _bucket(request)
-    requested = request.query.get("baseline")
+    report = await comparison(
+        request.app[WAREHOUSE],
+        caller.plane.sessions,
+        principal.project_id,
+        entry,
+        Scope(principal.project_id, entry.id, _window(request), _bucket(request)),
+        request.query.get("baseline"),
+    )
+    return json_response(report)
+
+
+async def comparison(
+    warehouse: Warehouse,
+    sessions: async_sessionmaker[AsyncSession],
+    project_id: uuid.UUID,
+    entry: PromptEntry,
+    scope: Scope,
+    requested_baseline: str | None,
+) -> dict[str, Any]:
+    """The compare report of one prompt of ``project_id`` over ``scope`` (the routes' and
+    the dashboard's): 404 for a baseline naming no version, 503 while ClickHouse fails."""
     baseline: int | None = None
-    if requested is not None:
-        baseline = find_version(entry, requested)
+    if requested_baseline is not None:
+        baseline = find_version(entry, requested_baseline)
         if baseline is None:
             raise ApiError(
                 ErrorKind.NOT_FOUND,
-                f"Prompt '{entry.name}' has no version '{requested}'.",
+                f"Prompt '{entry.name}' has no version '{requested_baseline[:MAX_NAME_LENGTH]}'.",
                 field="baseline",
             )
-    scope = Scope(principal.project_id, entry.id, window)
-    warehouse = request.app[WAREHOUSE]
+    whole = Scope(project_id, entry.id, scope.window)
     try:
-        totals = attribute(entry, await read_figures(warehouse.rows, scope))
+        totals = attribute(entry, await read_figures(warehouse.rows, whole))
         series = None
-        if bucket is not None:
-            bucketed = Scope(principal.project_id, entry.id, window, bucket)
-            series = attribute(entry, await read_figures(warehouse.rows, bucketed))
+        if scope.bucket is not None:
+            series = attribute(entry, await read_figures(warehouse.rows, scope))
     except (OperationalError, OSError) as error:
         log.warning("compare of prompt %s failed: %r", entry.id, error)
         raise ApiError(
@@ -119,11 +140,10 @@ async def _compare(request: web.Request, endpoint: Endpoint, field: str) -> web.
             retry_after=RETRY_AFTER_SECONDS,
         ) from error
     if baseline is None:
-        baseline = await stable_from_history(caller.plane.sessions, entry)
+        baseline = await stable_from_history(sessions, entry)
     if baseline is None:
         baseline = fallback_baseline(entry, totals.events())
-    scope = Scope(principal.project_id, entry.id, window, bucket)
-    return json_response(build_report(entry, scope, totals, series, baseline))
+    return build_report(entry, scope, totals, series, baseline)
 
 
 async def compare_by_name(request: web.Request) -> web.Response:

@@ -162,12 +162,11 @@ async def record_deployment(
     return deployment
 
 
-async def rollback(session: AsyncSession, prompt: Prompt, deployed_by: str) -> RolledBack:
-    """Send all traffic back to the previous stable deployment's version (module docstring)."""
-    await lock_prompt(session, prompt)
-    past = await history(session, prompt.id)
+def rollback_target(past: Sequence[Deployment]) -> tuple[Deployment, int] | None:
+    """What a rollback would restore given the history, newest first: the deployment and
+    its one version, or None when there is none (module docstring)."""
     if not past:
-        raise NothingToRollBack(f"Prompt '{prompt.name}' has never been deployed.")
+        return None
     current = past[0]
     anchor = current.rollback_of or current.id
     position = next((i for i, row in enumerate(past) if row.id == anchor), 0)
@@ -175,17 +174,30 @@ async def rollback(session: AsyncSession, prompt: Prompt, deployed_by: str) -> R
     for candidate in past[position + 1 :]:
         number = stable_version(candidate)
         if number is not None and number != serving:
-            deployment = await record_deployment(
-                session,
-                prompt,
-                traffic=single_version(number).to_json(),
-                rules=[],
-                label=f"rollback to {encode(IdShape.DEPLOYMENT, candidate.id)}",
-                deployed_by=deployed_by,
-                rollback_of=candidate.id,
-            )
-            return RolledBack(deployment=deployment, restored=candidate, version=number)
-    raise NothingToRollBack(
-        f"Prompt '{prompt.name}' has no earlier deployment that sent 100% of traffic to "
-        "another version; deploy the version you want instead."
+            return candidate, number
+    return None
+
+
+async def rollback(session: AsyncSession, prompt: Prompt, deployed_by: str) -> RolledBack:
+    """Send all traffic back to the previous stable deployment's version (module docstring)."""
+    await lock_prompt(session, prompt)
+    past = await history(session, prompt.id)
+    if not past:
+        raise NothingToRollBack(f"Prompt '{prompt.name}' has never been deployed.")
+    target = rollback_target(past)
+    if target is None:
+        raise NothingToRollBack(
+            f"Prompt '{prompt.name}' has no earlier deployment that sent 100% of traffic to "
+            "another version; deploy the version you want instead."
+        )
+    candidate, number = target
+    deployment = await record_deployment(
+        session,
+        prompt,
+        traffic=single_version(number).to_json(),
+        rules=[],
+        label=f"rollback to {encode(IdShape.DEPLOYMENT, candidate.id)}",
+        deployed_by=deployed_by,
+        rollback_of=candidate.id,
     )
+    return RolledBack(deployment=deployment, restored=candidate, version=number)

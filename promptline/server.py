@@ -38,6 +38,7 @@ from promptline.http.routes import served_routes
 from promptline.logs import quiet_undecodable_bodies
 from promptline.settings import Settings
 from promptline.topics import EventKind, topic_name
+from ui import routes as ui_routes
 
 SETTINGS = web.AppKey("settings", Settings)
 READY_TIMEOUT_SECONDS = 2.0
@@ -132,6 +133,7 @@ def create_app(settings: Settings) -> web.Application:
     app[WEBHOOK_TARGETS] = TargetPolicy.of(settings)
     app[SDK_STREAM_POLICY] = StreamPolicy.of(settings)
     compare_api.add_routes(app)
+    ui_routes.add_routes(app, settings)
     document_routes.add_routes(app)
     return app
 

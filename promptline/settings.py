@@ -173,6 +173,19 @@ class Settings(BaseSettings):
         description="Open SDK streams one project may hold in one process; past it, 429.",
     )
 
+    # The dashboard under /ui/ (docs/dashboard.md)
+    ui_session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        le=24 * 30,
+        description="How long a dashboard sign-in lasts; signing in again starts a new one.",
+    )
+    ui_sign_in_limit: str = Field(
+        default="10/minute; 50/hour",
+        description="Sign-in attempts allowed per client address (a `limits` string), "
+        "counted in Redis when PROMPTLINE_REDIS_URL is set, else per process.",
+    )
+
     # The guard of guarded rollouts (docs/rollouts.md)
     guard_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often the guard looks at every guarded rollout."

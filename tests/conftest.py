@@ -16,7 +16,7 @@ from tests.support.postgres import Postgres, postgres_for_tests
 from tests.support.redis import redis_for_tests
 from tests.support.services import Endpoints, chosen_flavour, real_services
 
-OUR_PACKAGES = ["promptline", "controlplane", "ingest", "workers", "schemas", "sql"]
+OUR_PACKAGES = ["promptline", "controlplane", "ingest", "workers", "schemas", "sql", "ui"]
 
 
 @pytest.fixture(autouse=True)

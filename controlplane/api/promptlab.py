@@ -284,34 +284,7 @@ async def post_deploy(request: web.Request) -> web.Response:
 
     async def work(session: AsyncSession) -> tuple[Prompt, Deployment]:
         prompt = await _find_prompt(session, caller, request)
-        await lock_prompt(session, prompt)
-        versions = VersionSet(
-            await session.scalars(select(PromptVersion).where(PromptVersion.prompt_id == prompt.id))
-        )
-        try:
-            traffic = parse_traffic(body.traffic, versions)
-            rules = parse_rules(body.rules, versions)
-        except DeploymentSpecError as error:
-            kind = _ERROR_KINDS.get(error.code, ErrorKind.INVALID_REQUEST)
-            raise ApiError(kind, error.message, field=error.field) from error
-        deployment = await record_deployment(
-            session,
-            prompt,
-            traffic=traffic.to_json(),
-            rules=[rule.to_json() for rule in rules],
-            label=body.label,
-            deployed_by=actor(caller.principal),
-        )
-        await enqueue(  # in the deploy's transaction: both commit, or neither
-            session, prompt.project_id, DEPLOYMENT_CREATED, _deployment(prompt, deployment)
-        )
-        await end_by_hand(
-            session,
-            prompt,
-            actor(caller.principal),
-            f"deployed {encode(IdShape.DEPLOYMENT, deployment.id)}",
-        )
-        return prompt, deployment
+        return prompt, await deploy_split(session, prompt, body, actor(caller.principal))
 
     prompt, deployment = await commit(caller.plane, work)
     return json_response(_deployment(prompt, deployment), status=201)
@@ -351,23 +324,57 @@ async def post_rollback(request: web.Request) -> web.Response:
 
     async def work(session: AsyncSession) -> tuple[Prompt, RolledBack]:
         prompt = await _find_prompt(session, caller, request)
-        try:
-            done = await rollback(session, prompt, actor(caller.principal))
-        except NothingToRollBack as error:
-            raise ApiError(ErrorKind.CONFLICT, str(error)) from error
-        await end_by_hand(
-            session,
-            prompt,
-            actor(caller.principal),
-            f"rolled back to {encode(IdShape.DEPLOYMENT, done.restored.id)}",
-        )
-        await enqueue(
-            session, prompt.project_id, DEPLOYMENT_ROLLED_BACK, _rolled_back(prompt, done)
-        )
-        return prompt, done
+        return prompt, await roll_back_by_hand(session, prompt, actor(caller.principal))
 
     prompt, done = await commit(caller.plane, work)
     return json_response(_rolled_back(prompt, done))
+
+
+async def deploy_split(
+    session: AsyncSession, prompt: Prompt, body: DeployIn, deployed_by: str
+) -> Deployment:
+    """Record a deployment made by hand, in the caller's transaction: the split and rules
+    checked against the prompt's versions (an ``ApiError`` naming the field), its webhook
+    event queued, and a rollout under guard ended (the API route and the dashboard)."""
+    await lock_prompt(session, prompt)
+    versions = VersionSet(
+        await session.scalars(select(PromptVersion).where(PromptVersion.prompt_id == prompt.id))
+    )
+    try:
+        traffic = parse_traffic(body.traffic, versions)
+        rules = parse_rules(body.rules, versions)
+    except DeploymentSpecError as error:
+        kind = _ERROR_KINDS.get(error.code, ErrorKind.INVALID_REQUEST)
+        raise ApiError(kind, error.message, field=error.field) from error
+    deployment = await record_deployment(
+        session,
+        prompt,
+        traffic=traffic.to_json(),
+        rules=[rule.to_json() for rule in rules],
+        label=body.label,
+        deployed_by=deployed_by,
+    )
+    await enqueue(  # in the deploy's transaction: both commit, or neither
+        session, prompt.project_id, DEPLOYMENT_CREATED, _deployment(prompt, deployment)
+    )
+    await end_by_hand(
+        session, prompt, deployed_by, f"deployed {encode(IdShape.DEPLOYMENT, deployment.id)}"
+    )
+    return deployment
+
+
+async def roll_back_by_hand(session: AsyncSession, prompt: Prompt, by: str) -> RolledBack:
+    """Roll back in the caller's transaction (409 when there is nothing to roll back to),
+    ending a rollout under guard and queueing the webhook event."""
+    try:
+        done = await rollback(session, prompt, by)
+    except NothingToRollBack as error:
+        raise ApiError(ErrorKind.CONFLICT, str(error)) from error
+    await end_by_hand(
+        session, prompt, by, f"rolled back to {encode(IdShape.DEPLOYMENT, done.restored.id)}"
+    )
+    await enqueue(session, prompt.project_id, DEPLOYMENT_ROLLED_BACK, _rolled_back(prompt, done))
+    return done
 
 
 async def get_deployments(request: web.Request) -> web.Response:

@@ -70,6 +70,8 @@ class LimitClass(StrEnum):
     DEPLOY = "POST /deploy"
     SDK = "GET /sdk"
     """Not in seed 001's table: the SDK's configuration routes, polled by fleets of apps."""
+    UI = "GET /ui"
+    """Not in seed 001's table: the dashboard's pages, so browsing never eats API reads."""
 
 
 # (Free, Pro) per row of seed 001's table, as (amount, per-seconds).
@@ -79,6 +81,7 @@ _TABLE: dict[LimitClass, tuple[tuple[int, str], tuple[int, str]]] = {
     LimitClass.WRITE: ((20, "minute"), (200, "minute")),
     LimitClass.DEPLOY: ((5, "minute"), (60, "minute")),
     LimitClass.SDK: ((60, "minute"), (6000, "minute")),
+    LimitClass.UI: ((300, "minute"), (3000, "minute")),
 }
 
 # The endpoints seed 001's table names, by their short names there.
@@ -126,6 +129,11 @@ def normalize_endpoint(name: str) -> str:
 @lru_cache(maxsize=1024)
 def _parse(limit: str) -> tuple[RateLimitItem, ...]:
     return tuple(parse_many(limit))
+
+
+def parse_limits(limit: str) -> tuple[RateLimitItem, ...]:
+    """``"10/minute; 50/hour"`` as limits; raises ValueError for text that is not one."""
+    return _parse(limit)
 
 
 def limits_for(principal: Principal, endpoint: Endpoint) -> tuple[RateLimitItem, ...]:
@@ -228,6 +236,29 @@ class RateLimiter:
                 if await strategy.hit(item, *plan.identity):
                     continue
                 stats = await strategy.get_window_stats(item, *plan.identity)
+            except StorageError as error:
+                log.warning("rate-limit storage failed, letting the call through: %r", error)
+                return
+            raise _limited(item, endpoint, max(0.0, stats.reset_time - time.time()))
+
+    async def check_anonymous(
+        self, who: str, endpoint: Endpoint, items: tuple[RateLimitItem, ...]
+    ) -> None:
+        """Count a call made without a key (a sign-in attempt) under ``who``, such as the
+        client's address; raise ApiError(RATE_LIMITED) with Retry-After when over a limit."""
+        identity = ("anonymous:" + who, normalize_endpoint(endpoint.name))
+        strategy = self._strategy
+        for item in items:
+            if strategy is None:
+                key = (*identity, item.amount, item.get_expiry())
+                retry_after = self._windows.hit(key, item.amount, item.get_expiry())
+                if retry_after is not None:
+                    raise _limited(item, endpoint, retry_after)
+                continue
+            try:
+                if await strategy.hit(item, *identity):
+                    continue
+                stats = await strategy.get_window_stats(item, *identity)
             except StorageError as error:
                 log.warning("rate-limit storage failed, letting the call through: %r", error)
                 return

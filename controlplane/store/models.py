@@ -346,3 +346,23 @@ class Delivery(Base):
     failed_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(String(500), default=None)
     last_status: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class UiSession(Base):
+    """A dashboard sign-in: an API key exchanged for a cookie that names this row.
+
+    Only the SHA-256 of the cookie's token is kept, as for keys. The session holds the
+    key's digest, so a page finds the key's principal in the in-memory catalog and a
+    revoked key's sessions end as soon as the key does, in every process. ``csrf_token``
+    is the token every form of the session posts back.
+    """
+
+    __tablename__ = "ui_sessions"
+    __table_args__ = (Index("ix_ui_sessions_expires", "expires_at"),)
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_sha256: Mapped[str] = mapped_column(String(64))
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
