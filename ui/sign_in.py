@@ -28,7 +28,6 @@ CROSS_SITE = ApiError(ErrorKind.FORBIDDEN, "Refused: the form was posted from an
 MAX_KEY_LENGTH = 200
 
 
-
 def _next(target: str | None) -> str:
     """Where to go after signing in: a page of ours, never another site."""
     if target and target.startswith("/ui/") and not target.startswith("//") and "\\" not in target:

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+
 from controlplane.tenancy import create_api_key, create_organization, create_project
 from promptline.commands.admin import transaction
 from promptline.settings import Settings
@@ -45,7 +46,9 @@ async def make_project(settings: Settings, plan: str = "business") -> Seeded:
 async def sign_in(client: Client, key: str, **headers: str) -> Any:
     """Post the sign-in form; the client's cookie jar keeps the session."""
     return await client.post(
-        "/ui/sign-in", data={"key": key, "next": "/ui/prompts"}, allow_redirects=False,
+        "/ui/sign-in",
+        data={"key": key, "next": "/ui/prompts"},
+        allow_redirects=False,
         headers=headers,
     )
 

@@ -138,9 +138,7 @@ async def test_a_form_without_its_token_or_from_another_site_is_refused(
     assert history["total"] == 1
 
 
-async def test_a_read_only_key_sees_pages_but_cannot_deploy(
-    client: Client, seeded: Seeded
-) -> None:
+async def test_a_read_only_key_sees_pages_but_cannot_deploy(client: Client, seeded: Seeded) -> None:
     created = await api(client, seeded.deploy_key, "POST", "/v1/prompts", {"name": "ro"})
     await api(client, seeded.deploy_key, "POST", "/v1/prompts/ro/versions", {"content": "A"})
     await sign_in(client, seeded.read_key)
