@@ -1,6 +1,8 @@
 """How a dashboard handler is served: the viewer found, errors answered as pages.
 
-A page without a live session sends the browser to sign in (303, remembering where it was
+Every answer says how long the service took to make it (``Server-Timing: page;dur=``,
+in milliseconds), which the browser's developer tools and the benchmark read. A page
+without a live session sends the browser to sign in (303, remembering where it was
 going); a form posted without one is refused (403). Any ``ApiError`` becomes an error
 page with the same status (and ``Retry-After``), so a person reads what went wrong; the
 API's JSON envelopes stay with the API's routes.
@@ -9,6 +11,7 @@ API's JSON envelopes stay with the API's routes.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
@@ -69,12 +72,16 @@ def page(route: str) -> Callable[[PageHandler], Handler]:
 
     def wrap(handler: PageHandler) -> Handler:
         async def served(request: web.Request) -> web.StreamResponse:
+            started = time.perf_counter()
             try:
-                return await handler(request, await viewer(request, endpoint))
+                response = await handler(request, await viewer(request, endpoint))
             except SignInNeeded:
-                return sign_in_redirect(request)
+                response = sign_in_redirect(request)
             except ApiError as error:
-                return error_page(request, error)
+                response = error_page(request, error)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            response.headers["Server-Timing"] = f"page;dur={elapsed_ms:.1f}"
+            return response
 
         served.__doc__ = handler.__doc__
         return served
