@@ -53,6 +53,7 @@ async def prompt_page(request: web.Request, viewer: Viewer) -> web.StreamRespons
         past = await history(session, prompt.id)
         rollout = await latest_rollout(session, prompt.id)
     current = past[0] if past else None
+    split = split_of(current.traffic) if current is not None else []
     target = rollback_target(past)
     return request.app[RENDERER].page(
         "prompt.html",
@@ -62,7 +63,8 @@ async def prompt_page(request: web.Request, viewer: Viewer) -> web.StreamRespons
         prompt_id=public_id(prompt),
         versions=versions,
         timeline=[(row, split_of(row.traffic)) for row in past],
-        split=split_of(current.traffic) if current is not None else [],
+        split=split,
+        weights=dict(split) if split else ({versions[0].number: 100} if versions else {}),
         current=current,
         rollout=rollout,
         rollback_to=target[1] if target is not None else None,
