@@ -12,7 +12,9 @@ bucket: other reads (``GET``) those of ``GET /prompts`` (30 / 300 per minute), o
 those of ``POST /versions`` (20 / 200 per minute), and rollback those of ``POST /deploy``
 (5 / 60 per minute). The SDK's routes (``GET /v1/sdk/config`` and ``/stream``) have a row
 of their own, ``GET /sdk``, sized for fleets of apps polling: 60 / 6,000 per minute per
-key, each route in its own bucket. ``Organization.limit_overrides`` replaces a plan's limit
+key, each route in its own bucket. The dashboard's pages have one too, ``GET /ui``
+(300 / 3,000 per minute per key and page), so browsing never eats the API's reads.
+``Organization.limit_overrides`` replaces a plan's limit
 for an endpoint: ``{"POST /v1/resolve": "2000/second"}``; keys are endpoint names as served
 (``:param`` or ``{param}`` placeholders), or the short names (``POST /resolve``, ``GET
 /prompts``, ``POST /versions``, ``POST /deploy`` of seed 001's table, and ``GET /sdk`` for

@@ -227,7 +227,8 @@ def _print_welcome(settings: Settings, demo: dict[str, Any]) -> None:
     print(
         f"\npromptline is up at {settings.base_url}\n"
         f"API key ({kept}): {demo['api_key']}\n"
-        f"(URL and key are also in {settings.state_dir / 'local.env'})\n\n"
+        f"(URL and key are also in {settings.state_dir / 'local.env'})\n"
+        f"Dashboard: {settings.base_url}/ui/ (sign in with the key)\n\n"
         f"Send an analytics event:\n\n{send}\n\n"
         f"A worker writes it to ClickHouse within about a second; see it with:\n\n{query}\n\n"
         "Stop everything with: make down\n"
