@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 COMPILED := .promptline/compiled
 
-.PHONY: up down status test test-pure test-compiled wheel lint types unit bench clean
+.PHONY: up down status test test-pure test-compiled wheel lint types unit bench browser screenshot clean
 
 $(STAMP): pyproject.toml sdk/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,8 +35,24 @@ test: lint types  ## lint, types, the whole test suite and the hot path's on the
 	@# output is printed whole when it ends.
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-pure test-compiled
 
-test-pure: $(STAMP)
+test-pure: $(STAMP) browser
 	$(BIN)/pytest
+
+# The dashboard's browser tests drive Debian's Chromium through Debian's chromedriver
+# (nothing downloads a browser at run time): installed here when missing, as root or with
+# a sudo that asks no password; otherwise the command to run is printed and make fails.
+APT_BROWSER := apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	chromium chromium-driver
+
+browser:  ## Debian's chromium and chromium-driver for the browser tests (installed as root)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then $(APT_BROWSER); \
+	elif sudo -n true 2>/dev/null; then sudo -n sh -c '$(APT_BROWSER)'; \
+	else echo "chromium and chromedriver are missing; run:"; \
+		echo "sudo apt-get install chromium chromium-driver"; exit 1; fi
+
+screenshot: $(STAMP) browser  ## docs/images/compare.png: the compare page of a seeded demo, in Chromium
+	$(BIN)/python -m tests.ui.screenshot --out docs/images/compare.png
 
 # The release build compiles resolve's hot path (mypyc); its tests run again on that build,
 # in a compiled copy of the tree (promptline/devstack/compiled.py says why a copy).

@@ -37,6 +37,7 @@ from promptline.commands.migrate import run_migrations
 from promptline.devstack.services import free_port
 from promptline.server import create_app
 from promptline.settings import Settings
+from tests.ui.support import Seeded, make_project
 
 T = TypeVar("T")
 
@@ -107,6 +108,22 @@ class Dashboard:
     def call(self, work: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine (seeding, storing) on the service's loop."""
         return self.served.call(work)
+
+    def project(self) -> Seeded:
+        """A new project with its keys (``make_project``), once the service knows its keys:
+        the catalog of keys reloads a moment after the store changes."""
+        seeded = self.call(make_project(self.settings))
+
+        def known() -> bool:
+            try:
+                self.api(seeded.read_key, "GET", "/v1/prompts")
+                self.api(seeded.deploy_key, "GET", "/v1/prompts")
+            except AssertionError:
+                return False
+            return True
+
+        eventually(known, "the service to know the new keys")
+        return seeded
 
     def api(self, key: str, method: str, path: str, body: Any = None) -> Any:
         """The JSON API with a key: the answer's body (2xx asserted)."""
@@ -191,15 +208,19 @@ def screenshot(driver: WebDriver, test: str, step: str) -> Path:
 
 
 def full_page_screenshot(driver: WebDriver, path: Path, width: int = 1280) -> None:
-    """The whole page, ``width`` pixels wide and as tall as its content."""
-    height = int(driver.execute_script("return document.documentElement.scrollHeight"))
-    driver.set_window_size(width, max(height, 600))
-    # The window's outer size includes no chrome in headless mode; check the viewport.
-    inner = int(driver.execute_script("return window.innerWidth"))
-    if inner != width:
-        driver.set_window_size(2 * width - inner, max(height, 600))
+    """The whole page, ``width`` CSS pixels wide and as tall as its content."""
+
+    def emulate(height: int) -> None:
+        metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+
+    emulate(1000)  # the layout at this width first, then as tall as it is
+    emulate(int(driver.execute_script("return document.documentElement.scrollHeight")))
     path.parent.mkdir(parents=True, exist_ok=True)
-    assert driver.save_screenshot(str(path)), f"no screenshot saved at {path}"
+    try:
+        assert driver.save_screenshot(str(path)), f"no screenshot saved at {path}"
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def wait_for(driver: WebDriver, css: str) -> WebElement:

@@ -40,7 +40,7 @@ from tests.ui.browser import (
     submit_and_wait,
     wait_for,
 )
-from tests.ui.support import Seeded, make_project
+from tests.ui.support import Seeded
 from tests.workers.helpers import Tenant, analytics, signal
 
 pytestmark = [pytest.mark.browser, pytest.mark.kafka, pytest.mark.clickhouse]
@@ -76,7 +76,7 @@ def dashboard(services: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture
 def seeded(dashboard: Dashboard) -> Seeded:
     """A project of its own for each test, with a deploy key and a read-only key."""
-    return dashboard.call(make_project(dashboard.settings))
+    return dashboard.project()
 
 
 @pytest.fixture
