@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from aiohttp import hdrs, web
+from markupsafe import escape
 
 from controlplane.api.ratelimit import Endpoint, LimitClass
 from promptline.http.errors import ApiError, ErrorKind
@@ -51,7 +52,13 @@ def public_url(request: web.Request) -> str:
 
 def see_other(location: str) -> web.Response:
     """303 to ``location``: after a form, the browser GETs the page it names."""
-    return web.Response(status=303, headers={hdrs.LOCATION: location, "Cache-Control": "no-store"})
+    link = escape(location)
+    return web.Response(
+        status=303,
+        text=f'<!doctype html><title>See other</title><a href="{link}">{link}</a>',
+        content_type="text/html",
+        headers={hdrs.LOCATION: location, "Cache-Control": "no-store"},
+    )
 
 
 def sign_in_redirect(request: web.Request) -> web.StreamResponse:

@@ -23,9 +23,20 @@ from ui.sign_in import get_sign_in, post_sign_in, post_sign_out
 
 TAG = "dashboard pages (HTML)"
 HTML = {"type": "string"}
+ERROR_PAGES = {
+    400: "A parameter or form field that does not parse; the page says which.",
+    401: "A wrong, revoked or read-less key (sign-in).",
+    403: "A form from another site, without its token, or without the deploy scope.",
+    404: "No such prompt, version or baseline in the key's project.",
+    409: "A concurrent change, or nothing to roll back or stop.",
+    429: "Over a limit, with Retry-After.",
+    503: "The analytics store is unreachable, with Retry-After.",
+}
 
 
-def _operation(summary: str, description: str, *, form: bool = False) -> Operation:
+def _operation(
+    summary: str, description: str, *, form: bool = False, session: bool = True
+) -> Operation:
     answers = {
         200: Answer("The page.", schema=HTML, content_type="text/html"),
         303: Answer(
@@ -35,18 +46,16 @@ def _operation(summary: str, description: str, *, form: bool = False) -> Operati
             headers={"Location": "Where to go."},
         ),
     }
-    if form:
-        answers[403] = Answer(
-            "A form from another site, without its token, or without the deploy scope.",
-            schema=HTML,
-            content_type="text/html",
-        )
+    for status, meaning in ERROR_PAGES.items():
+        if status != 401 or not session:
+            answers[status] = Answer(meaning, schema=HTML, content_type="text/html")
     return Operation(
         summary=summary,
-        description=description + " Signed in by the session cookie of `POST /ui/sign-in`.",
+        description=description,
         tag=TAG,
         scope=None,
         answers=answers,
+        session=session,
     )
 
 
@@ -71,8 +80,12 @@ def add_routes(app: web.Application, settings: Settings) -> None:
     app.on_startup.append(renderer.started)
     app[UI_SETTINGS] = settings
     router = served_routes(app)
-    router.add_get("/ui", home, _operation("Dashboard", "Redirects to the list of prompts."))
-    router.add_get("/ui/", home, _operation("Dashboard", "Redirects to the list of prompts."))
+    router.add_get(
+        "/ui", home, _operation("Dashboard", "Redirects to the list of prompts.", session=False)
+    )
+    router.add_get(
+        "/ui/", home, _operation("Dashboard", "Redirects to the list of prompts.", session=False)
+    )
     router.add_get(
         "/ui/static/style.css",
         stylesheet,
@@ -84,7 +97,9 @@ def add_routes(app: web.Application, settings: Settings) -> None:
             answers={200: Answer("CSS.", schema=HTML, content_type="text/css")},
         ),
     )
-    router.add_get("/ui/sign-in", get_sign_in, _operation("Sign in", "The sign-in form."))
+    router.add_get(
+        "/ui/sign-in", get_sign_in, _operation("Sign in", "The sign-in form.", session=False)
+    )
     router.add_post(
         "/ui/sign-in",
         post_sign_in,
@@ -93,10 +108,13 @@ def add_routes(app: web.Application, settings: Settings) -> None:
             "Exchanges a key (form field `key`) for a session cookie; 401 page for a wrong key, "
             "429 past the per-address limit.",
             form=True,
+            session=False,
         ),
     )
     router.add_post(
-        "/ui/sign-out", post_sign_out, _operation("Sign out", "Ends the session.", form=True)
+        "/ui/sign-out",
+        post_sign_out,
+        _operation("Sign out", "Ends the session.", form=True, session=False),
     )
     router.add_get("/ui/prompts", prompts_page, _operation("Prompts", "Every prompt."))
     router.add_get(

@@ -27,6 +27,7 @@ from schemas.errors import ErrorEnvelope
 
 OPENAPI_VERSION = "3.1.0"
 SECURITY_SCHEME = "apiKey"
+SESSION_SCHEME = "uiSession"
 ERROR_SCHEMA = "ErrorEnvelope"
 REF = "#/components/schemas/{model}"
 
@@ -80,7 +81,14 @@ def build_document(app: web.Application) -> dict[str, Any]:
                     "scheme": "bearer",
                     "bearerFormat": "pl_sk_<key>",
                     "description": "An API key (`promptline admin create-key`), with scopes.",
-                }
+                },
+                SESSION_SCHEME: {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "promptline_ui",
+                    "description": "A dashboard session: an API key exchanged at "
+                    "`POST /ui/sign-in` (docs/dashboard.md).",
+                },
             },
         },
     }
@@ -128,9 +136,19 @@ def _operation(
         "operationId": _operation_id(method, path),
         "summary": operation.summary,
         "description": operation.description
-        + (f"\n\nNeeds an API key with the `{scope}` scope." if scope else "\n\nNo API key."),
+        + (
+            f"\n\nNeeds an API key with the `{scope}` scope."
+            if scope
+            else "\n\nNeeds a dashboard session (`POST /ui/sign-in`)."
+            if operation.session
+            else "\n\nNo API key."
+        ),
         "tags": [operation.tag],
-        "security": [{SECURITY_SCHEME: [scope]}] if scope else [],
+        "security": [{SECURITY_SCHEME: [scope]}]
+        if scope
+        else [{SESSION_SCHEME: []}]
+        if operation.session
+        else [],
     }
     if scope:
         described["x-scope"] = scope

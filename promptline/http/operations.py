@@ -67,6 +67,8 @@ class Operation:
     parameters: tuple[Param, ...] = ()
     path_parameters: Mapping[str, str] = field(default_factory=dict)
     """Descriptions of path parameters whose meaning differs from the usual one."""
+    session: bool = False
+    """Signed in by the dashboard's session cookie instead of a key (``ui/``)."""
 
 
 OPERATIONS = web.AppKey("operations", dict[tuple[str, str], Operation])

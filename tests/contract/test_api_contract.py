@@ -74,6 +74,10 @@ class World:
     version_hash: str
     prompt_uuid: str
     webhook_ids: list[str]
+    pages: tuple[dict[str, str], str]
+    """A dashboard session's cookie and its CSRF token."""
+    leaving: tuple[dict[str, str], str]
+    """Another session, for the known call that signs out."""
 
 
 @dataclass
@@ -156,6 +160,7 @@ async def _world(settings: Settings, base: str) -> World:
             assert answer.status == 201, await answer.text()
             webhook = await answer.json()
     uuid_text = str(prompt["prompt_uuid"])
+    pages, leaving = await _signed_in(base, key), await _signed_in(base, key)
     return World(
         base=base,
         key=key,
@@ -165,7 +170,21 @@ async def _world(settings: Settings, base: str) -> World:
         version_hash=version["content_hash"],
         prompt_uuid=uuid_text,
         webhook_ids=[webhook["webhook_id"]],
+        pages=pages,
+        leaving=leaving,
     )
+
+
+async def _signed_in(base: str, key: str) -> tuple[dict[str, str], str]:
+    """A dashboard session: its cookie, and the CSRF token its pages' forms carry."""
+    jar = aiohttp.CookieJar(unsafe=True)  # the service is on an IP address
+    async with aiohttp.ClientSession(base, cookie_jar=jar) as session:
+        async with session.post("/ui/sign-in", data={"key": key}) as answer:
+            page = await answer.text()
+            assert answer.status == 200, page
+        cookie = session.cookie_jar.filter_cookies(answer.url)["promptline_ui"].value
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    return {"promptline_ui": cookie}, token
 
 
 def _known_calls(world: World) -> dict[str, Callable[[], dict[str, Any]]]:
@@ -229,6 +248,27 @@ def _known_calls(world: World) -> dict[str, Callable[[], dict[str, Any]]]:
                 ]
             }
         },
+    }
+    cookies, token = world.pages
+    for page in (
+        "/ui",
+        "/ui/",
+        "/ui/prompts",
+        "/ui/prompts/{prompt_id}",
+        "/ui/prompts/{prompt_id}/diff",
+        "/ui/prompts/{prompt_id}/compare",
+        "/ui/prompts/{prompt_id}/rollout",
+    ):
+        calls[f"GET {page}"] = {"cookies": cookies}
+    calls["GET /ui/static/style.css"] = {}
+    calls["GET /ui/sign-in"] = {}
+    calls["POST /ui/sign-in"] = {"data": {"key": world.key}}
+    for action in ("deploy", "rollback", "rollout/stop"):  # each first asks: nothing written
+        form = {"csrf_token": token} | ({"weight_1": "100"} if action == "deploy" else {})
+        calls[f"POST /ui/prompts/{{prompt_id}}/{action}"] = {"cookies": cookies, "data": form}
+    calls["POST /ui/sign-out"] = {
+        "cookies": world.leaving[0],
+        "data": {"csrf_token": world.leaving[1]},
     }
     for path in (
         "/api/v1/events/batch",

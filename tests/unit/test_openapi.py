@@ -73,6 +73,11 @@ def test_every_operation_has_exact_statuses_and_its_security(document: dict[str,
             if path in UNAUTHENTICATED or method == "options":
                 assert operation["security"] == [], (method, path)
                 continue
+            if path.startswith("/ui"):  # the dashboard: a session cookie, or nothing yet
+                assert operation["security"] in ([], [{"uiSession": []}]), (method, path)
+                signed_out = path in ("/ui", "/ui/", "/ui/sign-in", "/ui/sign-out")
+                assert (operation["security"] == []) == (signed_out or "static" in path), path
+                continue
             [requirement] = operation["security"]
             assert set(requirement) == {"apiKey"}
             assert requirement["apiKey"] == [operation["x-scope"]]
