@@ -9,6 +9,7 @@ the write counts against the key's deploy limits, as the API's does.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -23,7 +24,7 @@ from controlplane.api.ratelimit import Endpoint, LimitClass
 from controlplane.deployments import current_deployment, history, rollback_target, split_of
 from controlplane.resolve import DeploymentSpecError, VersionSet, parse_traffic
 from controlplane.rollouts import lifecycle
-from controlplane.store.models import PromptVersion
+from controlplane.store.models import Prompt, PromptVersion
 from promptline.http.errors import ApiError, ErrorKind
 from ui.handling import page, see_other
 from ui.prompt_page import public_id, viewed_prompt
@@ -57,6 +58,26 @@ def _weights(form: dict[str, str]) -> list[dict[str, Any]]:
         if int(text) > 0:
             traffic.append({"version": f"v{int(number)}", "weight": int(text)})
     return traffic
+
+
+async def _write(
+    request: web.Request,
+    viewer: Viewer,
+    endpoint: Endpoint,
+    change: Callable[[AsyncSession, Prompt], Awaitable[None]],
+    landing: str,
+) -> web.Response:
+    """Count the write, make ``change`` to the path's prompt in one transaction (retried
+    on races), then send the browser to the prompt's page (``landing`` appended)."""
+    await viewer.plane.limiter.check(viewer.principal, endpoint)
+
+    async def work(session: AsyncSession) -> str:
+        prompt = await viewed_prompt(session, viewer, request)
+        await change(session, prompt)
+        return public_id(prompt)
+
+    prompt_id = await commit(viewer.plane, work)
+    return see_other(f"/ui/prompts/{prompt_id}{landing}")
 
 
 def _confirm(request: web.Request, viewer: Viewer, **context: Any) -> web.Response:
@@ -98,15 +119,11 @@ async def deploy_action(request: web.Request, viewer: Viewer) -> web.StreamRespo
             problem=problem,
             fields=form,
         )
-    await viewer.plane.limiter.check(viewer.principal, DEPLOY)
 
-    async def work(session: AsyncSession) -> str:
-        prompt = await viewed_prompt(session, viewer, request)
+    async def change(session: AsyncSession, prompt: Prompt) -> None:
         await deploy_split(session, prompt, body, actor(viewer.principal))
-        return public_id(prompt)
 
-    prompt_id = await commit(viewer.plane, work)
-    return see_other(f"/ui/prompts/{prompt_id}?done=deployed")
+    return await _write(request, viewer, DEPLOY, change, "?done=deployed")
 
 
 @page("POST /ui/prompts/:prompt_id/rollback")
@@ -132,15 +149,11 @@ async def rollback_action(request: web.Request, viewer: Viewer) -> web.StreamRes
             else "There is no earlier deployment that sent all traffic to another version.",
             fields=form,
         )
-    await viewer.plane.limiter.check(viewer.principal, ROLLBACK)
 
-    async def work(session: AsyncSession) -> str:
-        prompt = await viewed_prompt(session, viewer, request)
+    async def change(session: AsyncSession, prompt: Prompt) -> None:
         await roll_back_by_hand(session, prompt, actor(viewer.principal))
-        return public_id(prompt)
 
-    prompt_id = await commit(viewer.plane, work)
-    return see_other(f"/ui/prompts/{prompt_id}?done=rolled_back")
+    return await _write(request, viewer, ROLLBACK, change, "?done=rolled_back")
 
 
 @page("POST /ui/prompts/:prompt_id/rollout/stop")
@@ -164,15 +177,11 @@ async def stop_action(request: web.Request, viewer: Viewer) -> web.StreamRespons
             problem=None if rollout is not None else "No rollout of this prompt is under guard.",
             fields=form,
         )
-    await viewer.plane.limiter.check(viewer.principal, STOP)
 
-    async def work(session: AsyncSession) -> str:
-        prompt = await viewed_prompt(session, viewer, request)
+    async def change(session: AsyncSession, prompt: Prompt) -> None:
         if await lifecycle.stop(session, prompt, actor(viewer.principal)) is None:
             raise ApiError(
                 ErrorKind.CONFLICT, f"Prompt '{prompt.name}' has no rollout under guard."
             )
-        return public_id(prompt)
 
-    prompt_id = await commit(viewer.plane, work)
-    return see_other(f"/ui/prompts/{prompt_id}/rollout?done=stopped")
+    return await _write(request, viewer, STOP, change, "/rollout?done=stopped")

@@ -66,20 +66,17 @@ async def test_what_a_user_wrote_is_shown_as_text(client: Client, seeded: Seeded
     created = await api(
         client, seeded.deploy_key, "POST", "/v1/prompts", {"name": name, "description": HOSTILE}
     )
-    await api(
-        client,
-        seeded.deploy_key,
-        "POST",
-        f"/v1/prompts/{created['id']}/versions",
-        {"content": HOSTILE + "\nline two", "message": "<img src=x onerror=alert(2)>"},
-    )
-    await api(
-        client,
-        seeded.deploy_key,
-        "POST",
-        f"/v1/prompts/{created['id']}/versions",
-        {"content": HOSTILE + "\nline 2 <i>", "message": "ok"},
-    )
+    for content, message in (
+        (HOSTILE + "\nline two", "<img src=x onerror=alert(2)>"),
+        (HOSTILE + "\nline 2 <i>", "ok"),
+    ):
+        await api(
+            client,
+            seeded.deploy_key,
+            "POST",
+            f"/v1/prompts/{created['id']}/versions",
+            {"content": content, "message": message},
+        )
     await api(
         client,
         seeded.deploy_key,
