@@ -201,7 +201,7 @@ def artifacts() -> Path:
 
 def screenshot(driver: WebDriver, test: str, step: str) -> Path:
     """Save what the browser shows as ``<test>-<step>.png``; its path."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{test}-{step}")
+    name = "-".join(re.sub(r"[^A-Za-z0-9_.-]+", "_", part).strip("_") for part in (test, step))
     path = artifacts() / f"{name}.png"
     assert driver.save_screenshot(str(path)), f"no screenshot saved at {path}"
     return path

@@ -24,6 +24,8 @@ from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
 from compare.window import floor_hour
+from controlplane.rollouts import lifecycle
+from promptline.commands.admin import transaction
 from promptline.devstack.services import free_port
 from promptline.settings import Settings
 from schemas.records import RecordBase
@@ -382,6 +384,50 @@ def test_rolling_back_from_the_page_restores_one_version_for_everyone(
     assert set(served) == {"v1"}
 
 
+GUARD_REPORT: dict[str, Any] = {
+    "step": 1,
+    "steps": 3,
+    "percent": 20,
+    "time_in_step_seconds": 95,
+    "evaluated_at": "2026-01-10T09:01:35Z",
+    "units": {"candidate": 37, "baseline": 148},
+    "guardrails": [
+        {
+            "metric": "latency_ms",
+            "direction": "lower_is_better",
+            "margin": 0.05,
+            "relative": True,
+            "limit": 0.05,
+            "verdict": "not_enough_data",
+            "estimate": 0.021,
+            "interval": {"lower": -0.18, "upper": None},
+            "alpha": 0.05,
+            "candidate": {"count": 37, "mean": 412.0},
+            "baseline": {"count": 148, "mean": 403.5},
+        }
+    ],
+    "sample_ratio": {
+        "test": "sequential Dirichlet-multinomial (always valid)",
+        "versions": ["v1", "v2"],
+        "units": [148, 37],
+        "weights": [80, 20],
+        "p_value": 0.93,
+        "threshold": 0.001,
+        "mismatch": False,
+    },
+    "decision": {"action": "hold", "reason": "waiting: 37 of 50 candidate units seen"},
+}
+"""A look of the guard at a rollout, in the shape ``guard.decide`` reports it."""
+
+
+async def note_report(settings: Settings, prompt: uuid.UUID, report: dict[str, Any]) -> None:
+    """Keep ``report`` as the guard's latest look at the prompt's running rollout."""
+    async with transaction(settings) as session:
+        rollout = await lifecycle.latest_rollout(session, prompt)
+        assert rollout is not None
+        await lifecycle.note(session, rollout.id, report)
+
+
 def test_a_guarded_rollout_is_watched_and_stopped_from_its_page(
     dashboard: Dashboard, seeded: Seeded, driver: WebDriver, shot: Any
 ) -> None:
@@ -397,12 +443,25 @@ def test_a_guarded_rollout_is_watched_and_stopped_from_its_page(
     }
     dashboard.api(seeded.deploy_key, "POST", f"/v1/prompts/{prompt.id}/deploy", {"guard": guard})
     sign_in(driver, dashboard.url, seeded.deploy_key)
-    driver.get(f"{dashboard.url}/ui/prompts/{prompt.id}/rollout")
+    page = f"{dashboard.url}/ui/prompts/{prompt.id}/rollout"
+    driver.get(page)
     rollout = wait_for(driver, "#rollout")
     assert rollout.get_attribute("data-status") == "running"
     step = driver.find_element(By.ID, "rollout-step").text
     assert step.startswith("1 of 3") and "20%" in step and "v2" in step, step
+    assert driver.find_element(By.ID, "rollout-next").text == "the guard has not looked at it yet"
+    assert not driver.find_elements(By.CSS_SELECTOR, "table#guardrails")
     shot("running")
+    dashboard.call(note_report(dashboard.settings, prompt.uuid, GUARD_REPORT))
+    driver.get(page)
+    row = wait_for(driver, 'table#guardrails tr[data-metric="latency_ms"]')
+    assert row.get_attribute("data-verdict") == "not_enough_data"
+    assert "not enough data" in row.text and "37" in row.text and "148" in row.text
+    assert len(driver.find_elements(By.CSS_SELECTOR, "table#guardrails tr[data-metric]")) == 1
+    ratio = driver.find_element(By.ID, "sample-ratio")
+    assert ratio.get_attribute("data-mismatch") == "false" and "no mismatch" in ratio.text
+    assert driver.find_element(By.ID, "rollout-next").text == GUARD_REPORT["decision"]["reason"]
+    shot("evaluated")
     submit_and_wait(driver, "stop", "#confirm")
     assert chips(driver, "#before") == chips(driver, "#after") == ["v1 80%", "v2 20%"]
     shot("confirm")
@@ -424,8 +483,23 @@ ATTACKER_PAGE = """<!doctype html><html><body>
 </body></html>"""
 
 
-def test_a_form_posted_from_another_site_changes_nothing(
-    dashboard: Dashboard, seeded: Seeded, driver: WebDriver, shot: Any
+@pytest.mark.parametrize(
+    ("host", "refusal"),
+    [
+        # Another site: localhost is not 127.0.0.1 to a browser, so the cookie stays home.
+        ("localhost", "sign in first"),
+        # The same site on another port: the cookie goes along, the origin check refuses.
+        ("127.0.0.1", "posted from another site"),
+    ],
+    ids=["cross-site", "same-site-other-origin"],
+)
+def test_a_form_posted_from_another_origin_changes_nothing(
+    dashboard: Dashboard,
+    seeded: Seeded,
+    driver: WebDriver,
+    shot: Any,
+    host: str,
+    refusal: str,
 ) -> None:
     prompt = make_prompt(dashboard, seeded.deploy_key, "target", ["Safe.", "Evil."])
     deploy(dashboard, seeded.deploy_key, prompt, {1: 100})
@@ -436,14 +510,14 @@ def test_a_form_posted_from_another_site_changes_nothing(
 
     app = web.Application()
     app.router.add_get("/", attacker)
-    # Another origin, and another site: localhost is not 127.0.0.1 to a browser.
-    evil = dashboard.served.serve(app, "localhost")
+    evil = dashboard.served.serve(app, host)
+    assert evil != dashboard.url  # another origin, whatever the site
     sign_in(driver, dashboard.url, seeded.deploy_key)
     wait_for(driver, "table#prompts")
     driver.get(evil + "/")
     WebDriverWait(driver, WAIT_SECONDS).until(lambda d: d.current_url.startswith(dashboard.url))
-    refusal = wait_for(driver, "#error")
-    assert "Refused" in refusal.text, refusal.text
+    shown = wait_for(driver, "#error")
+    assert "Refused" in shown.text and refusal in shown.text, shown.text
     shot("refused")
     history = deployments(dashboard, seeded.deploy_key, prompt)
     assert len(history) == 1
