@@ -43,9 +43,18 @@ def _number(value: float | int | None, digits: int = 3) -> str:
         return f"{int(value):,}"
     if value == 0:
         return "0"
+    if abs(value) < 0.0001:
+        return f"{value:.2e}"
     magnitude = math.floor(math.log10(abs(value)))
     decimals = max(0, digits - 1 - magnitude)
     return f"{value:,.{decimals}f}"
+
+
+def _p_value(value: float | None) -> str:
+    """``p = 0.0123``, or ``p < 0.0001`` rather than a run of zeros."""
+    if value is None or not math.isfinite(value):
+        return "p unknown"
+    return "p < 0.0001" if value < 0.0001 else f"p = {value:.4f}".rstrip("0").rstrip(".")
 
 
 def _percent(value: float | None) -> str:
@@ -82,7 +91,9 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.environment.filters.update(number=_number, percent=_percent, when=_when, ago=_ago)
+        self.environment.filters.update(
+            number=_number, pvalue=_p_value, percent=_percent, when=_when, ago=_ago
+        )
         self.stylesheet = ""
 
     def load(self) -> None:
