@@ -59,10 +59,14 @@ def line_chart(
     series: Sequence[Series],
     *,
     unit: str = "",
-    width: int = 640,
-    height: int = 220,
+    width: int = 360,
+    height: int = 200,
+    ceiling: float | None = None,
 ) -> Markup:
-    """A metric over time, one line per version; a None value breaks its line (a gap)."""
+    """A metric over time, one line per version; a None value breaks its line (a gap).
+
+    ``ceiling`` caps the axis for a bounded metric (a rate never passes 1).
+    """
     drawn = [(s, sorted(s.points, key=lambda p: _utc(p.at))) for s in series]
     values = [p.value for _, pts in drawn for p in pts if _finite(p.value)]
     if not values:
@@ -71,7 +75,10 @@ def line_chart(
     left, right, top, bottom = 52.0, width - 16.0, 10.0, height - 46.0
     t0, t1 = min(times), max(times)
     span = t1 - t0
-    lo, hi, ticks = _nice(min(0.0, *values), max(0.0, *values) * 1.1 or 1.0)
+    top_value = max(0.0, *values) * 1.1 or 1.0
+    if ceiling is not None:
+        top_value = min(top_value, ceiling)
+    lo, hi, ticks = _nice(min(0.0, *values), top_value)
 
     def sx(t: float) -> float:
         return (left + right) / 2 if span == 0 else left + (t - t0) / span * (right - left)
@@ -163,7 +170,7 @@ def line_chart(
 
 
 def interval_bars(
-    title: str, rows: Sequence[IntervalRow], *, unit: str = "", width: int = 480
+    title: str, rows: Sequence[IntervalRow], *, unit: str = "", width: int = 360
 ) -> Markup:
     """Each comparison's estimate and interval against zero, on one shared scale.
 
@@ -172,7 +179,7 @@ def interval_bars(
     if not rows:
         return _empty(width, title, "No comparison yet")
     row_h, top = 30.0, 8.0
-    left, right = 130.0, width - 150.0
+    left, right = 64.0, width - 124.0
     bottom = top + row_h * len(rows)
     height = int(bottom + 26)
     known = [0.0]

@@ -44,6 +44,8 @@ class Metric:
     unit: str
     difference: str | None = None
     """Its key in ``vs_baseline`` and in a guard's guardrails, if it is compared."""
+    ceiling: float | None = None
+    """The most it can be (a rate: 1), to cap its chart's axis."""
 
 
 SERIES_METRICS = (
@@ -53,7 +55,7 @@ SERIES_METRICS = (
     Metric("latency_ms.p95", "Latency p95", "ms"),
     Metric("cost_usd.mean", "Cost per event", "USD"),
     Metric("score.mean", "Mean score", ""),
-    Metric("signals.positive_rate", "Positive rate", ""),
+    Metric("signals.positive_rate", "Positive rate", "", ceiling=1.0),
 )
 COMPARED = (
     Metric("latency_ms.mean", "Latency (mean)", "ms", "latency_ms"),
@@ -135,7 +137,10 @@ def series_charts(report: dict[str, Any]) -> list[tuple[Metric, Any]]:
             ]
             if any(point.value is not None for point in points):
                 lines.append(Series(entry["version"], f"v{entry['version']}", points))
-        charts.append((metric, line_chart(metric.key, metric.title, lines, unit=metric.unit)))
+        chart = line_chart(
+            metric.key, metric.title, lines, unit=metric.unit, ceiling=metric.ceiling
+        )
+        charts.append((metric, chart))
     return charts
 
 

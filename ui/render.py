@@ -57,6 +57,11 @@ def _p_value(value: float | None) -> str:
     return "p < 0.0001" if value < 0.0001 else f"p = {value:.4f}".rstrip("0").rstrip(".")
 
 
+def _signed_percent(value: float | None) -> str:
+    """A relative difference: ``+5.00%``."""
+    return "—" if value is None or not math.isfinite(value) else f"{value * 100:+.2f}%"
+
+
 def _percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
@@ -92,7 +97,12 @@ class Renderer:
             lstrip_blocks=True,
         )
         self.environment.filters.update(
-            number=_number, pvalue=_p_value, percent=_percent, when=_when, ago=_ago
+            number=_number,
+            pvalue=_p_value,
+            percent=_percent,
+            signed_percent=_signed_percent,
+            when=_when,
+            ago=_ago,
         )
         self.stylesheet = ""
 

@@ -296,3 +296,16 @@ def test_no_rows_give_the_empty_chart() -> None:
     root = parse(interval_bars("Comparison", []))
     assert root.get("class") == "chart empty"
     assert [t.text for t in root.iter(f"{SVG}text")] == ["No comparison yet"]
+
+
+def test_a_ceiling_caps_the_axis_of_a_bounded_metric() -> None:
+    rates = [Series(1, "v1", [Point(at(9), 0.95), Point(at(10), 0.99)])]
+    free = ET.fromstring(str(line_chart("rate", "Rate", rates)))
+    capped = ET.fromstring(str(line_chart("rate", "Rate", rates, ceiling=1.0)))
+
+    def highest_tick(root: ET.Element) -> float:
+        labels = [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text")]
+        return max(float(label) for label in labels if label.replace(".", "", 1).isdigit())
+
+    assert highest_tick(free) > 1.0
+    assert highest_tick(capped) == 1.0

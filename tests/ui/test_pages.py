@@ -289,10 +289,10 @@ async def test_a_guarded_rollout_shows_on_its_page_and_compare_says_whose_interv
                     "direction": "lower_is_better",
                     "margin": 0.1,
                     "relative": True,
-                    "limit": 41.5,
+                    "limit": 0.1,
                     "verdict": "no_regression_yet",
-                    "estimate": 12.25,
-                    "interval": {"lower": -3.5, "upper": None},
+                    "estimate": 0.0325,
+                    "interval": {"lower": -0.0125, "upper": None},
                     "alpha": 0.049,
                     "candidate": {"count": 120, "mean": 430.0},
                     "baseline": {"count": 900, "mean": 415.0},
@@ -313,7 +313,8 @@ async def test_a_guarded_rollout_shows_on_its_page_and_compare_says_whose_interv
     assert 'data-status="running"' in text
     assert "waiting for 1,000 units in each arm" in text
     assert '<tr data-metric="latency_ms" data-verdict="no_regression_yet">' in text
-    assert "[-3.50, +∞)" in text
+    assert "[-1.25%, +∞)" in text  # a relative guardrail reads in percent, as the guard says
+    assert "+3.25%" in text and "+10.00%" in text
     assert 'id="stop-form"' in text
     versions = await api(client, seeded.deploy_key, "GET", f"{prompt}/versions")
     tenant = Tenant(org_id=seeded.org_id, project_id=seeded.project_id)
