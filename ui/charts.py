@@ -179,7 +179,7 @@ def interval_bars(
     if not rows:
         return _empty(width, title, "No comparison yet")
     row_h, top = 30.0, 8.0
-    left, right = 64.0, width - 124.0
+    left, right = 60.0, width - 150.0
     bottom = top + row_h * len(rows)
     height = int(bottom + 26)
     known = [0.0]
