@@ -126,12 +126,13 @@ async def comparison(
                 f"Prompt '{entry.name}' has no version '{requested_baseline[:MAX_NAME_LENGTH]}'.",
                 field="baseline",
             )
-    whole = Scope(project_id, entry.id, scope.window)
     try:
-        totals = attribute(entry, await read_figures(warehouse.rows, whole))
+        figures = await read_figures(warehouse.rows, scope)
         series = None
-        if scope.bucket is not None:
-            series = attribute(entry, await read_figures(warehouse.rows, scope))
+        if scope.bucket is not None:  # one read gives both (grouping sets)
+            whole, buckets = figures.split()
+            figures, series = whole, attribute(entry, buckets)
+        totals = attribute(entry, figures)
     except (OperationalError, OSError) as error:
         log.warning("compare of prompt %s failed: %r", entry.id, error)
         raise ApiError(

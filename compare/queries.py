@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from compare.stats import Moments
 from compare.window import Bucket, Span, Window
@@ -25,6 +25,7 @@ QUANTILES = "quantilesDD(0.01, 0.5, 0.95, 0.99)"
 """The latency sketch of ``analytics_hourly``: 1% relative accuracy, p50, p95, p99."""
 
 BucketKey = datetime | None
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,22 @@ class WarehouseFigures:
     links: dict[tuple[int, BucketKey], Links]
     exposures: dict[tuple[int, BucketKey], UnitCounts]
 
+    def split(self) -> tuple[WarehouseFigures, WarehouseFigures]:
+        """A bucketed read as (the whole window's figures, the buckets' figures)."""
+        return self._part(whole=True), self._part(whole=False)
+
+    def _part(self, *, whole: bool) -> WarehouseFigures:
+        def kept(table: dict[Any, T]) -> dict[Any, T]:
+            return {key: value for key, value in table.items() if (key[-1] is None) == whole}
+
+        return WarehouseFigures(
+            kept(self.analytics),
+            kept(self.named_votes),
+            kept(self.traced_votes),
+            kept(self.links),
+            kept(self.exposures),
+        )
+
 
 class _Query:
     """SQL text with server-side parameters, built from a scope."""
@@ -124,9 +141,14 @@ class _Query:
             return f", {column} AS bucket"
         return ""
 
-    @property
-    def group_bucket(self) -> str:
-        return ", bucket" if self.scope.bucket is not None else ""
+    def group_by(self, keys: str) -> str:
+        """``GROUP BY keys``; with a bucket, both per bucket and over the whole window in one
+        pass (grouping sets): the whole window's rows come back with a NULL bucket."""
+        if self.scope.bucket is None:
+            return f" GROUP BY {keys}"
+        return (
+            f" GROUP BY GROUPING SETS (({keys}, bucket), ({keys})) SETTINGS group_by_use_nulls = 1"
+        )
 
     def union(self, aggregated: str | None, raw: str | None) -> str:
         # A window always has whole hours, edges, or both (``Window.edges``).
@@ -189,8 +211,7 @@ def analytics_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
     sql = (
         f"SELECT version_hash{query.bucket('at')}, sum(events), {sums},"
         f" {QUANTILES.replace('quantilesDD', 'quantilesDDMerge')}(latency_quantiles)"
-        f" FROM (\n    {query.union(hourly, raw)}\n)"
-        f" GROUP BY version_hash{query.group_bucket}"
+        f" FROM (\n    {query.union(hourly, raw)}\n)" + query.group_by("version_hash")
     )
     return sql, query.parameters
 
@@ -211,8 +232,7 @@ def named_votes_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
     )
     sql = (
         f"SELECT version, version_hash{query.bucket('at')}, sum(positive), sum(negative)"
-        f" FROM (\n    {query.union(hourly, raw)}\n)"
-        f" GROUP BY version, version_hash{query.group_bucket}"
+        f" FROM (\n    {query.union(hourly, raw)}\n)" + query.group_by("version, version_hash")
     )
     return sql, query.parameters
 
@@ -227,8 +247,7 @@ def traced_votes_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
         " FROM (SELECT trace_id, value, toStartOfHour(received_at) AS at FROM signal_events"
         f" WHERE {query.tenancy()} AND version = 0 AND version_hash = '' AND {window}) AS s"
         " LEFT JOIN (SELECT DISTINCT trace_id, version FROM usage_links"
-        f" WHERE {query.tenancy()}) AS l ON s.trace_id = l.trace_id"
-        f" GROUP BY l.version{query.group_bucket}"
+        f" WHERE {query.tenancy()}) AS l ON s.trace_id = l.trace_id" + query.group_by("l.version")
     )
     return sql, query.parameters
 
@@ -245,8 +264,7 @@ def links_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
     )
     sql = (
         f"SELECT version{query.bucket('at')}, sum(links), uniqExactMerge(traces)"
-        f" FROM (\n    {query.union(hourly, raw)}\n)"
-        f" GROUP BY version{query.group_bucket}"
+        f" FROM (\n    {query.union(hourly, raw)}\n)" + query.group_by("version")
     )
     return sql, query.parameters
 
@@ -278,8 +296,7 @@ def exposures_sql(
     )
     sql = (
         f"SELECT version{query.bucket('at')}, sum(exposures), uniqExactMerge(units)"
-        f" FROM (\n    {query.union(hourly, raw)}\n)"
-        f" GROUP BY version{query.group_bucket}"
+        f" FROM (\n    {query.union(hourly, raw)}\n)" + query.group_by("version")
     )
     return sql, query.parameters
 

@@ -1,8 +1,9 @@
 """Compare: each version of a prompt against a baseline, as a table, intervals and series.
 
 The page asks compare's own report (``compare.api.comparison``), so its figures are the
-API's. Preset windows start on a whole hour and stay open at the end, so they are read
-from the hourly aggregates alone, however many events are stored. While a guarded rollout
+API's. Every window is whole hours: presets start on one and stay open at the end, and a
+custom window is widened to whole hours. So the page reads the hourly aggregates alone,
+never a raw table's ragged edge, however many events are stored. While a guarded rollout
 runs, the differences shown for its guardrails are the guard's always-valid intervals,
 not compare's fixed-horizon ones: looking at them as often as one likes is then safe.
 """
@@ -19,7 +20,7 @@ from aiohttp import web
 from compare.api import comparison
 from compare.queries import Scope
 from compare.warehouse import WAREHOUSE
-from compare.window import Bucket, Window, floor_hour, parse_instant
+from compare.window import Bucket, Window, ceil_hour, floor_hour, parse_instant
 from controlplane.api.references import prompt_in_catalog
 from controlplane.rollouts.lifecycle import latest_rollout
 from controlplane.store.models import Rollout, RolloutStatus
@@ -104,8 +105,10 @@ def _instant(request: web.Request, name: str) -> datetime | None:
 def choose_window(request: web.Request, now: datetime) -> Chosen:
     """The window of the query string: a preset ending now, or custom ``from``/``to``."""
     preset = request.query.get("window", "day")
-    if preset == "custom":
+    if preset == "custom":  # whole hours: the aggregates alone answer, never the raw rows
         start, end = _instant(request, "from"), _instant(request, "to")
+        start = floor_hour(start) if start is not None else None
+        end = ceil_hour(end) if end is not None else None
         try:
             window = Window(start, end)
         except ValueError as error:

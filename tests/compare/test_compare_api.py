@@ -241,6 +241,16 @@ async def test_a_window_with_ragged_edges_is_exact_and_buckets_add_up(
         ][: len(series)]
         assert sum(point["events"] for point in series) == item["events"]
         assert sum(point["signals"]["total"] for point in series) == item["signals"]["total"]
+    # One read gives the buckets and the whole window (grouping sets): the whole window's
+    # figures are those of the same request without a bucket, to the last sketch digit.
+    plain = await compare_answer(
+        client,
+        "/dashboard/prompts/checkout/compare",
+        **{"from": start.isoformat(), "to": end.isoformat(), "baseline": "v2"},
+    )
+    assert plain["unattributed_signals"] == body["unattributed_signals"]
+    for with_series, without in zip(body["versions"], plain["versions"], strict=True):
+        assert {k: v for k, v in with_series.items() if k != "series"} == without
     day = await compare_answer(
         client, f"/v1/prompts/{encode(IdShape.PROMPT, world.entry.id)}/compare", bucket="day"
     )

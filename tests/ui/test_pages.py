@@ -253,6 +253,13 @@ async def test_compare_says_what_to_do_when_there_is_nothing(
         status=400,
     )
     await page(client, f"/ui/prompts/{created['id']}/compare?baseline=v7", status=404)
+    widened = await page(
+        client,
+        f"/ui/prompts/{created['id']}/compare?window=custom&from=2026-02-01T10:20"
+        "&to=2026-02-01T12:05",
+    )
+    assert 'name="from" step="3600" value="2026-02-01T10:00"' in widened
+    assert 'name="to" step="3600" value="2026-02-01T13:00"' in widened
 
 
 async def test_a_guarded_rollout_shows_on_its_page_and_compare_says_whose_intervals(
