@@ -18,11 +18,27 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
 
-def _serve(settings: Settings, _args: argparse.Namespace) -> int:
+SHUTDOWN_TIMEOUT_SECONDS = 30.0
+"""How long a serving process drains in-flight requests on SIGTERM."""
+SHUTDOWN_MARGIN_SECONDS = 15.0
+"""Beyond the drain, for the Kafka flush and the rest: then the parent kills a child."""
+SHARED_LIMITS_NEEDED = (
+    "--processes {n} needs PROMPTLINE_REDIS_URL: rate limits counted in each process's "
+    "memory would let a key make {n} times its limit. Set PROMPTLINE_REDIS_URL, or pass "
+    "--limits-per-process to accept that"
+)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    processes: int = args.processes or settings.serve_processes
+    if processes > 1:
+        return _serve_group(settings, processes, args.limits_per_process)
     from aiohttp import web
 
+    from ingest.metrics import EDGE_METRICS
     from promptline.build import hot_path_build
     from promptline.heap import settle_heap
+    from promptline.serve_group import Group, join
     from promptline.server import create_app
 
     async def settled(_app: web.Application) -> None:
@@ -31,15 +47,43 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
 
     app = create_app(settings)
     app.on_startup.append(settled)  # after the app's resources (the catalog) are built
+    group = Group.from_env()  # a child of serve --processes N: share the port, merge /metrics
+    if group is not None:
+        join(app, group, app[EDGE_METRICS].registry)
     web.run_app(
         app,
         host=settings.listen_host,
         port=settings.listen_port,
         access_log=None,
         print=None,
-        shutdown_timeout=30,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+        reuse_port=group is not None,
     )
     return 0
+
+
+def _serve_group(settings: Settings, processes: int, limits_per_process: bool) -> int:
+    """N serving processes on one port (``promptline.supervise``); 2 if limits would not hold."""
+    if not settings.redis_url:
+        if not limits_per_process:
+            print(f"promptline: {SHARED_LIMITS_NEEDED.format(n=processes)}", file=sys.stderr)
+            return 2
+        logging.getLogger("promptline.server").warning(
+            "rate limits count per process: without PROMPTLINE_REDIS_URL each of the %d "
+            "processes allows a key its full limit (--limits-per-process)",
+            processes,
+        )
+    from promptline.supervise import supervise
+
+    stop_seconds = SHUTDOWN_TIMEOUT_SECONDS + SHUTDOWN_MARGIN_SECONDS
+    return asyncio.run(supervise(processes, stop_seconds))
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _worker(settings: Settings, _args: argparse.Namespace) -> int:
@@ -197,8 +241,20 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with every subcommand."""
     parser = argparse.ArgumentParser(prog="promptline", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _command(commands, "serve", "run the HTTP service (control plane and edge)").set_defaults(
-        run=_serve
+    serve = _command(commands, "serve", "run the HTTP service (control plane and edge)")
+    serve.set_defaults(run=_serve)
+    serve.add_argument(
+        "--processes",
+        type=_positive,
+        metavar="N",
+        help="serving processes on the one port (SO_REUSEPORT), each with its own catalog "
+        "and producer (default PROMPTLINE_SERVE_PROCESSES, 1); above 1 needs "
+        "PROMPTLINE_REDIS_URL for shared rate limits",
+    )
+    serve.add_argument(
+        "--limits-per-process",
+        action="store_true",
+        help="with --processes above 1 and no Redis: count rate limits in each process",
     )
     _command(commands, "worker", "run a Kafka-to-ClickHouse worker").set_defaults(run=_worker)
     _command(

@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     # HTTP service (edge and control plane)
     listen_host: str = "127.0.0.1"
     listen_port: int = 8080
+    serve_processes: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "Serving processes of `promptline serve` on the one port (the default of its "
+            "--processes); above 1 needs redis_url, so that rate limits are shared."
+        ),
+    )
     public_url: str = Field(
         default="",
         description="URL users reach the service at; defaults to http://listen_host:listen_port.",

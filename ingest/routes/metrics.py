@@ -2,7 +2,8 @@
 
 Unauthenticated, as Prometheus scrapes expect; it shows counts and timings, never
 event contents or keys. Rendering reads ``/proc`` (process metrics), so it runs in a
-thread, off the event loop.
+thread, off the event loop. A process of ``serve --processes N`` answers for the whole
+group, its siblings' metrics merged in (``promptline.serve_group``).
 """
 
 from __future__ import annotations
@@ -15,14 +16,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from ingest.metrics import EDGE_METRICS
 from promptline.http.operations import Answer, Operation
 from promptline.http.routes import served_routes
+from promptline.serve_group import SIBLING_METRICS
 
 PATH = "/metrics"
 
 
 async def get_metrics(request: web.Request) -> web.Response:
-    """Every metric of this application's registry."""
-    registry = request.app[EDGE_METRICS].registry
-    body = await asyncio.to_thread(generate_latest, registry)
+    """Every metric of this application's registry (of its process group's, if in one)."""
+    siblings = request.app.get(SIBLING_METRICS)
+    if siblings is not None:
+        body = await siblings.scrape()
+    else:
+        body = await asyncio.to_thread(generate_latest, request.app[EDGE_METRICS].registry)
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
