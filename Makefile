@@ -71,6 +71,7 @@ bench: $(STAMP)  ## every benchmark under bench/, each printing its figures
 	$(BIN)/python -m bench.resolve_exposures
 	$(BIN)/python -m bench.sdk
 	$(BIN)/python -m bench.edge_load
+	$(BIN)/python -m bench.serve_processes
 	$(BIN)/python -m bench.worker_throughput
 	$(BIN)/python -m bench.compare_latency
 	$(BIN)/python -m bench.ui_compare
