@@ -57,7 +57,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         access_log=None,
         print=None,
         shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
-        reuse_port=group is not None,
+        reuse_port=True if group is not None else None,  # None: as a lone process always did
     )
     return 0
 
