@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 COMPILED := .promptline/compiled
 
-.PHONY: up down status test test-pure test-compiled wheel lint types unit bench browser screenshot clean
+.PHONY: up down status test test-pure test-pages test-rest test-compiled wheel lint types unit bench browser screenshot clean
 
 $(STAMP): pyproject.toml sdk/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,12 +31,22 @@ types: $(STAMP)
 	$(BIN)/mypy
 
 test: lint types  ## lint, types, the whole test suite and the hot path's on the compiled build
-	@# Side by side: both wait on real services far more than they compute. Each part's
-	@# output is printed whole when it ends.
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-pure test-compiled
+	@# Side by side: the three parts wait on real services far more than they compute (each
+	@# starts its own). Each part's output is printed whole when it ends.
+	$(MAKE) --no-print-directory -j3 --output-sync=target test-pages test-rest test-compiled
 
-test-pure: $(STAMP) browser
+test-pure: $(STAMP) browser  ## the whole suite in one run (make test splits it in two)
 	$(BIN)/pytest
+
+# The whole suite in two halves of about the same length, run side by side by make test:
+# the control plane, compare, the API document and the dashboard; then everything else.
+PAGES_HALF := tests/controlplane tests/compare tests/cli tests/unit tests/contract tests/ui
+
+test-pages: $(STAMP) browser
+	$(BIN)/pytest -p no:cacheprovider $(PAGES_HALF)
+
+test-rest: $(STAMP)
+	$(BIN)/pytest -p no:cacheprovider $(addprefix --ignore=,$(PAGES_HALF))
 
 # The dashboard's browser tests drive Debian's Chromium through Debian's chromedriver
 # (nothing downloads a browser at run time): installed here when missing, as root or with
