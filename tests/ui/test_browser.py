@@ -213,6 +213,41 @@ def test_a_wrong_key_is_refused_and_the_browser_stays_on_sign_in(
     assert "/ui/sign-in" in driver.current_url
 
 
+def test_the_pages_work_by_keyboard_alone(
+    dashboard: Dashboard, seeded: Seeded, driver: WebDriver, shot: Any
+) -> None:
+    prompt = make_prompt(dashboard, seeded.deploy_key, "by-keys", ["One.", "Two."])
+    driver.get(dashboard.url + "/ui/prompts")
+    key = wait_for(driver, "#key")
+    assert driver.switch_to.active_element == key, "the key field has the focus"
+    key.send_keys(seeded.deploy_key, Keys.ENTER)
+    wait_for(driver, "table#prompts")
+
+    def tab_to(css: str, most: int = 40) -> None:
+        target = driver.find_element(By.CSS_SELECTOR, css)
+        for _ in range(most):
+            driver.switch_to.active_element.send_keys(Keys.TAB)
+            if driver.switch_to.active_element == target:
+                return
+        raise AssertionError(f"{css} cannot be reached with the Tab key")
+
+    tab_to("a.skip")
+    tab_to('tr[data-prompt="by-keys"] a')
+    driver.switch_to.active_element.send_keys(Keys.ENTER)
+    WebDriverWait(driver, WAIT_SECONDS).until(lambda d: d.current_url.endswith(prompt.id))
+    tab_to("#weight_2")
+    field = driver.switch_to.active_element
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys("100", Keys.ENTER)  # Enter submits the deploy form: the confirmation
+    wait_for(driver, "#confirm")
+    shot("confirm-by-keyboard")
+    tab_to("#confirm")
+    driver.switch_to.active_element.send_keys(Keys.ENTER)
+    wait_for(driver, "#done")
+    history = dashboard.api(seeded.deploy_key, "GET", f"/v1/prompts/{prompt.id}/deployments")
+    assert history["deployments"][0]["traffic"] == [{"version": "v2", "weight": 100}]
+
+
 def test_a_prompt_shows_its_versions_timeline_and_split(
     dashboard: Dashboard, seeded: Seeded, driver: WebDriver, shot: Any
 ) -> None:
