@@ -9,6 +9,7 @@ import orjson
 from pydantic import ValidationError
 
 from schemas.validation import describe_validation_error
+from workers.fast_decode import fast_row
 from workers.tables import Lineage, TableSpec, Unstorable
 
 
@@ -31,6 +32,13 @@ def decode(spec: TableSpec, value: bytes | None, lineage: Lineage) -> list[Any] 
         return Poison("record is not a JSON object")
     if data.get("v") != 1:
         return Poison(f"unsupported schema version {data.get('v')!r}")
+    row = fast_row(spec, data, lineage)
+    return row if row is not None else reference_row(spec, data, lineage)
+
+
+def reference_row(spec: TableSpec, data: dict[str, Any], lineage: Lineage) -> list[Any] | Poison:
+    """The row the pydantic record model and ``spec.to_row`` make of ``data``, or why not:
+    the reference for every record the fast path (``workers.fast_decode``) does not vouch for."""
     try:
         record = spec.record.model_validate(data)
     except ValidationError as error:

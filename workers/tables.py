@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from pydantic import BaseModel
@@ -47,9 +47,8 @@ class Unstorable(ValueError):
     """A record that validates but does not fit its table's columns (dead-lettered)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Lineage:
-    """Where in Kafka a record was read."""
+class Lineage(NamedTuple):
+    """Where in Kafka a record was read (a tuple: one is made per record read)."""
 
     partition: int
     offset: int
