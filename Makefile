@@ -74,17 +74,8 @@ test-compiled: $(STAMP)
 wheel: $(STAMP)  ## the release wheel (hot path compiled) in dist/, built in a copy of the tree
 	$(BIN)/python -m promptline.devstack.compiled "$(COMPILED)" --wheel-to dist
 
-bench: $(STAMP)  ## every benchmark under bench/, each printing its figures
-	$(BIN)/python -m bench.resolve_engine
-	$(BIN)/python -m bench.resolve_handler
-	$(BIN)/python -m bench.resolve_http
-	$(BIN)/python -m bench.resolve_exposures
-	$(BIN)/python -m bench.sdk
-	$(BIN)/python -m bench.edge_load
-	$(BIN)/python -m bench.serve_processes
-	$(BIN)/python -m bench.worker_throughput
-	$(BIN)/python -m bench.compare_latency
-	$(BIN)/python -m bench.ui_compare
+bench: $(STAMP)  ## every benchmark under bench/ in sequence, then one table of their figures
+	$(BIN)/python -m bench.report
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

@@ -26,6 +26,7 @@ from typing import Any, cast
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
+from bench.figures import Figure, add_json_option, figure, write_json
 from bench.worker_services import bench_settings
 from compare import api as compare_api
 from compare.warehouse import WAREHOUSE, Warehouse
@@ -170,7 +171,7 @@ def report(name: str, samples: list[float]) -> None:
     )
 
 
-async def run(settings: Settings, events: int, repeat: int) -> None:
+async def run(settings: Settings, events: int, repeat: int) -> list[Figure]:
     await migrate(settings)
     entry = prompt(uuid.uuid4())
     start = (datetime.now(UTC) - timedelta(days=DAYS)).replace(minute=0, second=0, microsecond=0)
@@ -207,13 +208,24 @@ async def run(settings: Settings, events: int, repeat: int) -> None:
                     await client.query(raw_sql, parameters={"p": entry.project_id, "q": entry.id})
 
                 print(f"compare latency over {events:,} stored events ({repeat} runs each):")
-                report("whole history", await timed(repeat, get))
-                report(
-                    "7-day window, ragged edges",
-                    await timed(repeat, lambda: get(**{"from": week_from, "to": week_to})),
-                )
-                report("whole history, bucket=day", await timed(repeat, lambda: get(bucket="day")))
-                report("(contrast) figures from raw rows only", await timed(repeat, raw))
+                whole = await timed(repeat, get)
+                report("whole history", whole)
+                week = await timed(repeat, lambda: get(**{"from": week_from, "to": week_to}))
+                report("7-day window, ragged edges", week)
+                by_day = await timed(repeat, lambda: get(bucket="day"))
+                report("whole history, bucket=day", by_day)
+                contrast = await timed(repeat, raw)
+                report("(contrast) figures from raw rows only", contrast)
+                raw_median = statistics.median(contrast)
+                return [
+                    figure(f"{name} median vs raw rows only", statistics.median(samples), "ms",
+                           raw_median)
+                    for name, samples in (
+                        ("whole history", whole),
+                        ("7-day window", week),
+                        ("whole history by day", by_day),
+                    )
+                ]  # fmt: skip
             finally:
                 await client.close()
     finally:
@@ -226,9 +238,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--use-env", action="store_true", help="use PROMPTLINE_* services")
+    add_json_option(parser)
     args = parser.parse_args()
     with bench_settings(args.use_env) as settings:
-        asyncio.run(run(settings, args.events, args.repeat))
+        write_json(
+            args.json, "compare_latency", asyncio.run(run(settings, args.events, args.repeat))
+        )
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from bench.figures import add_json_option, figure, write_json
 from controlplane.authoring import push_numbered_version
 from controlplane.store.engine import create_engine, session_factory
 from controlplane.tenancy import create_api_key, create_organization, create_project
@@ -133,6 +134,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=30_000, help="events per scenario")
     parser.add_argument("--seconds", type=float, default=10.0, help="time limit per scenario")
     parser.add_argument("--concurrency", type=int, default=64, help="connections for singles")
+    add_json_option(parser)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="promptline-bench-") as folder:
@@ -181,6 +183,20 @@ def main() -> None:
     for line in table(results, bare):
         print(line)
     print(f"({os.cpu_count()} CPUs; broker, edge and load generator on one machine, loopback)")
+    write_json(
+        args.json,
+        "edge_load",
+        [
+            figure(
+                f"{name} vs bare producer ({'pipelined' if 'batch' in name else 'awaited'})",
+                result["events_per_second"],
+                "events/s",
+                bare["pipelined" if "batch" in name else "awaited_per_task"],
+            )
+            for name, result in results.items()
+        ]
+        + [figure(f"{name} p99", result["p99_ms"], "ms") for name, result in results.items()],
+    )
 
 
 def table(results: dict[str, dict[str, Any]], bare: dict[str, float]) -> list[str]:

@@ -17,6 +17,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from bench.figures import add_json_option, figure, write_json
 from controlplane.catalog import Catalog, DeploymentRecord, VersionRecord, build_prompt_entry
 from controlplane.resolve import resolve
 
@@ -94,6 +95,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=1_000)
     parser.add_argument("--calls", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)
+    add_json_option(parser)
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
@@ -127,6 +129,15 @@ def main() -> None:
     print(
         f"latency: p50 {cuts[499] / 1000:.2f} us, p99 {cuts[989] / 1000:.2f} us, "
         f"p99.9 {cuts[998] / 1000:.2f} us"
+    )
+    write_json(
+        args.json,
+        "resolve_engine",
+        [
+            figure("resolves/s, one core", statistics.median(rates), "/s"),
+            figure("resolve p50", cuts[499] / 1000, "us"),
+            figure("resolve p99", cuts[989] / 1000, "us"),
+        ],
     )
 
 

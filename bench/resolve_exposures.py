@@ -28,6 +28,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench.figures import Figure, add_json_option, figure, write_json
 from bench.resolve_http import (
     PATH,
     PROMPT,
@@ -86,7 +87,7 @@ async def _stored(settings: Settings, expected: int) -> int:
     return count
 
 
-def run(args: argparse.Namespace, work: Path) -> None:
+def run(args: argparse.Namespace, work: Path) -> list[Figure]:
     """Both servers up, the load on each in turn, then the count of stored exposures."""
     with running_broker_and_clickhouse(work) as (broker_port, clickhouse_port):
         settings = Settings(
@@ -142,6 +143,19 @@ def run(args: argparse.Namespace, work: Path) -> None:
             f"\nresolves answered 200 with exposures on: {answered:,.0f}; exposures sent: "
             f"{sent:,.0f} (lost: {lost:,.0f}); stored in exposure_events: {stored:,} ({verdict})"
         )
+    off = [p for p in phases if p.target == "off"]
+    on = [p for p in phases if p.target == "on"]
+    ratios = [o.requests_per_second / b.requests_per_second for b, o in zip(off, on, strict=True)]
+    return [
+        figure(
+            "req/s, exposures on vs off",
+            statistics.median(p.requests_per_second for p in on),
+            "req/s",
+            statistics.median(p.requests_per_second for p in off),
+            statistics.median(ratios),
+        ),
+        figure("exposures stored vs resolves answered 200", stored, "rows", answered),
+    ]
 
 
 def _report(phases: list[Phase], args: argparse.Namespace) -> None:
@@ -178,9 +192,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--build", choices=["pure", "compiled"], default="pure")
+    add_json_option(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="promptline-bench-") as folder:
-        run(args, Path(folder))
+        write_json(args.json, "resolve_exposures", run(args, Path(folder)))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from typing import Any, cast
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+from bench.figures import Figure, add_json_option, figure, write_json
 from bench.resolve_http import DEPLOY, OVERRIDES, V1, V2
 from controlplane import api
 from controlplane.catalog import (
@@ -100,19 +101,21 @@ async def per_call_us(path: str, calls: int) -> float:
     return statistics.median(rounds)
 
 
-async def run(calls: int) -> None:
+async def run(calls: int) -> list[Figure]:
     constant = await per_call_us("/constant", calls)
     resolve = await per_call_us("/v1/resolve", calls)
     print(f"in process, median of {ROUNDS} rounds of {calls:,} calls:")
     print(f"  constant handler  {constant:7.2f} us/call")
     print(f"  POST /v1/resolve  {resolve:7.2f} us/call  (+{resolve - constant:.2f} us)")
+    return [figure("POST /v1/resolve per call vs a constant handler", resolve, "us", constant)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50_000)
+    add_json_option(parser)
     args = parser.parse_args()
-    asyncio.run(run(args.calls))
+    write_json(args.json, "resolve_handler", asyncio.run(run(args.calls)))
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ from typing import Any
 from aiohttp import ClientSession, web
 from sqlalchemy import update
 
+from bench.figures import Figure, add_json_option, figure, write_json
 from controlplane.store.engine import create_engine, session_factory
 from controlplane.store.models import Organization
 from controlplane.tenancy import ALL_SCOPES, create_api_key, create_organization, create_project
@@ -327,6 +328,35 @@ def _report(phases: list[Phase], args: argparse.Namespace) -> None:
         )
 
 
+def figures(phases: list[Phase]) -> list[Figure]:
+    """Each build's median req/s and p99 against the bare handler's (``--json``)."""
+    bare = [p for p in phases if p.target == "bare"]
+    made = []
+    for target in TARGETS[1:]:
+        runs = [p for p in phases if p.target == target]
+        if not runs:
+            continue
+        ratios = [
+            r.requests_per_second / b.requests_per_second for b, r in zip(bare, runs, strict=True)
+        ]
+        made += [
+            figure(
+                f"{target} req/s vs bare handler",
+                statistics.median(p.requests_per_second for p in runs),
+                "req/s",
+                statistics.median(p.requests_per_second for p in bare),
+                statistics.median(ratios),
+            ),
+            figure(
+                f"{target} p99 vs bare handler",
+                statistics.median(p.p99_ms for p in runs),
+                "ms",
+                statistics.median(p.p99_ms for p in bare),
+            ),
+        ]
+    return made
+
+
 def _profile(pid: int, port: int, script: Path, args: argparse.Namespace, out: Path) -> None:
     """py-spy record of the resolve server while wrk drives it."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -453,6 +483,7 @@ def main() -> None:
         help="also profile resolve (pure Python if served) with py-spy: an .svg, else collapsed",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs)")
+    add_json_option(parser)
     parser.add_argument(
         "--exposures",
         action="store_true",
@@ -474,9 +505,11 @@ def main() -> None:
             from bench import resolve_exposures  # it builds on this module
 
             args.build = "pure" if args.build == "both" else args.build
-            resolve_exposures.run(args, work)
+            write_json(args.json, "resolve_exposures", resolve_exposures.run(args, work))
             return
-        _report(run(args, work), args)
+        phases = run(args, work)
+        _report(phases, args)
+        write_json(args.json, "resolve_http", figures(phases))
     finally:
         if args.keep:
             print(f"logs and store kept in {work}")

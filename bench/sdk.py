@@ -37,6 +37,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.figures import Figure, add_json_option, figure, write_json
 from bench.resolve_http import PROMPT, create_prompt, create_tenant, store_and_broker
 from promptline.devstack.services import http_ok, running
 from promptline_sdk import Client
@@ -134,7 +135,7 @@ def _line(name: str, values: list[float], unit: str) -> str:
     )
 
 
-def run(args: argparse.Namespace, work: Path) -> None:
+def run(args: argparse.Namespace, work: Path) -> list[Figure]:
     """Everything above, printed with ratios to the same run's baselines."""
     with served(work) as (url, key):
         quiet = Client(url, key, startup_timeout=10.0, events=False)
@@ -178,6 +179,16 @@ def run(args: argparse.Namespace, work: Path) -> None:
     )
     print(_line("deploy -> SDK, stream", streamed, "ms"))
     print(_line("deploy -> SDK, polling every 1 s", polled, "ms"))
+    return [
+        figure("local resolve p50 vs HTTP round trip", percentile(local, 0.5), "us",
+               percentile(remote, 0.5)),
+        figure("local resolve p99 vs HTTP round trip", percentile(local, 0.99), "us",
+               percentile(remote, 0.99)),
+        figure("event call p50 vs deque.append", percentile(calls, 0.5), "us",
+               percentile(floor, 0.5)),
+        figure("deploy -> SDK p50, stream vs polling", percentile(streamed, 0.5), "ms",
+               percentile(polled, 0.5)),
+    ]  # fmt: skip
 
 
 def main() -> None:
@@ -186,9 +197,10 @@ def main() -> None:
     parser.add_argument("--http", type=int, default=2_000, help="HTTP resolves (the baseline)")
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--deploys", type=int, default=20)
+    add_json_option(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="promptline-bench-") as folder:
-        run(args, Path(folder))
+        write_json(args.json, "sdk", run(args, Path(folder)))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from typing import Any
 from aiohttp import ClientSession
 from sqlalchemy import update
 
+from bench.figures import Figure, add_json_option, figure, write_json
 from bench.resolve_http import (
     PROMPT,
     WRK_SCRIPT,
@@ -251,6 +252,29 @@ def report(phases: list[Phase], args: argparse.Namespace) -> None:
         )
 
 
+def figures(phases: list[Phase], scenarios: list[str]) -> list[Figure]:
+    """Per scenario: N=2's median req/s against N=1's, the ratio the rounds' median."""
+    made = []
+    for scenario in scenarios:
+        by_n = {
+            n: [p for p in phases if p.scenario == scenario and p.processes == n] for n in GROUPS
+        }
+        ratios = [
+            two.requests_per_second / one.requests_per_second
+            for one, two in zip(by_n[1], by_n[2], strict=True)
+        ]
+        made.append(
+            figure(
+                f"{scenario} req/s, N=2 vs N=1",
+                statistics.median(p.requests_per_second for p in by_n[2]),
+                "req/s",
+                statistics.median(p.requests_per_second for p in by_n[1]),
+                statistics.median(ratios),
+            )
+        )
+    return made
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per measured phase")
@@ -270,12 +294,15 @@ def main() -> None:
         "or each process's memory (--limits-per-process): what Redis costs per request",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs)")
+    add_json_option(parser)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is required: apt-get install wrk")
     work = Path(tempfile.mkdtemp(prefix="promptline-bench-"))
     try:
-        report(run(args, work), args)
+        phases = run(args, work)
+        report(phases, args)
+        write_json(args.json, "serve_processes", figures(phases, args.scenarios))
     finally:
         if args.keep:
             print(f"logs and store kept in {work}")

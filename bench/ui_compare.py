@@ -37,6 +37,7 @@ from aiohttp import ClientResponse, ClientSession, CookieJar, web
 from aiohttp.test_utils import TestServer
 
 from bench.compare_latency import DAYS, generate, p95, timed
+from bench.figures import Figure, add_json_option, figure, write_json
 from bench.worker_services import bench_settings
 from compare.window import floor_hour
 from controlplane.api.context import CONTROL_PLANE
@@ -236,7 +237,7 @@ async def settled(settings: Settings) -> tuple[int, float]:
         await client.close()
 
 
-async def run(settings: Settings, events: int, repeat: int) -> None:
+async def run(settings: Settings, events: int, repeat: int) -> list[Figure]:
     print(f"load average at start (1, 5, 15 min): {load()}  ({os.cpu_count()} CPUs)")
     await upgrade(settings.database_url)
     await migrate(settings)
@@ -270,6 +271,7 @@ async def run(settings: Settings, events: int, repeat: int) -> None:
                 f" {'wall p50':>10} {'page/json':>10}"
             )
             worst = 0.0
+            made: list[Figure] = []
             for case in cases(start, datetime.now(UTC)):
                 page = Route(f"/ui/prompts/{prompt_id}/compare", case.page, page_dur)
                 api = Route(f"/v1/prompts/{prompt_id}/compare", case.api, handler_dur, bearer)
@@ -278,11 +280,20 @@ async def run(settings: Settings, events: int, repeat: int) -> None:
                 print(row(case.name, "page", page, f"{ratio:.2f}x"))
                 print(row(case.name, "json", api, ""))
                 worst = max(worst, p95(page.server))
+                made.append(
+                    figure(
+                        f"{case.name}: page vs JSON route, server p50",
+                        statistics.median(page.server),
+                        "ms",
+                        statistics.median(api.server),
+                    )
+                )
             verdict = "within" if worst <= TARGET_MS else "OVER"
             print(f"worst page p95 (server): {worst:.1f} ms, {verdict} {TARGET_MS:.0f} ms")
     finally:
         await server.close()
     print(f"load average at end (1, 5, 15 min): {load()}")
+    return [*made, figure("worst page p95 (server)", worst, "ms")]
 
 
 def main() -> None:
@@ -290,9 +301,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--use-env", action="store_true", help="use PROMPTLINE_* services")
+    add_json_option(parser)
     args = parser.parse_args()
     with bench_settings(args.use_env) as settings:
-        asyncio.run(run(settings, args.events, args.repeat))
+        write_json(args.json, "ui_compare", asyncio.run(run(settings, args.events, args.repeat)))
 
 
 if __name__ == "__main__":

