@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import orjson
@@ -36,6 +37,7 @@ how many rows that block held in all, and the insert (piece) that stored it
 Identity = tuple[uuid.UUID, uuid.UUID, str]
 """(project, prompt, dedup key): events with the same identity are one event."""
 
+ZERO = timedelta(0)
 UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
 # DateTime64(3) holds 1900-01-01 to 2299-12-31; anything else would fail the whole block.
@@ -63,6 +65,17 @@ class TableSpec:
     record: type[BaseModel]
     columns: tuple[str, ...]
     to_row: Callable[[Any, Lineage], list[Any]]
+    # Where the columns the workers read are, found once: a batch reads them for every row.
+    _identity: Callable[[list[Any]], Identity] = field(init=False, repr=False, compare=False)
+    _offset_at: int = field(init=False, repr=False, compare=False)
+    _received_at: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        where = self.columns.index
+        identity = itemgetter(where("project_id"), where("prompt_id"), where("dedup_key"))
+        object.__setattr__(self, "_identity", identity)
+        object.__setattr__(self, "_offset_at", where("kafka_offset"))
+        object.__setattr__(self, "_received_at", where("received_at"))
 
     @property
     def insert_columns(self) -> tuple[str, ...]:
@@ -71,28 +84,26 @@ class TableSpec:
 
     def identity(self, row: list[Any]) -> Identity:
         """The event's identity in ``row``."""
-        columns = self.columns
-        return (
-            row[columns.index("project_id")],
-            row[columns.index("prompt_id")],
-            row[columns.index("dedup_key")],
-        )
+        return self._identity(row)
 
     def offset(self, row: list[Any]) -> int:
         """The Kafka offset the event in ``row`` was read at."""
-        value: int = row[self.columns.index("kafka_offset")]
+        value: int = row[self._offset_at]
         return value
 
     def received_at(self, row: list[Any]) -> datetime:
         """When the edge accepted the event in ``row``."""
-        value: datetime = row[self.columns.index("received_at")]
+        value: datetime = row[self._received_at]
         return value
 
     def month(self, row: list[Any]) -> int:
         """The raw table partition ``row`` goes to: ``toYYYYMM(received_at)``, in UTC."""
-        moment = self.received_at(row)
-        utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-        return utc.year * 100 + utc.month
+        moment: datetime = row[self._received_at]
+        if moment.tzinfo is None:
+            return moment.year * 100 + moment.month
+        if moment.utcoffset() != ZERO:
+            moment = moment.astimezone(UTC)
+        return moment.year * 100 + moment.month
 
 
 def _checked_time(value: datetime) -> datetime:
