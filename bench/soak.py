@@ -20,7 +20,8 @@ that due time. A closed loop (wrk, even with a Lua ``delay()``) sends the next r
 connection only when the previous one is answered, so when the service slows the rate
 drops and the wait is not measured (coordinated omission): the slowdowns a soak looks for
 would hide themselves. The generator's own CPU share is printed, so a saturated generator
-would show.
+would show. A minute's requests are those sent in it; its 2xx, failures and latencies are
+those answered in it (an answer late across a minute's end counts in the next).
 
 The verdict: after the first five minutes memory grows by no more than 5% (RSS at minute
 5 against the last minute, serve and worker), no minute from the fifth on has a p99 over
