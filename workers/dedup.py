@@ -11,18 +11,20 @@ worker, in order.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from workers.sink import ClickHouseSink
+from workers.sink import ClickHouseSink, Table
 from workers.tables import Identity, TableSpec
 
 LOOKUP_CHUNK = 10_000
-"""Keys per lookup query: a whole batch at the default batch size."""
-LOOKUP_SETTINGS = {"max_query_size": 16 * 1024 * 1024}
-"""The keys travel in the query text (client-side binding), past the 256 KiB default;
-16 MiB holds a chunk of keys of the longest allowed size (255 characters)."""
+"""Identities per lookup query: a whole batch at the default batch size."""
+LOOKUP_TABLE = "lookup"
+LOOKUP_STRUCTURE = "project_id UUID, prompt_id UUID, dedup_key String"
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+"""TabSeparated escaping of a key: any text may be a client's idempotency key."""
 
 
 def first_copies(
@@ -68,19 +70,27 @@ class DuplicateFinder:
     async def _lookup(
         self, table: str, chunk: Sequence[Identity], since_ms: int | None
     ) -> set[Identity]:
-        # Client-side binding: the values travel in the POST body, not in a URL.
+        # The identities travel as an external table (data the server reads in bulk), not as
+        # thousands of literals in the query text for its SQL parser to take one by one.
         sql = (
             f"SELECT project_id, prompt_id, dedup_key FROM {table}"
-            " WHERE project_id IN %(projects)s AND prompt_id IN %(prompts)s"
-            " AND dedup_key IN %(keys)s"
+            " WHERE (project_id, prompt_id, dedup_key) IN"
+            f" (SELECT project_id, prompt_id, dedup_key FROM {LOOKUP_TABLE})"
         )
-        parameters: dict[str, Any] = {
-            "projects": tuple({identity[0] for identity in chunk}),
-            "prompts": tuple({identity[1] for identity in chunk}),
-            "keys": tuple({identity[2] for identity in chunk}),
-        }
+        parameters: dict[str, Any] = {LOOKUP_TABLE: Table(LOOKUP_STRUCTURE, _tsv(chunk))}
         if since_ms is not None:
-            sql += " AND received_at >= fromUnixTimestamp64Milli(%(since)s)"
+            sql += " AND received_at >= fromUnixTimestamp64Milli({since:Int64})"
             parameters["since"] = since_ms
-        rows = await self._sink.rows(sql, parameters, LOOKUP_SETTINGS)
+        rows = await self._sink.rows(sql, parameters)
         return {(row[0], row[1], row[2]) for row in rows}
+
+
+def _tsv(chunk: Sequence[Identity]) -> bytes:
+    """The identities as TabSeparated rows (ids repeat: each is spelled once)."""
+    spelled: dict[uuid.UUID, str] = {}
+    lines = []
+    for project, prompt, key in chunk:
+        project_text = spelled.get(project) or spelled.setdefault(project, str(project))
+        prompt_text = spelled.get(prompt) or spelled.setdefault(prompt, str(prompt))
+        lines.append(f"{project_text}\t{prompt_text}\t{key.translate(_TSV_ESCAPES)}\n")
+    return "".join(lines).encode()

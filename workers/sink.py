@@ -22,10 +22,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from clickhouse_connect.driver.asyncclient import AsyncClient
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError, ProgrammingError
+from clickhouse_connect.driver.external import ExternalData
 
 from workers.progress import Hold, Progress
 
@@ -84,6 +86,19 @@ ENCODING_ERRORS = (DataError, ProgrammingError, TypeError, ValueError, OverflowE
 rows do not match the columns: about the insert, never about reaching ClickHouse."""
 
 MAX_REASON_CHARS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """Rows a query reads as a table of its own (ClickHouse's external data), in ``fmt``.
+
+    A lookup of thousands of keys sends them as data the server reads in bulk, rather than
+    as literals its SQL parser must take one by one (``workers/dedup.py``).
+    """
+
+    structure: str
+    data: bytes
+    fmt: str = "TabSeparated"
 
 
 class Refused(Exception):
@@ -188,9 +203,25 @@ class ClickHouseSink:
     async def rows(
         self, sql: str, parameters: dict[str, Any], settings: dict[str, Any] | None = None
     ) -> Sequence[Sequence[Any]]:
-        """The rows of a query, retried until ClickHouse answers."""
+        """The rows of a query, retried until ClickHouse answers.
+
+        A parameter whose value is a :class:`Table` is sent as an external table of that name
+        (data, not query text); the others are bound as clickhouse-connect binds them.
+        """
+        tables = {name: value for name, value in parameters.items() if isinstance(value, Table)}
+        external: ExternalData | None = None
+        if tables:
+            parameters = {k: v for k, v in parameters.items() if k not in tables}
+            external = ExternalData()
+            for name, table in tables.items():
+                external.add_file(
+                    file_name=name, data=table.data, fmt=table.fmt, structure=table.structure
+                )
         result = await self._retry(
-            "query", lambda: self._client.query(sql, parameters=parameters, settings=settings)
+            "query",
+            lambda: self._client.query(
+                sql, parameters=parameters, settings=settings, external_data=external
+            ),
         )
         return result.result_rows
 

@@ -26,6 +26,7 @@ import pytest
 from clickhouse_connect.driver.asyncclient import AsyncClient
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
+from clickhouse_connect.driver.external import ExternalData
 from clickhouse_connect.driver.summary import QuerySummary
 
 from promptline.devstack.services import (
@@ -279,6 +280,30 @@ def test_parameters_filter_a_table_and_go_by_form_when_long(client: Client, data
         parameters={"ids": wanted, "skip": rows[7][1]},
     )
     assert [row[0] for row in result.result_rows] == [r[0] for r in rows[::7] if r[0] != 7]
+
+
+def test_external_data_is_a_table_of_the_query(client: Client, database: str) -> None:
+    table = f"{database}.events"
+    client.command(TABLE_DDL.format(table=table))
+    rows = sample_rows(500, seed=5)
+    client.insert(table, rows, column_names=COLUMNS)
+    wanted = rows[::9]
+    escapes = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n"})
+    data = "".join(f"{row[4]}\t{row[1].translate(escapes)}\n" for row in wanted).encode()
+    external = ExternalData(file_name="wanted", data=data, structure="uid UUID, name String")
+    external.add_file(file_name="skip", data=b"9\n", fmt="CSV", types="UInt64")
+    result = client.query(
+        f"SELECT id FROM {table} WHERE (uid, name) IN (SELECT uid, name FROM wanted)"
+        " AND id NOT IN (SELECT _1 FROM skip) AND id < {below:UInt64} ORDER BY id",
+        parameters={"below": 400},
+        external_data=external,
+    )
+    assert [row[0] for row in result.result_rows] == [
+        row[0] for row in wanted if row[0] != 9 and row[0] < 400
+    ]
+    # The tables last as long as their query.
+    with pytest.raises(DatabaseError):
+        client.query("SELECT count() FROM wanted")
 
 
 def test_dedup_token_applies_an_insert_once(client: Client, database: str) -> None:

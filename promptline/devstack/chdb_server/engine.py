@@ -66,6 +66,20 @@ class _Session(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class ExternalTable:
+    """Data sent with a query (multipart "external data"), read as a temporary table ``name``.
+
+    The real server makes each such file a temporary table for the query's duration; so does
+    the engine, with ``CREATE TEMPORARY TABLE`` and ``INSERT ... FROM INFILE``, dropped after.
+    """
+
+    name: str
+    structure: str
+    fmt: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Statement:
     """One statement and its context, as the HTTP layer parsed it.
 
@@ -85,6 +99,7 @@ class Statement:
     insert_data: bytes = b""
     insert_settings: str = ""
     keyword: str = ""
+    external: tuple[ExternalTable, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +173,8 @@ class _SessionState:
             self._set(statement.settings)
             if statement.insert_format is not None:
                 return self._insert(statement, statement.insert_format)
+            if statement.external:
+                return self._query_with(statement)
             return self._query(statement)
         finally:
             # A client's own SET, or a statement that may move or drop the current database,
@@ -214,6 +231,29 @@ class _SessionState:
             return self._query(statement, " ".join(clause for clause in clauses if clause))
         finally:
             path.unlink(missing_ok=True)
+
+    def _query_with(self, statement: Statement) -> Outcome:
+        """The query with its external tables, each loaded from a spool file, then dropped."""
+        created: list[str] = []
+        try:
+            for table in statement.external:
+                name = quote_identifier(table.name)
+                self._run(f"CREATE TEMPORARY TABLE {name} ({table.structure}) ENGINE = Memory")
+                created.append(name)
+                path = self._spool / "external"
+                path.write_bytes(table.data)
+                try:
+                    infile = f"FROM INFILE {quote_string(str(path))} COMPRESSION 'none'"
+                    self._run(f"INSERT INTO {name} {infile} FORMAT {table.fmt}")
+                finally:
+                    path.unlink(missing_ok=True)
+            return self._query(statement)
+        finally:
+            for name in created:
+                self._run(f"DROP TEMPORARY TABLE IF EXISTS {name}")
+
+    def _run(self, sql: str) -> None:
+        _chdb_call(lambda: self.session.query(sql))
 
     def close(self) -> None:
         """Close the session, flushing it to the data directory, and remove the spool."""

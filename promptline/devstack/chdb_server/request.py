@@ -2,7 +2,8 @@
 
 Follows the real server's HTTPHandler: the SQL is the ``query`` URL parameter, a
 newline, then the request body (either may be empty); ``multipart/form-data`` carries
-``query`` and ``param_*`` as form fields. Every other URL parameter is a setting,
+``query`` and ``param_*`` as form fields, and files as external tables (with their
+``NAME_structure``/``_types``/``_format`` parameters). Every other URL parameter is a setting,
 except the interface's own parameters and the transport-only settings listed below.
 
 Accepted and ignored, because they make no sense in-process:
@@ -21,13 +22,19 @@ Accepted and ignored, because they make no sense in-process:
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from promptline.devstack.chdb_server.encoding import decode_body
-from promptline.devstack.chdb_server.engine import Statement
-from promptline.devstack.chdb_server.errors import NOT_IMPLEMENTED, SYNTAX_ERROR, ClickHouseError
+from promptline.devstack.chdb_server.engine import ExternalTable, Statement
+from promptline.devstack.chdb_server.errors import (
+    BAD_ARGUMENTS,
+    NOT_IMPLEMENTED,
+    SYNTAX_ERROR,
+    ClickHouseError,
+)
 from promptline.devstack.chdb_server.params import is_param, query_params
 from promptline.devstack.chdb_server.sql import (
     RESULT_KEYWORDS,
@@ -92,6 +99,7 @@ class HttpQuery:
     settings: dict[str, str]
     params: dict[str, str]
     query_id: str
+    external: tuple[ExternalTable, ...] = ()
 
 
 def _form_value(key: str, value: object) -> str:
@@ -99,8 +107,47 @@ def _form_value(key: str, value: object) -> str:
         return value
     if isinstance(value, bytes):
         return value.decode("utf-8")
-    raise ClickHouseError.of(
-        NOT_IMPLEMENTED, f"External data ('{key}') is not supported by the local chDB server"
+    raise ClickHouseError.of(NOT_IMPLEMENTED, f"Form field '{key}' is neither text nor a file")
+
+
+def _columns_of_types(types: str) -> str:
+    """``_1 T1, _2 T2, ...`` for ``{name}_types`` (commas inside parentheses kept)."""
+    parts: list[str] = []
+    depth, start = 0, 0
+    for index, char in enumerate(types + ","):
+        depth += char == "("
+        depth -= char == ")"
+        if char == "," and depth == 0:
+            parts.append(types[start:index].strip())
+            start = index + 1
+    return ", ".join(f"_{number} {kind}" for number, kind in enumerate(parts, 1))
+
+
+def _external_tables(files: dict[str, bytes], fields: dict[str, str]) -> tuple[ExternalTable, ...]:
+    """The external tables the files are, as the real server reads them: each file's field
+    name is the table's; ``{name}_structure`` (or ``_types``) and ``{name}_format`` say how."""
+    tables = []
+    for name, data in files.items():
+        structure = fields.get(f"{name}_structure")
+        types = fields.get(f"{name}_types")
+        if structure is None and types is None:
+            raise ClickHouseError.of(
+                BAD_ARGUMENTS, f"Neither structure nor types have not been provided for {name}"
+            )
+        tables.append(
+            ExternalTable(
+                name=name,
+                structure=structure if structure is not None else _columns_of_types(types or ""),
+                fmt=fields.get(f"{name}_format") or "TabSeparated",
+                data=data,
+            )
+        )
+    return tuple(tables)
+
+
+def _external_params(files: dict[str, bytes]) -> frozenset[str]:
+    return frozenset(
+        f"{name}_{part}" for name in files for part in ("structure", "types", "format")
     )
 
 
@@ -111,18 +158,27 @@ async def read_http_query(request: web.Request, query_id: str) -> HttpQuery:
     """
     fields: list[tuple[str, str]] = list(request.query.items())
     body = b""
+    files: dict[str, bytes] = {}
     if request.content_type == "multipart/form-data":
         form = await request.post()
-        fields.extend((key, _form_value(key, value)) for key, value in form.items())
+        for key, value in form.items():
+            if isinstance(value, web.FileField):
+                files.setdefault(key, await asyncio.to_thread(value.file.read))
+            else:
+                fields.append((key, _form_value(key, value)))
     elif request.can_read_body:
         body = await request.read()
     first: dict[str, str] = {}
     for key, value in fields:
         first.setdefault(key, value)
+    external_params = _external_params(files)
     settings = {
         key: value
         for key, value in first.items()
-        if key not in INTERFACE_PARAMS and key not in IGNORED_SETTINGS and not is_param(key)
+        if key not in INTERFACE_PARAMS
+        and key not in IGNORED_SETTINGS
+        and key not in external_params
+        and not is_param(key)
     }
     return HttpQuery(
         query_param=first.get("query", ""),
@@ -135,6 +191,7 @@ async def read_http_query(request: web.Request, query_id: str) -> HttpQuery:
         settings=settings,
         params=query_params(fields),
         query_id=first.get("query_id") or query_id,
+        external=_external_tables(files, first),
     )
 
 
@@ -168,4 +225,5 @@ def prepare_statement(query: HttpQuery) -> Statement:
         output_format=query.default_format,
         result_format=(shape.output_format or query.default_format) if produces_result else None,
         keyword=shape.keyword,
+        external=query.external,
     )
