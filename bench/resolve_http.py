@@ -93,7 +93,19 @@ DEPLOY = {
 }
 
 # One wrk thread; every request a new user id; a quarter of them match the rule.
-WRK_SCRIPT = """
+WRK_DONE = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK {"requests":%%d,"duration_us":%%d,"non2xx":%%d,"socket_errors":%%d,'
+    .. '"p50_us":%%d,"p99_us":%%d}\\n', summary.requests, summary.duration, e.status,
+    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"""
+"""wrk's summary as one JSON line (``WRK {...}``) that ``run_wrk`` reads; %-escaped, like
+the scripts it ends."""
+WRK_SCRIPT = (
+    """
 local counter = 0
 local locales = {"en-US", "de-DE", "ja-JP", "pt-BR"}
 wrk.method = "POST"
@@ -106,14 +118,9 @@ request = function()
     .. '"cart_value":%%d}}', counter, locales[counter %% 4 + 1], counter %% 200)
   return wrk.format(nil, "%(path)s", nil, body)
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRK {"requests":%%d,"duration_us":%%d,"non2xx":%%d,"socket_errors":%%d,'
-    .. '"p50_us":%%d,"p99_us":%%d}\\n', summary.requests, summary.duration, e.status,
-    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
-end
 """
+    + WRK_DONE
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,22 +224,36 @@ def measure(
     )
 
 
-async def create_tenant(settings: Settings) -> str:
-    """A business-plan organisation with resolve's limit lifted, a project and a key."""
+async def create_tenant(
+    settings: Settings, overrides: dict[str, Any] = OVERRIDES, name: str = "bench"
+) -> str:
+    """A business-plan organisation with ``overrides`` (resolve's limit lifted), a project
+    and a key."""
     engine = create_engine(settings.database_url)
     try:
         async with session_factory(engine)() as session, session.begin():
-            org = await create_organization(session, "bench", "business")
+            org = await create_organization(session, name, "business")
             await session.execute(
                 update(Organization)
                 .where(Organization.id == org.id)
-                .values(limit_overrides=OVERRIDES)
+                .values(limit_overrides=overrides)
             )
-            project = await create_project(session, org.id, "bench")
-            issued = await create_api_key(session, project.id, ALL_SCOPES, "bench")
+            project = await create_project(session, org.id, name)
+            issued = await create_api_key(session, project.id, ALL_SCOPES, name)
     finally:
         await engine.dispose()
     return issued.secret
+
+
+async def prompt_ids(base_url: str, key: str) -> dict[str, str]:
+    """The prompt's id and its first version's hash, as analytics events name them."""
+    headers = {"Authorization": f"Bearer {key}"}
+    async with ClientSession(base_url, headers=headers) as client:
+        async with client.get(f"/v1/prompts/{PROMPT}") as answer:
+            prompt: dict[str, Any] = await answer.json()
+        async with client.get(f"/v1/prompts/{PROMPT}/versions/v1") as answer:
+            version: dict[str, Any] = await answer.json()
+    return {"prompt_id": str(prompt["id"]), "version_hash": str(version["content_hash"])}
 
 
 async def create_prompt(base_url: str, key: str) -> bytes:

@@ -31,24 +31,19 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from aiohttp import ClientSession
-from sqlalchemy import update
 
 from bench.figures import Figure, add_json_option, figure, write_json
 from bench.resolve_http import (
     PROMPT,
+    WRK_DONE,
     WRK_SCRIPT,
     create_prompt,
+    create_tenant,
+    prompt_ids,
     run_wrk,
     store_and_broker,
 )
-from controlplane.store.engine import create_engine, session_factory
-from controlplane.store.models import Organization
-from controlplane.tenancy import ALL_SCOPES, create_api_key, create_organization, create_project
 from promptline.devstack.services import LOOPBACK, free_port, http_ok, running
-from promptline.settings import Settings
 from tests.support.redis import local_redis
 
 UNLIMITED = "1000000/second"
@@ -59,21 +54,17 @@ OVERRIDES = {
 }
 GROUPS = (1, 2)
 WARMUP_SECONDS = 2
-ANALYTICS_SCRIPT = """
+ANALYTICS_SCRIPT = (
+    """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer %(key)s"
 wrk.body = '{"prompt_id":"%(prompt_id)s","version_hash":"%(version_hash)s",'
   .. '"latency_ms":412.5,"cost_usd":0.002}'
 wrk.path = "/api/v1/prompts/analytics"
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRK {"requests":%%d,"duration_us":%%d,"non2xx":%%d,"socket_errors":%%d,'
-    .. '"p50_us":%%d,"p99_us":%%d}\\n', summary.requests, summary.duration, e.status,
-    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
-end
 """
+    + WRK_DONE
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,35 +78,6 @@ class Phase:
     p99_ms: float
     server_cpu: float
     """CPU seconds per second of the parent and all its children (1.0: one core's worth)."""
-
-
-async def create_tenant(settings: Settings) -> str:
-    """A business-plan organisation whose limits do not bind, a project and a key."""
-    engine = create_engine(settings.database_url)
-    try:
-        async with session_factory(engine)() as session, session.begin():
-            org = await create_organization(session, "bench", "business")
-            await session.execute(
-                update(Organization)
-                .where(Organization.id == org.id)
-                .values(limit_overrides=OVERRIDES)
-            )
-            project = await create_project(session, org.id, "bench")
-            issued = await create_api_key(session, project.id, ALL_SCOPES, "bench")
-    finally:
-        await engine.dispose()
-    return issued.secret
-
-
-async def prompt_ids(base_url: str, key: str) -> dict[str, str]:
-    """The prompt's id and its first version's hash, as analytics events name them."""
-    headers = {"Authorization": f"Bearer {key}"}
-    async with ClientSession(base_url, headers=headers) as client:
-        async with client.get(f"/v1/prompts/{PROMPT}") as answer:
-            prompt: dict[str, Any] = await answer.json()
-        async with client.get(f"/v1/prompts/{PROMPT}/versions/v1") as answer:
-            version: dict[str, Any] = await answer.json()
-    return {"prompt_id": str(prompt["id"]), "version_hash": str(version["content_hash"])}
 
 
 def _group_cpu(parent: int) -> float:
@@ -178,7 +140,9 @@ def groups(
 def run(args: argparse.Namespace, work: Path) -> list[Phase]:
     """Both groups up at once, then each scenario on each in turn, round after round."""
     with local_redis(work) as redis_url, store_and_broker(work) as (settings, env):
-        key = asyncio.run(create_tenant(settings))  # before serving: in every catalog at once
+        key = asyncio.run(
+            create_tenant(settings, OVERRIDES, "bench")
+        )  # before serving: in every catalog at once
         extra = []
         if args.limits == "redis":
             env = {**env, "PROMPTLINE_REDIS_URL": redis_url}

@@ -54,13 +54,16 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from sqlalchemy import update
 
 from bench.figures import Figure, add_json_option, figure, write_json
-from bench.resolve_http import PROMPT, create_prompt, run_wrk
-from controlplane.store.engine import create_engine, session_factory
-from controlplane.store.models import Organization
-from controlplane.tenancy import ALL_SCOPES, create_api_key, create_organization, create_project
+from bench.resolve_http import (
+    PROMPT,
+    WRK_DONE,
+    create_prompt,
+    create_tenant,
+    prompt_ids,
+    run_wrk,
+)
 from promptline.clickhouse import connect
 from promptline.commands.migrate import run_migrations
 from promptline.commands.stack import local_env
@@ -92,7 +95,8 @@ REQUEST_TIMEOUT_SECONDS = 30.0
 DRAIN_SECONDS = 30.0
 
 # The probe: the same mix as the soak, at wrk's full speed (one thread).
-MIXED_SCRIPT = """
+MIXED_SCRIPT = (
+    """
 local counter = 0
 local share = %(share)d
 local locales = {"en-US", "de-DE", "ja-JP", "pt-BR"}
@@ -111,14 +115,9 @@ request = function()
   end
   return wrk.format(nil, "%(analytics)s", nil, analytics)
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRK {"requests":%%d,"duration_us":%%d,"non2xx":%%d,"socket_errors":%%d,'
-    .. '"p50_us":%%d,"p99_us":%%d}\\n', summary.requests, summary.duration, e.status,
-    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
-end
 """
+    + WRK_DONE
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,35 +309,6 @@ def _own_cpu() -> float:
 # The soak -----------------------------------------------------------------------------
 
 
-async def create_tenant(settings: Settings) -> str:
-    """A business-plan organisation whose limits do not bind, a project and a key."""
-    engine = create_engine(settings.database_url)
-    try:
-        async with session_factory(engine)() as session, session.begin():
-            org = await create_organization(session, "soak", "business")
-            await session.execute(
-                update(Organization)
-                .where(Organization.id == org.id)
-                .values(limit_overrides=OVERRIDES)
-            )
-            project = await create_project(session, org.id, "soak")
-            issued = await create_api_key(session, project.id, ALL_SCOPES, "soak")
-    finally:
-        await engine.dispose()
-    return issued.secret
-
-
-async def prompt_ids(base_url: str, key: str) -> dict[str, str]:
-    """The prompt's id and its first version's hash, as analytics events name them."""
-    headers = {"Authorization": f"Bearer {key}"}
-    async with aiohttp.ClientSession(base_url, headers=headers) as client:
-        async with client.get(f"/v1/prompts/{PROMPT}") as answer:
-            prompt: dict[str, Any] = await answer.json()
-        async with client.get(f"/v1/prompts/{PROMPT}/versions/v1") as answer:
-            version: dict[str, Any] = await answer.json()
-    return {"prompt_id": str(prompt["id"]), "version_hash": str(version["content_hash"])}
-
-
 async def stored_events(settings: Settings) -> int:
     client = await connect(settings)
     try:
@@ -380,7 +350,7 @@ def services(work: Path) -> Iterator[tuple[Settings, str, int, int]]:
             log_format="text",
         )
         asyncio.run(run_migrations(settings))
-        key = asyncio.run(create_tenant(settings))
+        key = asyncio.run(create_tenant(settings, OVERRIDES, "soak"))
         env = {**local_env(settings), "PYTHONPATH": str(ROOT)}
         promptline = [sys.executable, "-m", "promptline"]
         with (
