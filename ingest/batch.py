@@ -113,7 +113,7 @@ def result(index: int, kind: str | None, outcome: Outcome) -> dict[str, Any]:
     if isinstance(outcome, Accepted):
         record = outcome.record
         entry["status"] = SUCCESS_STATUS[outcome.kind]
-        entry["event_id"] = str(record.event_id)
+        entry["event_id"] = str(outcome.event_id)
         if isinstance(record, SignalRecord):
             entry["id"] = record.signal_id
     else:

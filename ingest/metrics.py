@@ -57,6 +57,7 @@ class EdgeMetrics:
             registry=self.registry,
         )
         self._event_children: dict[tuple[str, str], Counter] = {}
+        self._produce_children: dict[str, Histogram] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request and its duration."""
@@ -65,6 +66,13 @@ class EdgeMetrics:
     def observe_error(self, route: str, code: str) -> None:
         """Count one error response by its canonical code."""
         self.tally.error(route, code)
+
+    def produce_timer(self, kind: str) -> Histogram:
+        """The produce latency histogram's child for ``kind`` (cached, as for events)."""
+        child = self._produce_children.get(kind)
+        if child is None:
+            child = self._produce_children[kind] = self.produce_seconds.labels(kind)
+        return child
 
     def observe_events(self, kind: str, outcome: str, count: int = 1) -> None:
         """Count events of one kind with one outcome."""

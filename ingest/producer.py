@@ -17,12 +17,13 @@ from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 log = logging.getLogger(__name__)
 
-PARTITIONER = DefaultPartitioner()
+KEY_HASHES_KEPT = 10_000
+"""Murmur2 hashes of keys kept by a producer before it forgets them all and starts again."""
 
 
 class ProduceFailed(Exception):
@@ -67,13 +68,17 @@ class EventProducer:
     """
 
     def __init__(
-        self, producer: AIOKafkaProducer, ack_timeout: float, backoff: Backoff | None = None
+        self,
+        producer: AIOKafkaProducer,
+        ack_timeout: float,
+        backoff: Backoff | None = None,
     ) -> None:
         self._producer = producer
         self._ack_timeout = ack_timeout
         self._backoff = backoff or Backoff()
         self._connected = False
         self._connecting: asyncio.Task[None] | None = None
+        self._hashes: dict[bytes, int] = {}
 
     @property
     def ack_timeout(self) -> float:
@@ -168,10 +173,43 @@ class EventProducer:
             raise _failed(error) from error
 
     async def produce(self, topic: str, key: bytes, value: bytes) -> None:
-        """Send one record and wait until the cluster has it (acks=all)."""
-        [failure] = await self.produce_many([Outgoing(topic, key, value)])
+        """Send one record and wait until the cluster has it (acks=all).
+
+        Every single-event request takes this path, so it does what :meth:`produce_many`
+        does for one record without its lists: one deadline (the ack timeout) over the
+        send and the acknowledgement, the delivery future awaited, never cancelled.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._ack_timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                partition = await self._partition(topic, key)
+                delivery: asyncio.Future[Any] = await self._producer.send(
+                    topic, value=value, key=key, partition=partition
+                )
+        except (KafkaError, TimeoutError) as error:
+            raise _failed(error) from error
+        delivery.add_done_callback(_retrieve)
+        if not delivery.done():
+            await _settled(loop, delivery, deadline)
+        failure = _outcome(delivery)
         if failure is not None:
+            log.warning("a record was not acknowledged by Kafka: %r", failure.__cause__)
             raise failure
+
+    async def _partition(self, topic: str, key: bytes) -> int:
+        """The partition aiokafka's default (murmur2) partitioner gives ``key``.
+
+        A key's hash is kept (the keys are prompts, few and hot); the partition count is
+        read from the producer's metadata every time, so a topic that grows is followed.
+        """
+        known: list[int] = sorted(await self._producer.partitions_for(topic))
+        hashed = self._hashes.get(key)
+        if hashed is None:
+            if len(self._hashes) >= KEY_HASHES_KEPT:
+                self._hashes.clear()
+            hashed = self._hashes[key] = int(murmur2(key)) & 0x7FFFFFFF
+        return known[hashed % len(known)]
 
     async def produce_many(self, records: Sequence[Outgoing]) -> list[ProduceFailed | None]:
         """Send every record, then await all acknowledgements together.
@@ -208,16 +246,12 @@ class EventProducer:
     ) -> None:
         """Append every record to the producer's batches, one delivery future each.
 
-        The partition of a (topic, key) is computed once per call (a batch's events
-        usually share their prompt) with the same murmur2 rule aiokafka applies to a key.
+        The partition of a key is the one aiokafka's murmur2 rule gives it, its hash kept
+        (a batch's events usually share their prompt).
         """
-        partitions: dict[tuple[str, bytes], int] = {}
         for topic, key, value in records:
             try:
-                partition = partitions.get((topic, key))
-                if partition is None:
-                    known = sorted(await self._producer.partitions_for(topic))
-                    partition = partitions[(topic, key)] = PARTITIONER(key, known, known)
+                partition = await self._partition(topic, key)
                 delivery = await self._producer.send(
                     topic, value=value, key=key, partition=partition
                 )
@@ -243,6 +277,25 @@ def _failed(error: BaseException) -> ProduceFailed:
     failure = ProduceFailed(str(error) or type(error).__name__)
     failure.__cause__ = error
     return failure
+
+
+async def _settled(
+    loop: asyncio.AbstractEventLoop, delivery: asyncio.Future[Any], deadline: float
+) -> None:
+    """Return once ``delivery`` is done or the loop's clock reaches ``deadline``."""
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    timer = loop.call_at(deadline, wake)
+    delivery.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        delivery.remove_done_callback(wake)
 
 
 def _retrieve(delivery: asyncio.Future[Any]) -> None:

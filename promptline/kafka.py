@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -28,6 +29,24 @@ def create_producer(settings: Settings) -> AIOKafkaProducer:
         compression_type=settings.kafka_compression or None,
         request_timeout_ms=settings.kafka_request_timeout_ms,
     )
+
+
+def confluent_config(settings: Settings) -> dict[str, Any]:
+    """librdkafka's settings for the same producer as :func:`create_producer`.
+
+    ``murmur2_random`` is Java's default partitioner, the one aiokafka applies to a key, so a
+    prompt's records land on the same partition whichever client the edge runs.
+    """
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "acks": "all",
+        "enable.idempotence": settings.kafka_enable_idempotence,
+        "linger.ms": settings.kafka_linger_ms,
+        "batch.size": settings.kafka_max_batch_bytes,
+        "compression.type": settings.kafka_compression or "none",
+        "request.timeout.ms": settings.kafka_request_timeout_ms,
+        "partitioner": "murmur2_random",
+    }
 
 
 def create_consumer(settings: Settings, topics: list[str], group_id: str) -> AIOKafkaConsumer:

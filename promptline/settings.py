@@ -95,6 +95,13 @@ class Settings(BaseSettings):
             "when the client retries with its idempotency key)."
         ),
     )
+    edge_kafka_client: Literal["aiokafka", "confluent"] = Field(
+        default="aiokafka",
+        description=(
+            "The edge's Kafka producer: aiokafka (pure Python, on the event loop) or "
+            "confluent (librdkafka in its own threads; the same keys on the same partitions)."
+        ),
+    )
     edge_node_lease_seconds: float = Field(
         default=60.0,
         ge=3.0,
