@@ -119,6 +119,7 @@ async def accept(
     outgoing: list[Outgoing] = []
     accepted: list[Accepted] = []
     stamp = wire_time(received_at)
+    keys: dict[uuid.UUID, bytes] = {}  # a batch's events mostly share their prompt
     for index, event in enumerate(events):
         if outcomes[index] is not None:
             continue
@@ -134,7 +135,9 @@ async def accept(
             record = _record(principal, event, received_at, admitted.get(index))
             value = record.to_bytes()
             accepted.append(Accepted(event.kind, record.event_id, record))
-        key = str(event.prompt_id).encode()
+        key = keys.get(event.prompt_id)
+        if key is None:
+            key = keys[event.prompt_id] = str(event.prompt_id).encode()
         outgoing.append(Outgoing(ctx.topic(event.kind), key, value))
     failures = await _publish(ctx, outgoing, label)
     unkeyed, keyed = 0, []
@@ -286,6 +289,15 @@ async def _give_back(
 
 
 def _count(ctx: EdgeContext, events: Sequence[Prepared], outcomes: list[Outcome]) -> None:
+    """Count the outcomes by kind and result: one increment per pair, not per event."""
+    if len(events) == 1:
+        result = "accepted" if isinstance(outcomes[0], Accepted) else outcomes[0].kind.value
+        ctx.metrics.observe_events(events[0].kind.value, result)
+        return
+    counts: dict[tuple[str, str], int] = {}
     for event, outcome in zip(events, outcomes, strict=True):
         result = "accepted" if isinstance(outcome, Accepted) else outcome.kind.value
-        ctx.metrics.observe_events(event.kind.value, result)
+        pair = (event.kind.value, result)
+        counts[pair] = counts.get(pair, 0) + 1
+    for (kind, result), count in counts.items():
+        ctx.metrics.observe_events(kind, result, count)

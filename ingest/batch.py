@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
-from controlplane.catalog import Catalog, Principal
+from controlplane.catalog import Catalog, Principal, PromptEntry
 from ingest.accept import Accepted, Outcome
 from ingest.batch_keys import FallbackKeys
 from ingest.context import ExposurePolicy
@@ -67,6 +67,7 @@ def prepare_event(
     item: Any,
     fallback_keys: FallbackKeys,
     exposures: ExposurePolicy,
+    prompts: dict[str, PromptEntry] | None = None,
 ) -> Prepared:
     """The prepared event at ``index``, or an ApiError saying what is wrong with it.
 
@@ -88,7 +89,7 @@ def prepare_event(
         return prepare_signal(catalog, principal, body.prompt_id, body, key)
     if isinstance(body, ExposureEventIn):
         return prepare_exposure(catalog, principal, body, key, exposures)
-    return prepare_analytics(catalog, principal, cast(AnalyticsBatchEventIn, body), key)
+    return prepare_analytics(catalog, principal, cast(AnalyticsBatchEventIn, body), key, prompts)
 
 
 def error_body(error: ApiError) -> dict[str, Any]:

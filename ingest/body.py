@@ -12,7 +12,13 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel
 
-from promptline.http.bodies import BODY_READ_ERRORS, loads_body, parse_model, unreadable_body
+from promptline.http.bodies import (
+    BODY_READ_ERRORS,
+    buffered_body,
+    loads_body,
+    parse_model,
+    unreadable_body,
+)
 from promptline.http.codings import unsupported_coding
 from promptline.http.errors import ApiError, ErrorKind
 from promptline.http.operations import Param
@@ -45,6 +51,11 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
     declared = request.content_length
     if declared is not None and declared > limit:
         raise too_large(limit, declared)
+    buffered = buffered_body(request)  # a small body that has all arrived: no coroutine
+    if buffered is not None:
+        if len(buffered) > limit:
+            raise too_large(limit)
+        return buffered
     chunks: list[bytes] = []
     size = 0
     try:

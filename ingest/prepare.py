@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from controlplane.catalog import Catalog, Principal
+from controlplane.catalog import Catalog, Principal, PromptEntry
 from controlplane.ids import IdShape, decode
 from ingest.context import ExposurePolicy
 from ingest.prompts import prompt_by_reference, version_by_hash, version_by_number
@@ -83,10 +83,22 @@ def prepare_usage(catalog: Catalog, principal: Principal, body: UsageIn) -> Prep
 
 
 def prepare_analytics(
-    catalog: Catalog, principal: Principal, body: AnalyticsEventIn, idempotency_key: str | None
+    catalog: Catalog,
+    principal: Principal,
+    body: AnalyticsEventIn,
+    idempotency_key: str | None,
+    prompts: dict[str, PromptEntry] | None = None,
 ) -> Prepared:
-    """An analytics event about a version (by content hash) of a prompt (any id, or its name)."""
-    prompt = prompt_by_reference(catalog, principal, body.prompt_id, "prompt_id")
+    """An analytics event about a version (by content hash) of a prompt (any id, or its name).
+
+    ``prompts`` keeps the prompts found by reference during one request (a batch's events
+    mostly name the same prompt), so each reference is looked up once.
+    """
+    prompt = None if prompts is None else prompts.get(body.prompt_id)
+    if prompt is None:
+        prompt = prompt_by_reference(catalog, principal, body.prompt_id, "prompt_id")
+        if prompts is not None:
+            prompts[body.prompt_id] = prompt
     version_by_hash(prompt, body.version_hash, "version_hash")
     return Prepared(
         EventKind.ANALYTICS,

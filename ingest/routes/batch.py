@@ -21,6 +21,7 @@ from typing import Any, cast
 
 from aiohttp import web
 
+from controlplane.catalog import PromptEntry
 from ingest.accept import Accepted, Outcome, accept
 from ingest.admission import BATCH, admit
 from ingest.answer_models import BatchAnswer
@@ -61,10 +62,13 @@ async def post_batch(request: web.Request) -> web.Response:
     fallback_keys = FallbackKeys(batch_key)
     prepared: list[Prepared] = []
     positions: list[int] = []
+    prompts: dict[str, PromptEntry] = {}
     for index, item in enumerate(items):
         try:
             prepared.append(
-                prepare_event(catalog, principal, index, item, fallback_keys, ctx.exposures)
+                prepare_event(
+                    catalog, principal, index, item, fallback_keys, ctx.exposures, prompts
+                )
             )
             positions.append(index)
         except ApiError as error:
