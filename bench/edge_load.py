@@ -1,6 +1,6 @@
 """Ingestion edge benchmark: accepted events/s beside a bare handler and bare producers.
 
-``python -m bench.edge_load [--rounds 2] [--duration 5] [--connections 256] [--events N]``
+``python -m bench.edge_load [--rounds 2] [--duration 5] [--connections 256] [--compare-clients]``
 
 Starts a broker (the local stack's, ``promptline.devstack.services``), migrates a fresh
 store in a temporary folder, runs ``promptline serve`` as a subprocess and, beside it, a
@@ -19,13 +19,15 @@ after round, alternating so that a shared machine's load moves both sides of eac
 
 Single signals (load generator) and a bare aiokafka producer awaiting one send per task are
 printed too, as before. ``--client`` picks the edge's Kafka client
-(``PROMPTLINE_EDGE_KAFKA_CLIENT``).
+(``PROMPTLINE_EDGE_KAFKA_CLIENT``, default the setting's); ``--compare-clients`` also runs an
+edge on the other client, in the same rounds, so the two are compared under the same load.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -40,7 +42,14 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
 from bench.figures import Figure, add_json_option, figure, write_json
-from bench.resolve_http import LOAD_CPU, SERVER_CPU, _cpu_seconds, _pinned, run_wrk
+from bench.resolve_http import (
+    LOAD_CPU,
+    SERVER_CPU,
+    WRK_DONE,
+    _cpu_seconds,
+    _pinned,
+    run_wrk,
+)
 from controlplane.authoring import push_numbered_version
 from controlplane.store.engine import create_engine, session_factory
 from controlplane.tenancy import create_api_key, create_organization, create_project
@@ -69,7 +78,8 @@ VALUE = b'{"v":1,"kind":"analytics","event_id":"01a209dc-6581-7080-aa42-8682f782
 KEY = b"b4f1d1a2-7d1c-4f7e-9f6e-3d7c1e2a9b10"
 
 # One wrk thread; every request a new idempotency key in the body.
-WRK_SCRIPT = """
+WRK_SCRIPT = (
+    """
 local counter = 0
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -81,14 +91,9 @@ request = function()
     .. '"cost_usd":0.002,"idempotency_key":"%(tag)s-%%d"}', counter)
   return wrk.format(nil, "%(path)s", nil, body)
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRK {"requests":%%d,"duration_us":%%d,"non2xx":%%d,"socket_errors":%%d,'
-    .. '"p50_us":%%d,"p99_us":%%d}\\n', summary.requests, summary.duration, e.status,
-    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
-end
 """
+    + WRK_DONE
+)
 
 
 async def seed(settings: Settings) -> dict[str, Any]:
@@ -261,6 +266,11 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk phase")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds")
     parser.add_argument("--client", choices=CLIENTS, default=None, help="the edge's client")
+    parser.add_argument(
+        "--compare-clients",
+        action="store_true",
+        help="also run an edge on the other Kafka client, in the same rounds",
+    )
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     add_json_option(parser)
     args = parser.parse_args()
@@ -303,39 +313,54 @@ def main() -> None:
                 [sys.executable, "-m", "bench.edge_load", "--serve-bare", str(bare_port)],
             )
             env = {**local_env(settings), "PYTHONPATH": str(ROOT)}
-            with (
-                running(
-                    serve,
-                    work / "serve.log",
-                    ready=lambda: http_ok(f"{settings.base_url}/healthz"),
-                    what="edge",
-                    env=env,
-                ) as edge,
-                running(
-                    bare_command,
-                    work / "bare.log",
-                    ready=lambda: http_ok(f"http://{LOOPBACK}:{bare_port}/healthz"),
-                    what="bare handler",
-                    env=env,
-                ) as bare_server,
-            ):
-                targets = {"edge": (edge.pid, http_port), "bare": (bare_server.pid, bare_port)}
+            clients = [client] + [c for c in CLIENTS if c != client and args.compare_clients]
+            ports = {name: http_port if name == client else free_port() for name in clients}
+            with contextlib.ExitStack() as stack:
+                targets: dict[str, tuple[int, int]] = {}
+                for name in clients:
+                    url = f"http://{LOOPBACK}:{ports[name]}"
+                    edge = stack.enter_context(
+                        running(
+                            serve,
+                            work / f"serve-{name}.log",
+                            ready=lambda url=url: http_ok(f"{url}/healthz"),  # type: ignore[misc]
+                            what=f"edge ({name})",
+                            env={
+                                **env,
+                                "PROMPTLINE_LISTEN_PORT": str(ports[name]),
+                                "PROMPTLINE_EDGE_KAFKA_CLIENT": name,
+                            },
+                        )
+                    )
+                    targets[name] = (edge.pid, ports[name])
+                bare_server = stack.enter_context(
+                    running(
+                        bare_command,
+                        work / "bare.log",
+                        ready=lambda: http_ok(f"http://{LOOPBACK}:{bare_port}/healthz"),
+                        what="bare handler",
+                        env=env,
+                    )
+                )
+                targets["bare"] = (bare_server.pid, bare_port)
                 for _pid, port in targets.values():
                     run_wrk(port, script, WARMUP_SECONDS, args.connections)
-                singles: dict[str, list[dict[str, Any]]] = {"edge": [], "bare": []}
+                singles: dict[str, list[dict[str, Any]]] = {target: [] for target in targets}
                 base = {**demo, "url": settings.base_url, "seconds": args.seconds, "batch": 1}
                 batch_spec = {
                     **base, "mode": "batch", "batch": 100, "events": args.events * 5,
                     "concurrency": 8,
                 }  # fmt: skip
-                batches: list[dict[str, Any]] = []
+                batches: dict[str, list[dict[str, Any]]] = {name: [] for name in clients}
                 bare_rates: dict[str, list[float]] = {name: [] for name in CLIENTS}
                 for round_number in range(args.rounds):
                     for target, (pid, port) in targets.items():
                         singles[target].append(
                             wrk_phase(pid, port, script, args.duration, args.connections)
                         )
-                    batches.append(load(batch_spec))
+                    for name in clients:
+                        url = f"http://{LOOPBACK}:{ports[name]}"
+                        batches[name].append(load({**batch_spec, "url": url}))
                     for name in CLIENTS:
                         bare_rates[name].append(
                             bare_pipelined(name, settings, args.events * 5, args.seconds)
@@ -351,8 +376,12 @@ def main() -> None:
                 bare_awaited(settings, args.events * 5, args.seconds, args.concurrency)
             )
     load_after = Path("/proc/loadavg").read_text().strip()
-    figures = report(singles, batches, bare_rates, client, args)
-    results = {"single signals": signals, "batches of 100 analytics": batches[-1]}
+    figures: list[Figure] = []
+    for name in clients:
+        paired = {"edge": singles[name], "bare": singles["bare"]}
+        suffix = "" if name == client else f" ({name} edge)"
+        figures += report(paired, batches[name], bare_rates, name, args, suffix)
+    results = {"single signals": signals, "batches of 100 analytics": batches[client][-1]}
     for line in table(results, {"awaited_per_task": awaited, "pipelined": bare_rates[client][-1]}):
         print(line)
     print(f"({os.cpu_count()} CPUs; broker, edge and load generators on one machine, loopback)")
@@ -375,6 +404,7 @@ def report(
     bare_rates: dict[str, list[float]],
     client: str,
     args: argparse.Namespace,
+    suffix: str = "",
 ) -> list[Figure]:
     """Print the paired figures of single events and batches; their JSON figures."""
     print(
@@ -422,18 +452,18 @@ def report(
     bare_rps = statistics.median(p["requests_per_second"] for p in singles["bare"])
     batch_rate = statistics.median(b["events_per_second"] for b in batches)
     figures = [
-        figure("single analytics events vs bare handler (wrk)", edge_rps, "req/s", bare_rps,
-               single_ratio),
-        figure("single analytics events p99", statistics.median(
+        figure(f"single analytics events vs bare handler (wrk){suffix}", edge_rps, "req/s",
+               bare_rps, single_ratio),
+        figure(f"single analytics events p99{suffix}", statistics.median(
             p["p99_ms"] for p in singles["edge"]), "ms"),
-        figure(f"batches of 100 analytics vs bare {client} producer (pipelined)", batch_rate,
-               "events/s", statistics.median(bare_rates[client]), batch_ratio),
-        figure("batches of 100 analytics p99", batches[-1]["p99_ms"], "ms"),
+        figure(f"batches of 100 analytics vs bare {client} producer (pipelined){suffix}",
+               batch_rate, "events/s", statistics.median(bare_rates[client]), batch_ratio),
+        figure(f"batches of 100 analytics p99{suffix}", batches[-1]["p99_ms"], "ms"),
     ]  # fmt: skip
     for name in CLIENTS:
         if name != client:
             figures.append(
-                figure(f"batches of 100 analytics vs bare {name} producer (pipelined)",
+                figure(f"batches of 100 analytics vs bare {name} producer (pipelined){suffix}",
                        batch_rate, "events/s", statistics.median(bare_rates[name]),
                        statistics.median(per_client[name]))
             )  # fmt: skip

@@ -20,6 +20,8 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
+from ingest.confluent_producer import ConfluentBatch, ConfluentKafka
+
 log = logging.getLogger(__name__)
 
 KEY_HASHES_KEPT = 10_000
@@ -69,11 +71,13 @@ class EventProducer:
 
     def __init__(
         self,
-        producer: AIOKafkaProducer,
+        producer: AIOKafkaProducer | ConfluentKafka,
         ack_timeout: float,
         backoff: Backoff | None = None,
     ) -> None:
-        self._producer = producer
+        self._producer: Any = producer
+        # librdkafka partitions by itself with the same rule (murmur2 of the key), in C.
+        self._partitions_itself = bool(getattr(producer, "partitions_itself", False))
         self._ack_timeout = ack_timeout
         self._backoff = backoff or Backoff()
         self._connected = False
@@ -146,12 +150,12 @@ class EventProducer:
             log.info("reached Kafka after %d attempts; accepting events", attempt)
         return True
 
-    def create_batch(self) -> BatchBuilder:
+    def create_batch(self) -> BatchBuilder | ConfluentBatch:
         """An empty batch of records for :meth:`send_batch` (records appended by the caller)."""
         return self._producer.create_batch()
 
     async def send_batch(
-        self, batch: BatchBuilder, topic: str, partition: int
+        self, batch: BatchBuilder | ConfluentBatch, topic: str, partition: int
     ) -> asyncio.Future[Any]:
         """Queue a whole batch for one partition; the future is done once Kafka has it.
 
@@ -182,11 +186,10 @@ class EventProducer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._ack_timeout
         try:
-            async with asyncio.timeout_at(deadline):
-                partition = await self._partition(topic, key)
-                delivery: asyncio.Future[Any] = await self._producer.send(
-                    topic, value=value, key=key, partition=partition
-                )
+            delivery = self._send_now(topic, key, value)
+            if delivery is None:
+                async with asyncio.timeout_at(deadline):
+                    delivery = await self._send(topic, key, value)
         except (KafkaError, TimeoutError) as error:
             raise _failed(error) from error
         delivery.add_done_callback(_retrieve)
@@ -196,6 +199,21 @@ class EventProducer:
         if failure is not None:
             log.warning("a record was not acknowledged by Kafka: %r", failure.__cause__)
             raise failure
+
+    def _send_now(self, topic: str, key: bytes, value: bytes) -> asyncio.Future[Any] | None:
+        """librdkafka's queue takes a record without a coroutine; None: use :meth:`_send`."""
+        if not self._partitions_itself:
+            return None
+        delivery: asyncio.Future[Any] | None = self._producer.send_now(topic, value, key)
+        return delivery
+
+    async def _send(self, topic: str, key: bytes, value: bytes) -> asyncio.Future[Any]:
+        """Hand one record to the client, waiting for room in its buffer if need be."""
+        partition = None if self._partitions_itself else await self._partition(topic, key)
+        delivery: asyncio.Future[Any] = await self._producer.send(
+            topic, value=value, key=key, partition=partition
+        )
+        return delivery
 
     async def _partition(self, topic: str, key: bytes) -> int:
         """The partition aiokafka's default (murmur2) partitioner gives ``key``.
@@ -251,10 +269,9 @@ class EventProducer:
         """
         for topic, key, value in records:
             try:
-                partition = await self._partition(topic, key)
-                delivery = await self._producer.send(
-                    topic, value=value, key=key, partition=partition
-                )
+                delivery = self._send_now(topic, key, value)
+                if delivery is None:
+                    delivery = await self._send(topic, key, value)
             except KafkaError as error:
                 deliveries.append(_failed(error))
                 continue

@@ -9,8 +9,11 @@ handed back.
 
 from __future__ import annotations
 
+from aiokafka import AIOKafkaProducer
+
 from controlplane.catalog import CatalogWatcher
 from ingest.admission import RequestLimiter
+from ingest.confluent_producer import ConfluentKafka
 from ingest.context import EdgeContext, EdgeLimits, ExposurePolicy
 from ingest.key_housekeeping import KeyHousekeeping
 from ingest.metrics import EdgeMetrics
@@ -18,7 +21,7 @@ from ingest.node_lease import NodeLease
 from ingest.producer import EventProducer
 from ingest.quota_store import StoreQuota
 from ingest.signal_ids import SignalIdGenerator
-from promptline.kafka import create_producer
+from promptline.kafka import confluent_config, create_producer
 from promptline.settings import Settings
 
 
@@ -28,7 +31,13 @@ def edge_producer(settings: Settings) -> EventProducer:
     That is shorter than the Kafka client's own request timeout on purpose: a client
     waiting on a slow broker is better told 503 soon, with Retry-After, than held.
     """
-    return EventProducer(create_producer(settings), ack_timeout=settings.edge_ack_timeout_seconds)
+    client: AIOKafkaProducer | ConfluentKafka
+    if settings.edge_kafka_client == "confluent":
+        timeout = settings.kafka_request_timeout_ms / 1000
+        client = ConfluentKafka(confluent_config(settings), connect_timeout=timeout)
+    else:
+        client = create_producer(settings)
+    return EventProducer(client, ack_timeout=settings.edge_ack_timeout_seconds)
 
 
 def edge_limits(settings: Settings) -> EdgeLimits:

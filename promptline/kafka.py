@@ -45,6 +45,8 @@ def confluent_config(settings: Settings) -> dict[str, Any]:
         "batch.size": settings.kafka_max_batch_bytes,
         "compression.type": settings.kafka_compression or "none",
         "request.timeout.ms": settings.kafka_request_timeout_ms,
+        # aiokafka expires a batch not acknowledged within its request timeout: the same.
+        "message.timeout.ms": settings.kafka_request_timeout_ms,
         "partitioner": "murmur2_random",
     }
 

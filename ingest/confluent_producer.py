@@ -1,0 +1,271 @@
+"""confluent-kafka (librdkafka) behind the calls ``EventProducer`` makes of aiokafka.
+
+librdkafka batches, compresses and sends from its own threads, in C, so a record costs the
+event loop one ``produce`` call and one delivery future instead of aiokafka's Python
+batching and sender task. Deliveries are reported by a poll thread of ours; it hands the
+loop all reports of one poll with one ``call_soon_threadsafe``, not one wake-up per
+record. Failures are raised as aiokafka's ``KafkaError`` so ``EventProducer`` treats both
+clients alike. Every blocking librdkafka call (metadata, flush) runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from functools import partial
+from typing import Any
+
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from confluent_kafka import KafkaError as ConfluentError
+from confluent_kafka import KafkaException, Message, Producer
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.1
+"""Longest a poll waits with nothing to report (it returns at once when there is)."""
+FULL_QUEUE_WAIT = 0.002
+"""Pause before trying again when librdkafka's local queue is full."""
+UNREACHABLE = {ConfluentError._ALL_BROKERS_DOWN, ConfluentError._TRANSPORT}
+"""Errors that mean no broker answers: the first connection attempt fails on them."""
+
+Report = tuple[asyncio.Future[Any], Any]
+
+
+class ConfluentKafka:
+    """A librdkafka producer with the async calls of ``AIOKafkaProducer`` the edge uses.
+
+    ``send`` with ``partition=None`` leaves the partition to librdkafka's configured
+    partitioner (``murmur2_random``: aiokafka's rule for a key).
+    """
+
+    partitions_itself = True
+    """Tells ``EventProducer`` to leave partitioning to librdkafka."""
+
+    def __init__(self, config: dict[str, Any], connect_timeout: float) -> None:
+        self._config = config
+        self._connect_timeout = connect_timeout
+        self._producer: Producer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reports: list[Report] = []
+        self._running = False
+        self._poller: threading.Thread | None = None
+        self._unreachable: str | None = None
+        self.client = self  # ``EventProducer.check`` calls ``client.fetch_all_metadata()``
+
+    async def start(self) -> None:
+        """Create the producer and fetch metadata once; raise if no broker answers."""
+        self._loop = asyncio.get_running_loop()
+        self._unreachable = None
+        try:
+            await asyncio.to_thread(self._begin)
+        except BaseException:
+            await self._close(flush=False)
+            raise
+
+    def _begin(self) -> None:
+        """(In a thread.) Create the producer, start polling it, wait for metadata."""
+        producer = Producer({**self._config, "error_cb": self._error})
+        self._producer = producer
+        self._running = True
+        self._poller = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
+        self._poller.start()
+        self._first_metadata(producer)
+
+    def _first_metadata(self, producer: Producer) -> None:
+        """Wait for metadata, giving up early once librdkafka says no broker answers."""
+        waited = 0.0
+        while True:
+            step = min(0.2, self._connect_timeout - waited)
+            try:
+                producer.list_topics(timeout=step)
+                return
+            except KafkaException as error:
+                waited += step
+                if self._unreachable is not None:
+                    raise KafkaConnectionError(self._unreachable) from error
+                if waited >= self._connect_timeout:
+                    raise KafkaTimeoutError(f"no metadata: {error}") from error
+
+    def _error(self, error: ConfluentError) -> None:
+        """librdkafka's global errors (poll thread): remembered for the first attempt."""
+        if error.code() in UNREACHABLE:
+            self._unreachable = error.str()
+        log.debug("librdkafka: %s", error.str())
+
+    async def stop(self) -> None:
+        """Flush what is buffered (in a thread), then end the poll thread."""
+        await self._close(flush=True)
+
+    async def _close(self, flush: bool) -> None:
+        producer = self._producer
+        if producer is None:
+            return
+        self._running = False
+        poller = self._poller
+        if poller is not None:
+            await asyncio.to_thread(poller.join)
+        if flush:
+            # Deliveries reported while flushing run their callbacks in this thread.
+            await asyncio.to_thread(producer.flush, self._connect_timeout)
+            self._hand_over()
+        self._producer = None
+        held = [producer]
+        del producer
+        await asyncio.to_thread(held.clear)  # librdkafka's destroy may block: not on the loop
+
+    async def fetch_all_metadata(self) -> None:
+        """Cluster metadata: proves a broker answers (raises ``KafkaError`` if none does)."""
+        producer = self._started()
+        try:
+            await asyncio.to_thread(producer.list_topics, None, self._connect_timeout)
+        except KafkaException as error:
+            raise KafkaConnectionError(str(error)) from error
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        """The topic's partitions, from librdkafka's metadata."""
+        producer = self._started()
+        try:
+            metadata = await asyncio.to_thread(producer.list_topics, topic, self._connect_timeout)
+        except KafkaException as error:
+            raise KafkaConnectionError(str(error)) from error
+        found = metadata.topics.get(topic)
+        if found is None or found.error is not None or not found.partitions:
+            raise KafkaError(f"no partitions known for {topic}")
+        return set(found.partitions)
+
+    async def send(
+        self, topic: str, value: bytes, key: bytes | None, partition: int | None = None
+    ) -> asyncio.Future[Any]:
+        """Queue one record; the future is done once the broker acknowledged it (or not).
+
+        A full local queue is waited out here (the caller's deadline bounds the wait), as
+        aiokafka waits for room in its buffer.
+        """
+        producer = self._started()
+        assert self._loop is not None
+        delivery: asyncio.Future[Any] = self._loop.create_future()
+        report = partial(self._delivered, delivery)
+        while True:
+            try:
+                if partition is None:
+                    producer.produce(topic, value, key, on_delivery=report)
+                else:
+                    producer.produce(topic, value, key, partition, on_delivery=report)
+                return delivery
+            except BufferError:
+                await asyncio.sleep(FULL_QUEUE_WAIT)
+            except KafkaException as error:
+                raise KafkaError(str(error)) from error
+
+    def send_now(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[Any] | None:
+        """Queue one record without a coroutine; None when librdkafka's queue is full.
+
+        The hot path: ``EventProducer`` falls back to :meth:`send`, which waits for room,
+        only when this answers None.
+        """
+        producer = self._started()
+        assert self._loop is not None
+        delivery: asyncio.Future[Any] = self._loop.create_future()
+        try:
+            producer.produce(topic, value, key, on_delivery=partial(self._delivered, delivery))
+        except BufferError:
+            return None
+        except KafkaException as error:
+            raise KafkaError(str(error)) from error
+        return delivery
+
+    def create_batch(self) -> ConfluentBatch:
+        """An empty batch for :meth:`send_batch` (the exposure sink fills it)."""
+        return ConfluentBatch(int(self._config.get("batch.size", 1_048_576)))
+
+    async def send_batch(
+        self, batch: ConfluentBatch, topic: str, partition: int
+    ) -> asyncio.Future[Any]:
+        """Queue a batch's records to ``partition``; one future for all their acknowledgements."""
+        assert self._loop is not None
+        done: asyncio.Future[Any] = self._loop.create_future()
+        waiting = _BatchDelivery(done, len(batch.records))
+        if not batch.records:
+            done.set_result(None)
+            return done
+        for key, value in batch.records:
+            delivery = await self.send(topic, value, key, partition)
+            delivery.add_done_callback(waiting.one_done)
+        return done
+
+    def _started(self) -> Producer:
+        if self._producer is None or not self._running:
+            raise KafkaConnectionError("the producer is not running")
+        return self._producer
+
+    def _delivered(self, delivery: asyncio.Future[Any], error: Any, _message: Message) -> None:
+        """librdkafka's delivery report (poll thread): kept for the loop."""
+        self._reports.append((delivery, error))
+
+    def _poll(self) -> None:
+        """Serve librdkafka's reports until stopped, handing each poll's to the loop at once."""
+        producer, loop = self._producer, self._loop
+        assert producer is not None and loop is not None
+        while self._running:
+            producer.poll(POLL_SECONDS)
+            if self._reports:
+                reports, self._reports = self._reports, []
+                try:
+                    loop.call_soon_threadsafe(_settle, reports)
+                except RuntimeError:  # the loop is closed: nobody waits any more
+                    return
+
+    def _hand_over(self) -> None:
+        """Settle reports collected outside the poll thread (flush), on the loop's thread."""
+        reports, self._reports = self._reports, []
+        _settle(reports)
+
+
+def _settle(reports: list[Report]) -> None:
+    """Resolve delivery futures on the loop: None once acknowledged, else a ``KafkaError``."""
+    for delivery, error in reports:
+        if delivery.done():
+            continue
+        if error is None:
+            delivery.set_result(None)
+        else:
+            delivery.set_exception(KafkaError(error.str()))
+
+
+class ConfluentBatch:
+    """Records for one :meth:`ConfluentKafka.send_batch`, like aiokafka's ``BatchBuilder``."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.records: list[tuple[bytes | None, bytes]] = []
+        self._room = max_bytes
+
+    def append(self, *, key: bytes | None, value: bytes, timestamp: int | None) -> object | None:
+        """Add a record; None (nothing added) once the batch is full, as aiokafka answers."""
+        size = len(value) + (len(key) if key else 0) + 64
+        if self.records and size > self._room:
+            return None
+        self._room -= size
+        self.records.append((key, value))
+        return True
+
+
+class _BatchDelivery:
+    """Settles a batch's one future once every record is acknowledged, or at the first failure."""
+
+    def __init__(self, done: asyncio.Future[Any], count: int) -> None:
+        self._done = done
+        self._left = count
+
+    def one_done(self, delivery: asyncio.Future[Any]) -> None:
+        if self._done.done():
+            if not delivery.cancelled():
+                delivery.exception()
+            return
+        error = None if delivery.cancelled() else delivery.exception()
+        if delivery.cancelled() or error is not None:
+            self._done.set_exception(error or KafkaError("cancelled"))
+            return
+        self._left -= 1
+        if self._left == 0:
+            self._done.set_result(None)
