@@ -65,7 +65,9 @@ class ConfluentKafka:
 
     def _begin(self) -> None:
         """(In a thread.) Create the producer, start polling it, wait for metadata."""
-        producer = Producer({**self._config, "error_cb": self._error})
+        # librdkafka's own log lines go through Python's logging (the service's format and
+        # level), not straight to stderr; they are emitted from the poll thread.
+        producer = Producer({**self._config, "error_cb": self._error, "logger": log})
         self._producer = producer
         self._running = True
         self._poller = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
