@@ -7,7 +7,6 @@ costs the same as a right one), so keys cannot be guessed through the page.
 
 from __future__ import annotations
 
-import hmac
 from datetime import timedelta
 
 from aiohttp import web
@@ -16,15 +15,22 @@ from controlplane.api.context import CONTROL_PLANE
 from controlplane.api.ratelimit import Endpoint, LimitClass, parse_limits
 from controlplane.keys import digest
 from controlplane.store.models import Scope
-from promptline.http.errors import ApiError, ErrorKind
+from promptline.http.errors import ApiError
 from ui.handling import error_page, see_other
 from ui.render import RENDERER, UI_SETTINGS
 from ui.sessions import end_session, find_session, open_session
-from ui.viewer import COOKIE, COOKIE_PATH, CSRF_FIELD, is_https, same_origin
+from ui.viewer import (
+    COOKIE,
+    COOKIE_PATH,
+    CSRF_FIELD,
+    check_form,
+    cross_site,
+    is_https,
+    same_origin,
+)
 
 SIGN_IN = Endpoint("POST /ui/sign-in", LimitClass.UI)
 HOME = "/ui/prompts"
-CROSS_SITE = ApiError(ErrorKind.FORBIDDEN, "Refused: the form was posted from another site.")
 MAX_KEY_LENGTH = 200
 
 
@@ -45,7 +51,7 @@ async def get_sign_in(request: web.Request) -> web.Response:
 async def post_sign_in(request: web.Request) -> web.StreamResponse:
     """Check the key; on success, a session cookie and back to where the viewer was going."""
     if not same_origin(request):
-        return error_page(request, CROSS_SITE)
+        return error_page(request, cross_site())
     settings = request.app[UI_SETTINGS]
     plane = request.app[CONTROL_PLANE]
     try:
@@ -87,20 +93,19 @@ async def post_sign_in(request: web.Request) -> web.StreamResponse:
 async def post_sign_out(request: web.Request) -> web.StreamResponse:
     """End the session everywhere and forget the cookie (a form of our page only)."""
     form = await request.post()
-    if not same_origin(request):
-        return error_page(request, CROSS_SITE)
     token = request.cookies.get(COOKIE)
-    if token:
-        sessions = request.app[CONTROL_PLANE].sessions
-        row = await find_session(sessions, token)
-        sent = str(form.get(CSRF_FIELD, ""))
-        if row is not None:
-            if not sent.isascii() or not hmac.compare_digest(sent, row.csrf_token):
-                return error_page(
-                    request,
-                    ApiError(ErrorKind.FORBIDDEN, "Refused: the form's security token is stale."),
-                )
-            await end_session(sessions, token)
+    sessions = request.app[CONTROL_PLANE].sessions
+    row = await find_session(sessions, token) if token else None
+    try:
+        if row is None:  # nothing to end: only the origin is checked
+            if not same_origin(request):
+                raise cross_site()
+        else:
+            check_form(request, str(form.get(CSRF_FIELD, "")), row.csrf_token)
+    except ApiError as error:
+        return error_page(request, error)
+    if token and row is not None:
+        await end_session(sessions, token)
     response = see_other("/ui/sign-in")
     response.del_cookie(COOKIE, path=COOKIE_PATH)
     return response

@@ -63,18 +63,28 @@ async def viewer(request: web.Request, endpoint: Endpoint) -> Viewer:
     return Viewer(plane, catalog, principal, row.csrf_token)
 
 
-def check_action(request: web.Request, viewer: Viewer, form: dict[str, str]) -> None:
-    """Refuse a posted form (403) that is not from our own page of this session, or whose
-    key lacks the deploy scope."""
+def cross_site() -> ApiError:
+    """The refusal of a form posted from another site (403)."""
+    return ApiError(ErrorKind.FORBIDDEN, "Refused: the form was posted from another site.")
+
+
+def check_form(request: web.Request, sent: str, csrf_token: str) -> None:
+    """Refuse (403) a posted form that is not from our own page of the session whose CSRF
+    token is ``csrf_token``; ``sent`` is the token the form carried."""
     if not same_origin(request):
-        raise ApiError(ErrorKind.FORBIDDEN, "Refused: the form was posted from another site.")
-    sent = form.get(CSRF_FIELD, "")
-    if not sent.isascii() or not hmac.compare_digest(sent, viewer.csrf_token):
+        raise cross_site()
+    if not sent.isascii() or not hmac.compare_digest(sent, csrf_token):
         raise ApiError(
             ErrorKind.FORBIDDEN,
             "Refused: the form's security token is missing or stale; "
             "reload the page and try again.",
         )
+
+
+def check_action(request: web.Request, viewer: Viewer, form: dict[str, str]) -> None:
+    """Refuse a posted form (403) that is not from our own page of this session, or whose
+    key lacks the deploy scope."""
+    check_form(request, form.get(CSRF_FIELD, ""), viewer.csrf_token)
     if not viewer.can_deploy:
         raise ApiError(
             ErrorKind.FORBIDDEN, "This API key lacks the 'deploy' scope needed for this action."

@@ -183,3 +183,21 @@ async def test_pages_count_against_their_own_limit_not_the_apis_reads(
             "/v1/prompts", headers={"Authorization": f"Bearer {free.read_key}"}
         )
         assert listing.status == 200
+
+
+async def test_sign_out_needs_its_token_and_our_origin(client: Client, seeded: Seeded) -> None:
+    await sign_in(client, seeded.deploy_key)
+    token = csrf_of(await (await client.get("/ui/prompts")).text())
+    stale = await client.post("/ui/sign-out", data={"csrf_token": "x" * 43}, allow_redirects=False)
+    assert stale.status == 403
+    cross = await client.post(
+        "/ui/sign-out",
+        data={"csrf_token": token},
+        headers={"Origin": "https://evil.example"},
+        allow_redirects=False,
+    )
+    assert cross.status == 403
+    assert (await client.get("/ui/prompts", allow_redirects=False)).status == 200
+    done = await client.post("/ui/sign-out", data={"csrf_token": token}, allow_redirects=False)
+    assert done.status == 303
+    assert (await client.get("/ui/prompts", allow_redirects=False)).status == 303
