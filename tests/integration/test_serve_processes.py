@@ -87,6 +87,14 @@ async def _scrape(group: Group) -> str:
     raise AssertionError(f"no complete /metrics; the log: {group.log}")
 
 
+async def _both_children(group: Group) -> None:
+    """Scrape until both children have answered the shared port (200 tries at most)."""
+    for _attempt in range(200):
+        await _scrape(group)
+        if len(group.pids) == 2:
+            return
+
+
 @contextlib.asynccontextmanager
 async def _group(settings: Settings, log: Path) -> AsyncIterator[Group]:
     """``serve --processes 2``, ready in both children; killed afterwards if still running."""
@@ -133,10 +141,7 @@ async def test_two_processes_answer_one_port_count_together_and_share_limits(
     settings = migrated.model_copy(update={"redis_url": redis_url})
     key = await _free_key(settings)
     async with _group(settings, tmp_path / "serve.log") as group:
-        for _attempt in range(200):  # both children answer on the shared port
-            await _scrape(group)
-            if len(group.pids) == 2:
-                break
+        await _both_children(group)  # both children answer on the shared port
         assert len(group.pids) == 2, group.pids
         assert [await _parent_of(pid) for pid in group.pids] == [group.parent.pid] * 2
 
@@ -164,10 +169,7 @@ async def test_sigterm_to_the_parent_stops_every_child_and_exits_0(
 ) -> None:
     settings = migrated.model_copy(update={"redis_url": redis_url})
     async with _group(settings, tmp_path / "serve.log") as group:
-        for _attempt in range(200):
-            await _scrape(group)
-            if len(group.pids) == 2:
-                break
+        await _both_children(group)
         group.parent.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(group.parent.wait(), 120) == 0
         assert [pid for pid in group.pids if _alive(pid)] == []
@@ -182,10 +184,7 @@ async def test_a_child_that_dies_stops_the_group_with_exit_1(
 ) -> None:
     settings = migrated.model_copy(update={"redis_url": redis_url})
     async with _group(settings, tmp_path / "serve.log") as group:
-        for _attempt in range(200):
-            await _scrape(group)
-            if len(group.pids) == 2:
-                break
+        await _both_children(group)
         assert len(group.pids) == 2, group.pids
         victim, other = sorted(group.pids)
         os.kill(victim, signal.SIGKILL)
