@@ -185,15 +185,22 @@ def _common(data: dict[str, Any], keys: frozenset[str], kind: str) -> None:
         raise _Unusual
 
 
-def _analytics(data: dict[str, Any], lineage: Lineage) -> list[Any]:
-    _common(data, _ANALYTICS_KEYS, "analytics")
-    event_text = data["event_id"]
-    return [
+def _head(data: dict[str, Any], event_text: str) -> tuple[Any, ...]:
+    """The columns every raw table starts with: event, time, organisation, project, prompt."""
+    return (
         _parse_uuid(event_text),
         _time(data["received_at"]),
         _known_uuid(data["org_id"]),
         _known_uuid(data["project_id"]),
         _known_uuid(data["prompt_id"]),
+    )
+
+
+def _analytics(data: dict[str, Any], lineage: Lineage) -> list[Any]:
+    _common(data, _ANALYTICS_KEYS, "analytics")
+    event_text = data["event_id"]
+    return [
+        *_head(data, event_text),
         _text(data["version_hash"]),
         _number(data.get("latency_ms"), LATENCY_MS),
         _number(data.get("cost_usd"), COST_USD),
@@ -218,11 +225,7 @@ def _signal(data: dict[str, Any], lineage: Lineage) -> list[Any]:
     except Unstorable:
         raise _Unusual from None
     return [
-        _parse_uuid(event_text),
-        _time(data["received_at"]),
-        _known_uuid(data["org_id"]),
-        _known_uuid(data["project_id"]),
-        _known_uuid(data["prompt_id"]),
+        *_head(data, event_text),
         _integer(data["signal_id"], 0, UINT64_MAX),
         value,
         number,
@@ -243,11 +246,7 @@ def _usage(data: dict[str, Any], lineage: Lineage) -> list[Any]:
     trace_id = _parse_uuid(data["trace_id"])
     span_id = _optional_uuid(data.get("span_id"))
     return [
-        _parse_uuid(event_text),
-        _time(data["received_at"]),
-        _known_uuid(data["org_id"]),
-        _known_uuid(data["project_id"]),
-        _known_uuid(data["prompt_id"]),
+        *_head(data, event_text),
         _text(data["prompt_name"]),
         version,
         _text(data["version_hash"]),
