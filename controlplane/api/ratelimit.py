@@ -25,9 +25,11 @@ with a warning, rather than failing requests.
 A moving window counts exactly the calls of the last window, so ``Retry-After`` is exact.
 Counters live in process memory by default (one process: limits are per process), in
 :mod:`controlplane.api.windows` (``limits``' own in-memory store costs more than resolve
-does), or in Redis through ``limits`` when ``redis_url`` is set (shared by every
-process). If Redis fails mid-request the call is let through (logged): the limiter
-protects the service, it must not take resolve down with it.
+does), or in Redis when ``redis_url`` is set (shared by every process), counted by
+:mod:`controlplane.api.redis_windows` as ``limits``' moving window counts them, with the
+checks of one event-loop tick in one round trip. If Redis fails mid-request the call is
+let through (logged): the limiter protects the service, it must not take resolve down
+with it.
 
 What a key's calls of an endpoint count against (limits, counter keys) is worked out once
 per key and catalog snapshot, not per call: principals are immutable and replaced whole
@@ -46,10 +48,8 @@ from enum import StrEnum
 from functools import lru_cache
 
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.errors import StorageError
 
+from controlplane.api.redis_windows import RedisWindows, WindowCheck, WindowsUnavailable
 from controlplane.api.windows import MovingWindows, Window
 from controlplane.catalog import Principal
 from controlplane.store.models import Plan
@@ -178,12 +178,22 @@ class _Plan:
 
     principal: Principal
     items: tuple[RateLimitItem, ...]
-    identity: tuple[str, str]
-    """(key id, endpoint): the counter's name in ``limits`` (Redis)."""
+    remote: WindowCheck | None
+    """The Redis windows it counts against (None with in-memory counters)."""
     counters: tuple[tuple[Window, int, RateLimitItem], ...]
     """The in-memory counter, its amount and its limit, per item (empty with Redis)."""
     generation: int
     """``MovingWindows.generation`` when the counters were fetched."""
+
+
+def _remote(items: tuple[RateLimitItem, ...], identity: tuple[str, str]) -> WindowCheck:
+    """The Redis windows of ``items`` under ``identity``, keyed as ``limits`` keys them."""
+    return WindowCheck.of(
+        [
+            (f"{REDIS_KEY_PREFIX}:{item.key_for(*identity)}", item.amount, item.get_expiry())
+            for item in items
+        ]
+    )
 
 
 def _plan(principal: Principal, endpoint: Endpoint, windows: MovingWindows | None) -> _Plan:
@@ -201,16 +211,16 @@ def _plan(principal: Principal, endpoint: Endpoint, windows: MovingWindows | Non
         if windows is not None
         else ()
     )
-    return _Plan(principal, items, identity, counters, windows.generation if windows else 0)
+    remote = None if windows is not None else _remote(items, identity)
+    return _Plan(principal, items, remote, counters, windows.generation if windows else 0)
 
 
 class RateLimiter:
     """Counts calls per (API key, endpoint) and refuses those over the limit with a 429."""
 
-    def __init__(self, storage: Storage | None = None) -> None:
-        """In-memory counters without ``storage``; else ``limits``' moving window on it."""
-        self._storage = storage
-        self._strategy = MovingWindowRateLimiter(storage) if storage is not None else None
+    def __init__(self, remote: RedisWindows | None = None) -> None:
+        """In-memory counters without ``remote``; else moving windows in its Redis."""
+        self._remote = remote
         self._windows = MovingWindows()
         self._plans: dict[tuple[int, str], _Plan] = {}
 
@@ -223,25 +233,17 @@ class RateLimiter:
         if not redis_url:
             return cls()
         await asyncio.to_thread(importlib.import_module, "coredis")
-        uri = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
-        return cls(RedisStorage(uri, wrap_exceptions=True, key_prefix=REDIS_KEY_PREFIX))
+        return cls(RedisWindows.from_url(redis_url))
 
     async def check(self, principal: Principal, endpoint: Endpoint) -> None:
         """Count this call; raise ApiError(RATE_LIMITED) with Retry-After when over a limit."""
-        strategy = self._strategy
-        if strategy is None:
+        remote = self._remote
+        if remote is None:
             self.count(principal, endpoint)
             return
         plan = self._plan_of(principal, endpoint)
-        for item in plan.items:
-            try:
-                if await strategy.hit(item, *plan.identity):
-                    continue
-                stats = await strategy.get_window_stats(item, *plan.identity)
-            except StorageError as error:
-                log.warning("rate-limit storage failed, letting the call through: %r", error)
-                return
-            raise _limited(item, endpoint, max(0.0, stats.reset_time - time.time()))
+        assert plan.remote is not None
+        await _counted(remote, plan.remote, plan.items, endpoint)
 
     async def check_anonymous(
         self, who: str, endpoint: Endpoint, items: tuple[RateLimitItem, ...]
@@ -249,28 +251,21 @@ class RateLimiter:
         """Count a call made without a key (a sign-in attempt) under ``who``, such as the
         client's address; raise ApiError(RATE_LIMITED) with Retry-After when over a limit."""
         identity = ("anonymous:" + who, normalize_endpoint(endpoint.name))
-        strategy = self._strategy
+        remote = self._remote
+        if remote is not None:
+            await _counted(remote, _remote(items, identity), items, endpoint)
+            return
         for item in items:
-            if strategy is None:
-                key = (*identity, item.amount, item.get_expiry())
-                retry_after = self._windows.hit(key, item.amount, item.get_expiry())
-                if retry_after is not None:
-                    raise _limited(item, endpoint, retry_after)
-                continue
-            try:
-                if await strategy.hit(item, *identity):
-                    continue
-                stats = await strategy.get_window_stats(item, *identity)
-            except StorageError as error:
-                log.warning("rate-limit storage failed, letting the call through: %r", error)
-                return
-            raise _limited(item, endpoint, max(0.0, stats.reset_time - time.time()))
+            key = (*identity, item.amount, item.get_expiry())
+            retry_after = self._windows.hit(key, item.amount, item.get_expiry())
+            if retry_after is not None:
+                raise _limited(item, endpoint, retry_after)
 
     def count(self, principal: Principal, endpoint: Endpoint) -> bool:
         """:meth:`check` without a coroutine (resolve's hot path) when the counters are in
         this process: True once counted (or raises the 429). False, with nothing counted,
         when they are in Redis: then ``await check()``."""
-        if self._strategy is not None:
+        if self._remote is not None:
             return False
         windows = self._windows
         now = windows.tick()
@@ -286,7 +281,7 @@ class RateLimiter:
     def _plan_of(self, principal: Principal, endpoint: Endpoint) -> _Plan:
         cache_key = (principal.key_id.int, endpoint.name)  # an int hashes in C, a UUID not
         plan = self._plans.get(cache_key)
-        windows = self._windows if self._strategy is None else None
+        windows = self._windows if self._remote is None else None
         if (
             plan is None
             or plan.principal is not principal
@@ -301,12 +296,23 @@ class RateLimiter:
         """Forget the in-memory counters, or drop the Redis connections."""
         self._windows.clear()
         self._plans.clear()
-        storage = self._storage
-        if isinstance(storage, RedisStorage):
-            client = getattr(storage.bridge, "storage", None)
-            pool = getattr(client, "connection_pool", None)
-            if pool is not None:
-                pool.disconnect()
+        if self._remote is not None:
+            await self._remote.close()
+
+
+async def _counted(
+    remote: RedisWindows, check: WindowCheck, items: tuple[RateLimitItem, ...], endpoint: Endpoint
+) -> None:
+    """Count ``check`` in Redis; the 429 of the first window that refuses it."""
+    try:
+        refusal = await remote.hit(check)
+    except WindowsUnavailable as error:
+        log.warning("rate-limit storage failed, letting the call through: %s", error)
+        return
+    if refusal is not None:
+        index, oldest = refusal
+        item = items[index]
+        raise _limited(item, endpoint, max(0.0, oldest + item.get_expiry() - time.time()))
 
 
 def _limited(item: RateLimitItem, endpoint: Endpoint, retry_after: float) -> ApiError:
