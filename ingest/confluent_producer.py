@@ -11,8 +11,10 @@ clients alike. Every blocking librdkafka call (metadata, flush) runs in a thread
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -24,6 +26,8 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.1
 """Longest a poll waits with nothing to report (it returns at once when there is)."""
+CLOSE_WAIT_SECONDS = 10.0
+"""Longest the poll thread's end, or librdkafka's destroy, is waited for when closing."""
 FULL_QUEUE_WAIT = 0.002
 """Pause before trying again when librdkafka's local queue is full."""
 UNREACHABLE = {ConfluentError._ALL_BROKERS_DOWN, ConfluentError._TRANSPORT}
@@ -51,15 +55,27 @@ class ConfluentKafka:
         self._running = False
         self._poller: threading.Thread | None = None
         self._unreachable: str | None = None
+        self._abandon = threading.Event()
         self.client = self  # ``EventProducer.check`` calls ``client.fetch_all_metadata()``
 
     async def start(self) -> None:
-        """Create the producer and fetch metadata once; raise if no broker answers."""
+        """Create the producer and fetch metadata once; raise if no broker answers.
+
+        If the caller is cancelled meanwhile (the service stops while connecting), the
+        thread is told to give up and awaited before what it made is closed: closing first
+        would leave it to create a producer and a poll thread nobody ever stops.
+        """
         self._loop = asyncio.get_running_loop()
         self._unreachable = None
+        self._abandon.clear()
+        begun = asyncio.ensure_future(asyncio.to_thread(self._begin))
         try:
-            await asyncio.to_thread(self._begin)
+            await asyncio.shield(begun)
         except BaseException:
+            self._abandon.set()
+            await asyncio.wait([begun])  # within one metadata step once abandoned
+            if not begun.cancelled():
+                begun.exception()  # retrieved: what is raised here is the caller's reason
             await self._close(flush=False)
             raise
 
@@ -86,6 +102,8 @@ class ConfluentKafka:
                 waited += step
                 if self._unreachable is not None:
                     raise KafkaConnectionError(self._unreachable) from error
+                if self._abandon.is_set():
+                    raise KafkaConnectionError("stopped while connecting") from error
                 if waited >= self._connect_timeout:
                     raise KafkaTimeoutError(f"no metadata: {error}") from error
 
@@ -104,9 +122,9 @@ class ConfluentKafka:
         if producer is None:
             return
         self._running = False
-        poller = self._poller
+        poller, self._poller = self._poller, None
         if poller is not None:
-            await asyncio.to_thread(poller.join)
+            await _bounded(poller.join, "the poll thread to end")
         if flush:
             # Deliveries reported while flushing run their callbacks in this thread.
             await asyncio.to_thread(producer.flush, self._connect_timeout)
@@ -114,7 +132,7 @@ class ConfluentKafka:
         self._producer = None
         held = [producer]
         del producer
-        await asyncio.to_thread(held.clear)  # librdkafka's destroy may block: not on the loop
+        await _bounded(held.clear, "librdkafka to close")  # its destroy may block
 
     async def fetch_all_metadata(self) -> None:
         """Cluster metadata: proves a broker answers (raises ``KafkaError`` if none does)."""
@@ -222,6 +240,34 @@ class ConfluentKafka:
         """Settle reports collected outside the poll thread (flush), on the loop's thread."""
         reports, self._reports = self._reports, []
         _settle(reports)
+
+
+async def _bounded(call: Callable[[], object], what: str) -> None:
+    """Run a blocking ``call`` in a daemon thread of its own, waiting at most
+    ``CLOSE_WAIT_SECONDS``.
+
+    Not the loop's default executor: a librdkafka call that never returns there would hold
+    the process's exit forever (the loop waits for its executor's threads when it closes).
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def finish() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    def run() -> None:
+        try:
+            call()
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(finish)
+
+    threading.Thread(target=run, name="kafka-close", daemon=True).start()
+    try:
+        await asyncio.wait_for(done, CLOSE_WAIT_SECONDS)
+    except TimeoutError:
+        log.warning("waited %.0f s for %s; going on without it", CLOSE_WAIT_SECONDS, what)
 
 
 def _settle(reports: list[Report]) -> None:
