@@ -25,7 +25,9 @@ from controlplane.store.models import Scope
 from tests.controlplane.test_api_harness import Api, Reply, Tenant
 
 CONFIG = "/v1/sdk/config"
-USERS = [f"u-{index}" for index in range(80)]
+# u-1, u-10..u-19 and u-100..u-139 match the "ones" rule: 51 users, each admitted by its
+# 33.33% coverage, so that no salt leaves the rule unexercised ((2/3)**51, about 1e-9).
+USERS = [f"u-{index}" for index in range(80)] + [f"u-{index}" for index in range(100, 140)]
 CONTEXTS: list[dict[str, Any]] = [
     {},
     {"locale": "de-DE", "company": "Acme"},
