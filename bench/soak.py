@@ -6,12 +6,15 @@ Run: ``.venv/bin/python -m bench.soak [--minutes 30] [--fraction 0.5]``. Needs `
 It starts the local broker and ClickHouse, migrates a fresh store, ClickHouse and the
 topics, makes a business tenant whose limits do not bind and ``bench.resolve_http``'s
 prompt (two versions, a 90/10 canary, a rule), then runs ``promptline serve`` and
-``promptline worker`` as subprocesses. First wrk measures the maximum of the mixed load
+``promptline worker`` as subprocesses. First the maximum of the mixed load
 (``--resolve-share`` of the requests ``POST /v1/resolve`` with a new user each, the rest
-single analytics events) for ``--probe-seconds``; then the same mix runs at ``--fraction``
-of that maximum for ``--minutes``, and every minute prints the requests sent and answered
-2xx, p50 and p99, the resident memory of the serve and worker processes and the load
-average.
+single analytics events) is measured for ``--probe-seconds``, by wrk (printed for
+reference) and by the soak's own generator in closed loops; then the same mix runs at
+``--fraction`` of the generator's maximum for ``--minutes``, and every minute prints the
+requests sent and answered 2xx, p50 and p99, the resident memory of the serve and worker
+processes and the load average. Half of wrk's maximum would not be half of what this
+machine can serve while the Python generator shares its cores: on two cores it put the
+service past its knee (p99 of seconds, queues instead of a soak).
 
 The soak's load is paced open-loop by a load generator process of its own
 (``python -m bench.soak loadgen``, aiohttp, a few hundred connections): request n is due
@@ -217,6 +220,83 @@ def is_resolve(sequence: int, share: float) -> bool:
     return int((sequence + 1) * share) > int(sequence * share)
 
 
+class Mix:
+    """The soak's requests: request ``n`` is a resolve or an analytics event by its number."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self._spec = spec
+        self.headers = {
+            "Authorization": f"Bearer {spec['key']}",
+            "Content-Type": "application/json",
+        }
+        self._analytics = json.dumps(
+            {
+                "prompt_id": spec["prompt_id"],
+                "version_hash": spec["version_hash"],
+                "latency_ms": 412.5,
+                "cost_usd": 0.002,
+            }
+        ).encode()
+
+    def request(self, sequence: int) -> tuple[bool, str, bytes]:
+        """(whether a resolve, URL, body) of request ``sequence``."""
+        spec = self._spec
+        if is_resolve(sequence, spec["share"]):
+            body = b'{"prompt":"%s","user_id":"usr_%d","context":{"company":"Acme"}}' % (
+                spec["prompt"].encode(),
+                sequence,
+            )
+            return True, spec["url"] + RESOLVE_PATH, body
+        return False, spec["url"] + ANALYTICS_PATH, self._analytics
+
+    async def post(self, session: aiohttp.ClientSession, url: str, body: bytes) -> int:
+        """The answer's status; 0 when none came (refused, reset, timed out)."""
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+            async with session.post(url, data=body, headers=self.headers) as answer:
+                await answer.read()
+                return answer.status
+        return 0
+
+
+def _session(connections: int) -> aiohttp.ClientSession:
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections), timeout=timeout)
+
+
+async def saturate(spec: dict[str, Any]) -> None:
+    """The mix's maximum as this generator drives it: ``connections`` closed loops.
+
+    The soak's rate is a share of this figure, not of wrk's: on a machine of few cores
+    the Python generator takes CPU from the service, and a share of a maximum measured
+    without that cost would put the service past its knee (queues, not a soak).
+    """
+    mix, deadline = Mix(spec), time.monotonic() + spec["seconds"]
+    counts = {"ok": 0, "errors": 0}
+    cpu_before, started = _own_cpu(), time.monotonic()
+
+    async def one_connection(session: aiohttp.ClientSession, first: int) -> None:
+        sequence = first
+        while time.monotonic() < deadline:
+            _resolve, url, body = mix.request(sequence)
+            status = await mix.post(session, url, body)
+            counts["ok" if 200 <= status < 300 else "errors"] += 1
+            sequence += spec["connections"]
+
+    async with _session(spec["connections"]) as session:
+        await asyncio.gather(*(one_connection(session, n) for n in range(spec["connections"])))
+    elapsed = time.monotonic() - started
+    print(
+        json.dumps(
+            {
+                **counts,
+                "rate": counts["ok"] / elapsed,
+                "generator_cpu": (_own_cpu() - cpu_before) / elapsed,
+            }
+        ),
+        flush=True,
+    )
+
+
 async def generate(spec: dict[str, Any]) -> None:
     """Send the mix open-loop at ``spec["rate"]`` per second; one JSON line per interval.
 
@@ -224,36 +304,14 @@ async def generate(spec: dict[str, Any]) -> None:
     answer (or a late send, when the generator falls behind) is measured, not skipped.
     """
     rate, interval, seconds = spec["rate"], spec["interval"], spec["seconds"]
-    headers = {"Authorization": f"Bearer {spec['key']}", "Content-Type": "application/json"}
-    analytics = json.dumps(
-        {
-            "prompt_id": spec["prompt_id"],
-            "version_hash": spec["version_hash"],
-            "latency_ms": 412.5,
-            "cost_usd": 0.002,
-        }
-    ).encode()
+    mix = Mix(spec)
     bucket = {"sent": 0, "ok": 0, "ok_events": 0, "errors": 0}
     latencies: list[float] = []
     loop = asyncio.get_running_loop()
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
-    connector = aiohttp.TCPConnector(limit=spec["connections"])
 
     async def send(session: aiohttp.ClientSession, sequence: int, due: float) -> None:
-        resolve = is_resolve(sequence, spec["share"])
-        if resolve:
-            path = RESOLVE_PATH
-            body = b'{"prompt":"%s","user_id":"usr_%d","context":{"company":"Acme"}}' % (
-                spec["prompt"].encode(),
-                sequence,
-            )
-        else:
-            path, body = ANALYTICS_PATH, analytics
-        status = 0
-        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-            async with session.post(spec["url"] + path, data=body, headers=headers) as answer:
-                await answer.read()
-                status = answer.status
+        resolve, url, body = mix.request(sequence)
+        status = await mix.post(session, url, body)
         latencies.append(loop.time() - due)
         if 200 <= status < 300:
             bucket["ok"] += 1
@@ -276,7 +334,7 @@ async def generate(spec: dict[str, Any]) -> None:
         bucket.update(sent=0, ok=0, ok_events=0, errors=0)
         return cpu
 
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    async with _session(spec["connections"]) as session:
         in_flight: set[asyncio.Task[None]] = set()
         start = loop.time()
         sequence, number, cpu_mark = 0, 1, _own_cpu()
@@ -370,6 +428,30 @@ def services(work: Path) -> Iterator[tuple[Settings, str, int, int]]:
             ) as worker,
         ):
             yield settings, key, serve.pid, worker.pid
+
+
+def probe_generator(spec: dict[str, Any], args: argparse.Namespace) -> float:
+    """The mix's maximum requests/s as the soak's own generator drives it (closed loops)."""
+    probe_spec = {
+        **spec,
+        "share": args.resolve_share,
+        "seconds": args.probe_seconds,
+        "connections": args.probe_connections,
+    }
+    command = [sys.executable, "-m", "bench.soak", "saturate", json.dumps(probe_spec)]
+    found = json.loads(
+        subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    )
+    if found["errors"]:
+        raise RuntimeError(f"errors at the maximum: {found}")
+    rate: float = found["rate"]
+    print(
+        f"maximum of the mix through the soak's generator: {rate:,.0f} req/s "
+        f"({args.probe_connections} closed loops, {args.probe_seconds}s; "
+        f"generator CPU {found['generator_cpu']:.0%})",
+        flush=True,
+    )
+    return rate
 
 
 def probe(work: Path, port: int, spec: dict[str, Any], args: argparse.Namespace) -> float:
@@ -496,8 +578,9 @@ def run(args: argparse.Namespace, work: Path) -> None:
             "prompt": PROMPT,
             **asyncio.run(prompt_ids(settings.base_url, key)),
         }
-        maximum = probe(work, settings.listen_port, spec, args)
-        time.sleep(5.0)  # the worker stores the probe's events meanwhile
+        wrk_maximum = probe(work, settings.listen_port, spec, args)
+        maximum = probe_generator(spec, args)
+        time.sleep(5.0)  # the worker stores the probes' events meanwhile
         rate = maximum * args.fraction
         spec.update(
             rate=rate,
@@ -507,7 +590,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
             connections=args.connections,
         )
         print(
-            f"\nsoak: {rate:,.0f} req/s ({args.fraction:.0%} of the maximum), "
+            f"\nsoak: {rate:,.0f} req/s ({args.fraction:.0%} of the generator's maximum), "
             f"{args.resolve_share:.0%} resolve, open-loop from one aiohttp process, "
             f"{args.connections} connections, {args.minutes} x {args.minute_seconds:.0f}s; "
             f"{os.cpu_count()} CPUs; latency from each request's due time",
@@ -520,7 +603,10 @@ def run(args: argparse.Namespace, work: Path) -> None:
         )
         answered = answered_2xx(settings.base_url, ANALYTICS_PATH)
         stored, waited = catch_up(settings, answered, args.catch_up_seconds)
-        figures = [figure("maximum of the mix", maximum, "req/s")]
+        figures = [
+            figure("maximum of the mix, wrk", wrk_maximum, "req/s"),
+            figure("maximum of the mix, soak generator", maximum, "req/s", wrk_maximum),
+        ]
         figures.append(figure("soak rate sent", totals["sent"] / spec["seconds"], "req/s", rate))
         if minutes:
             figures.append(
@@ -556,9 +642,14 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command")
     loadgen = commands.add_parser("loadgen", help="(internal) the open-loop load generator")
     loadgen.add_argument("spec", help="JSON")
+    saturating = commands.add_parser("saturate", help="(internal) the generator's maximum")
+    saturating.add_argument("spec", help="JSON")
     args = parser.parse_args()
     if args.command == "loadgen":
         asyncio.run(generate(json.loads(args.spec)))
+        return
+    if args.command == "saturate":
+        asyncio.run(saturate(json.loads(args.spec)))
         return
     if shutil.which("wrk") is None:
         sys.exit("wrk is required: apt-get install wrk")
