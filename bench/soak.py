@@ -625,7 +625,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, default=30)
     parser.add_argument("--fraction", type=float, default=0.5, help="of the measured maximum")
     parser.add_argument("--resolve-share", type=float, default=0.7, help="the rest: analytics")
-    parser.add_argument("--probe-seconds", type=int, default=20, help="measuring the maximum")
+    parser.add_argument(
+        "--probe-seconds",
+        type=int,
+        default=60,
+        help="measuring the maximum: long enough that the worker's storing is in it",
+    )
     parser.add_argument("--probe-connections", type=int, default=64)
     parser.add_argument("--connections", type=int, default=256, help="the soak's generator")
     parser.add_argument(
