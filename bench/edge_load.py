@@ -354,14 +354,17 @@ def main() -> None:
                 batches: dict[str, list[dict[str, Any]]] = {name: [] for name in clients}
                 bare_rates: dict[str, list[float]] = {name: [] for name in CLIENTS}
                 for round_number in range(args.rounds):
-                    for target, (pid, port) in targets.items():
+                    # Every other round the other way round, so a load that moves during a
+                    # round moves both sides of each ratio alike.
+                    flip = -1 if round_number % 2 else 1
+                    for target, (pid, port) in list(targets.items())[::flip]:
                         singles[target].append(
                             wrk_phase(pid, port, script, args.duration, args.connections)
                         )
-                    for name in clients:
+                    for name in clients[::flip]:
                         url = f"http://{LOOPBACK}:{ports[name]}"
                         batches[name].append(load({**batch_spec, "url": url}))
-                    for name in CLIENTS:
+                    for name in CLIENTS[::flip]:
                         bare_rates[name].append(
                             bare_pipelined(name, settings, args.events * 5, args.seconds)
                         )

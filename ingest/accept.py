@@ -52,6 +52,10 @@ from schemas.records import (
 
 log = logging.getLogger(__name__)
 
+KEYS_KEPT = 10_000
+"""Encoded record keys (prompt ids) kept before the cache starts over."""
+_keys: dict[int, bytes] = {}
+
 RECORD_TYPES: dict[EventKind, type[RecordBase]] = {
     EventKind.SIGNAL: SignalRecord,
     EventKind.USAGE: UsageRecord,
@@ -119,7 +123,6 @@ async def accept(
     outgoing: list[Outgoing] = []
     accepted: list[Accepted] = []
     stamp = wire_time(received_at)
-    keys: dict[uuid.UUID, bytes] = {}  # a batch's events mostly share their prompt
     for index, event in enumerate(events):
         if outcomes[index] is not None:
             continue
@@ -135,10 +138,7 @@ async def accept(
             record = _record(principal, event, received_at, admitted.get(index))
             value = record.to_bytes()
             accepted.append(Accepted(event.kind, record.event_id, record))
-        key = keys.get(event.prompt_id)
-        if key is None:
-            key = keys[event.prompt_id] = str(event.prompt_id).encode()
-        outgoing.append(Outgoing(ctx.topic(event.kind), key, value))
+        outgoing.append(Outgoing(ctx.topic(event.kind), prompt_key(event.prompt_id), value))
     failures = await _publish(ctx, outgoing, label)
     unkeyed, keyed = 0, []
     for index, done, failure in zip(chosen, accepted, failures, strict=True):
@@ -157,6 +157,38 @@ async def accept(
     final = [outcome for outcome in outcomes if outcome is not None]
     _count(ctx, events, final)
     return final
+
+
+async def accept_analytics(ctx: EdgeContext, principal: Principal, event: Prepared) -> None:
+    """One analytics event of its own route: :func:`accept` without its lists.
+
+    It needs no quota nor signal id, so it is encoded, produced and awaited; a 503 is
+    raised if Kafka did not take it.
+    """
+    failed = not ctx.producer.connected
+    if not failed:
+        event_id = new_event_id()
+        stamp = wire_time(received_now())
+        value = analytics_record_bytes(
+            event_id, stamp, principal.org_id, principal.project_id, event.fields
+        )
+        record = Outgoing(ctx.topic(EventKind.ANALYTICS), prompt_key(event.prompt_id), value)
+        [failure] = await _publish(ctx, [record], "analytics")
+        failed = failure is not None
+    result = ErrorKind.UNAVAILABLE.value if failed else "accepted"
+    ctx.metrics.observe_events(EventKind.ANALYTICS.value, result)
+    if failed:
+        raise unavailable(ctx)
+
+
+def prompt_key(prompt_id: uuid.UUID) -> bytes:
+    """A record's key, its prompt's id, encoded once per prompt (events name few prompts)."""
+    key = _keys.get(prompt_id.int)  # an int hashes in C, a UUID not
+    if key is None:
+        if len(_keys) >= KEYS_KEPT:
+            _keys.clear()
+        key = _keys[prompt_id.int] = str(prompt_id).encode()
+    return key
 
 
 async def _admit_signals(

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from controlplane.catalog import Catalog, Principal, PromptEntry
 from ingest.accept import Accepted, Outcome
+from ingest.analytics_body import AnalyticsBody, checked_analytics
 from ingest.batch_keys import FallbackKeys
 from ingest.context import ExposurePolicy
 from ingest.prepare import (
@@ -79,17 +80,25 @@ def prepare_event(
     kind = event_type(item)
     if kind is None:
         raise ApiError(ErrorKind.VALIDATION, f"type: must be one of {_CHOICES}.", field="type")
-    error_kind = ErrorKind.INVALID_REQUEST if kind == "analytics" else ErrorKind.VALIDATION
-    body: BaseModel = parse_model(EVENT_MODELS[kind], item, error_kind)
+    body: BaseModel | AnalyticsBody | None = None
+    if kind == "analytics":
+        body = checked_analytics(item, in_batch=True)  # the usual shape, checked by hand
+    if body is None:
+        error_kind = ErrorKind.INVALID_REQUEST if kind == "analytics" else ErrorKind.VALIDATION
+        body = parse_model(EVENT_MODELS[kind], item, error_kind)
     if isinstance(body, UsageEventIn):
         return prepare_usage(catalog, principal, body)  # keyed by the link itself
-    own = cast("SignalEventIn | AnalyticsBatchEventIn | ExposureEventIn", body).idempotency_key
+    own = cast(
+        "SignalEventIn | AnalyticsBatchEventIn | ExposureEventIn | AnalyticsBody", body
+    ).idempotency_key
     key = own if own is not None else fallback_keys.key_for(item)
     if isinstance(body, SignalEventIn):
         return prepare_signal(catalog, principal, body.prompt_id, body, key)
     if isinstance(body, ExposureEventIn):
         return prepare_exposure(catalog, principal, body, key, exposures)
-    return prepare_analytics(catalog, principal, cast(AnalyticsBatchEventIn, body), key, prompts)
+    return prepare_analytics(
+        catalog, principal, cast("AnalyticsBatchEventIn | AnalyticsBody", body), key, prompts
+    )
 
 
 def error_body(error: ApiError) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from pydantic import BaseModel
 
 from promptline.http.bodies import (
@@ -38,6 +38,31 @@ def too_large(limit: int, size: int | None = None) -> ApiError:
     )
 
 
+def arrived_body(request: web.Request, limit: int) -> bytes | None:
+    """The raw body if it has all arrived (no coroutine), a 413 past ``limit``; else None.
+
+    A body with a ``Content-Encoding`` header is never taken here (None): it is for
+    :func:`read_limited`, which checks the coding first.
+    """
+    if hdrs.CONTENT_ENCODING in request.headers:
+        return None
+    _check_declared(request, limit)
+    return _buffered_within(request, limit)
+
+
+def _check_declared(request: web.Request, limit: int) -> None:
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise too_large(limit, declared)
+
+
+def _buffered_within(request: web.Request, limit: int) -> bytes | None:
+    buffered = buffered_body(request)  # a small body that has all arrived: no coroutine
+    if buffered is not None and len(buffered) > limit:
+        raise too_large(limit)
+    return buffered
+
+
 async def read_limited(request: web.Request, limit: int) -> bytes:
     """The raw body, or a 413 as soon as it is known to exceed ``limit`` bytes.
 
@@ -48,13 +73,9 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
     unsupported = unsupported_coding(request)
     if unsupported is not None:
         raise unsupported
-    declared = request.content_length
-    if declared is not None and declared > limit:
-        raise too_large(limit, declared)
-    buffered = buffered_body(request)  # a small body that has all arrived: no coroutine
+    _check_declared(request, limit)
+    buffered = _buffered_within(request, limit)
     if buffered is not None:
-        if len(buffered) > limit:
-            raise too_large(limit)
         return buffered
     chunks: list[bytes] = []
     size = 0

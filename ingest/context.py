@@ -60,10 +60,14 @@ class EdgeContext:
     metrics: EdgeMetrics = field(default_factory=EdgeMetrics)
     node_lease: NodeLease | None = None
     housekeeping: KeyHousekeeping | None = None
+    _topics: dict[EventKind, str] = field(default_factory=dict, init=False, repr=False)
 
     def topic(self, kind: EventKind) -> str:
-        """The topic that carries events of ``kind``."""
-        return topic_name(self.topic_prefix, kind)
+        """The topic that carries events of ``kind`` (named once per kind)."""
+        topic = self._topics.get(kind)
+        if topic is None:
+            topic = self._topics[kind] = topic_name(self.topic_prefix, kind)
+        return topic
 
 
 EDGE_CONTEXT = web.AppKey("edge_context", EdgeContext)

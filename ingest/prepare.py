@@ -14,6 +14,7 @@ from typing import Any
 
 from controlplane.catalog import Catalog, Principal, PromptEntry
 from controlplane.ids import IdShape, decode
+from ingest.analytics_body import AnalyticsBody
 from ingest.context import ExposurePolicy
 from ingest.prompts import prompt_by_reference, version_by_hash, version_by_number
 from promptline.http.errors import ApiError, ErrorKind
@@ -85,7 +86,7 @@ def prepare_usage(catalog: Catalog, principal: Principal, body: UsageIn) -> Prep
 def prepare_analytics(
     catalog: Catalog,
     principal: Principal,
-    body: AnalyticsEventIn,
+    body: AnalyticsEventIn | AnalyticsBody,
     idempotency_key: str | None,
     prompts: dict[str, PromptEntry] | None = None,
 ) -> Prepared:

@@ -1,7 +1,9 @@
 """Finding the prompt an event is about, in the caller's project only.
 
 Another project's prompt is reported exactly like one that does not exist (404), so
-keys cannot probe other tenants. Everything is read from the in-memory catalog.
+keys cannot probe other tenants. Everything is read from the in-memory catalog, and the
+prompts found are kept per catalog snapshot: decoding a reference's id shapes cost an
+event more than the rest of its lookups, and events name few prompts, over and over.
 """
 
 from __future__ import annotations
@@ -11,12 +13,27 @@ from controlplane.catalog import Catalog, Principal, PromptEntry, VersionEntry
 from promptline.http.errors import ApiError, ErrorKind
 
 _SHOWN = 80
+FOUND_KEPT = 10_000
+"""Prompts kept by (project, reference) before the cache starts over."""
+
+
+class _Found:
+    """The prompts found in one catalog snapshot, by project (as an int) and reference."""
+
+    catalog: Catalog | None = None
+    prompts: dict[tuple[int, str], PromptEntry] = {}  # noqa: RUF012 (replaced, not shared)
 
 
 def prompt_by_reference(
     catalog: Catalog, principal: Principal, reference: str, field: str
 ) -> PromptEntry:
     """The prompt named by ``pmt_<hex>``, ``prm_<hex>``, ``tmpl-<uuid>``, a UUID, or its name."""
+    if _Found.catalog is not catalog:  # a reload replaces the snapshot whole
+        _Found.catalog, _Found.prompts = catalog, {}
+    found = (principal.project_id.int, reference)
+    prompt = _Found.prompts.get(found)
+    if prompt is not None:
+        return prompt
     prompt = prompt_in_catalog(catalog, principal.project_id, reference)
     if prompt is None:
         raise ApiError(
@@ -24,6 +41,9 @@ def prompt_by_reference(
             f"Prompt '{reference[:_SHOWN]}' not found in your organisation.",
             field=field,
         )
+    if len(_Found.prompts) >= FOUND_KEPT:
+        _Found.prompts = {}
+    _Found.prompts[found] = prompt
     return prompt
 
 
