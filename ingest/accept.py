@@ -32,7 +32,7 @@ from datetime import datetime
 
 from controlplane.catalog import Principal
 from ingest.context import EdgeContext
-from ingest.ids import new_event_id, received_now
+from ingest.ids import new_event_id, received_now, received_stamp
 from ingest.prepare import Prepared
 from ingest.producer import Outgoing, ProduceFailed
 from ingest.quota import QuotaUnavailable, month_of, monthly_signal_limit, next_month_start
@@ -168,7 +168,7 @@ async def accept_analytics(ctx: EdgeContext, principal: Principal, event: Prepar
     failed = not ctx.producer.connected
     if not failed:
         event_id = new_event_id()
-        stamp = wire_time(received_now())
+        stamp = received_stamp()
         value = analytics_record_bytes(
             event_id, stamp, principal.org_id, principal.project_id, event.fields
         )

@@ -9,6 +9,7 @@ every LLM request and must not wait for Kafka); until it is connected the edge a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from ingest.confluent_producer import ConfluentBatch, ConfluentKafka
+from ingest.deadlines import Deadlines
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,7 @@ class EventProducer:
         self._connected = False
         self._connecting: asyncio.Task[None] | None = None
         self._hashes: dict[bytes, int] = {}
+        self._deadlines = Deadlines()
 
     @property
     def ack_timeout(self) -> float:
@@ -181,7 +184,9 @@ class EventProducer:
 
         Every single-event request takes this path, so it does what :meth:`produce_many`
         does for one record without its lists: one deadline (the ack timeout) over the
-        send and the acknowledgement, the delivery future awaited, never cancelled.
+        send and the acknowledgement. aiokafka's delivery future is waited for, never
+        cancelled; librdkafka's is ours, so it is awaited, and failed at the deadline by
+        the producer's one timer for all (``ingest.deadlines``).
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._ack_timeout
@@ -192,9 +197,13 @@ class EventProducer:
                     delivery = await self._send(topic, key, value)
         except (KafkaError, TimeoutError) as error:
             raise _failed(error) from error
-        delivery.add_done_callback(_retrieve)
-        if not delivery.done():
-            await _settled(loop, delivery, deadline)
+        if self._partitions_itself:  # the future is ours: awaited, its deadline shared
+            if not delivery.done():
+                await self._acknowledged(loop, [delivery], deadline)
+        else:
+            delivery.add_done_callback(_retrieve)
+            if not delivery.done():
+                await _settled(loop, delivery, deadline)
         failure = _outcome(delivery)
         if failure is not None:
             log.warning("a record was not acknowledged by Kafka: %r", failure.__cause__)
@@ -240,13 +249,19 @@ class EventProducer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._ack_timeout
         deliveries: list[asyncio.Future[Any] | ProduceFailed] = []
-        try:
-            async with asyncio.timeout_at(deadline):
-                await self._send_all(records, deliveries)
-        except TimeoutError as error:
-            deliveries.extend(_failed(error) for _ in records[len(deliveries) :])
+        own = self._partitions_itself
+        if own:
+            self._queue_now(records, deliveries)
+        if len(deliveries) < len(records):
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._send_all(records[len(deliveries) :], deliveries)
+            except TimeoutError as error:
+                deliveries.extend(_failed(error) for _ in records[len(deliveries) :])
         pending = [item for item in deliveries if isinstance(item, asyncio.Future)]
-        if pending:
+        if pending and own:
+            await self._acknowledged(loop, pending, deadline)
+        elif pending:
             await asyncio.wait(pending, timeout=max(0.0, deadline - loop.time()))
         outcomes = [_outcome(item) for item in deliveries]
         failures = [failure for failure in outcomes if failure is not None]
@@ -258,6 +273,21 @@ class EventProducer:
                 failures[0].__cause__,
             )
         return outcomes
+
+    def _queue_now(
+        self, records: Sequence[Outgoing], deliveries: list[asyncio.Future[Any] | ProduceFailed]
+    ) -> None:
+        """Hand librdkafka records without a coroutine until its queue is full (or all are)."""
+        send_now = self._producer.send_now
+        for topic, key, value in records:
+            try:
+                delivery = send_now(topic, value, key)
+            except KafkaError as error:
+                deliveries.append(_failed(error))
+                continue
+            if delivery is None:
+                return
+            deliveries.append(delivery)
 
     async def _send_all(
         self, records: Sequence[Outgoing], deliveries: list[asyncio.Future[Any] | ProduceFailed]
@@ -275,8 +305,32 @@ class EventProducer:
             except KafkaError as error:
                 deliveries.append(_failed(error))
                 continue
-            delivery.add_done_callback(_retrieve)
+            if not self._partitions_itself:  # ours are awaited by _acknowledged
+                delivery.add_done_callback(_retrieve)
             deliveries.append(delivery)
+
+    async def _acknowledged(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        deliveries: list[asyncio.Future[Any]],
+        deadline: float,
+    ) -> None:
+        """Return once each of our own delivery futures is settled, or failed at ``deadline``.
+
+        They are awaited in order: the poll thread settles a whole poll's reports at once,
+        so this wakes about once per poll, not once per record, and no waiter is made.
+        """
+        for delivery in deliveries:
+            if not delivery.done():
+                self._deadlines.watch(loop, deadline, delivery)
+        try:
+            for delivery in deliveries:
+                with contextlib.suppress(Exception):  # failures are read by the caller
+                    await delivery
+        except asyncio.CancelledError:
+            for delivery in deliveries:
+                delivery.add_done_callback(_retrieve)
+            raise
 
 
 def _outcome(item: asyncio.Future[Any] | ProduceFailed) -> ProduceFailed | None:
