@@ -9,8 +9,8 @@ would measure each other), with modest sizes; its output is shown as it comes an
 figures are read from the JSON it writes (``--json``, ``bench.figures``). The table gives
 each figure, the baseline the benchmark measured in the same run, the ratio, and the
 1-minute load average before and after the benchmark: a figure taken while the machine
-was busy with other work says so. ``bench.worker_throughput`` writes no JSON yet (TODO:
-give it ``--json`` once its current rework lands); its printed lines are parsed instead.
+was busy with other work says so. (``parse_worker_throughput`` reads the lines of a
+``bench.worker_throughput`` from before its ``--json``.)
 ``bench.soak`` runs only when named (``--only soak``): it is long by design.
 """
 
@@ -111,7 +111,11 @@ BENCHMARKS = (
         "worker_throughput",
         "--events 100000",
         "--events 20000 --batch-rows 2000",  # several batches: it times from the first one
-        parse=parse_worker_throughput,
+    ),
+    Benchmark(
+        "worker_dedup",
+        "--events 100000 --stored 10000000",
+        "--events 20000 --batch-rows 2000 --stored 100000",
     ),
     Benchmark("compare_latency", "--events 3000000 --repeat 9", "--events 20000 --repeat 2"),
     Benchmark("ui_compare", "--events 3000000 --repeat 9", "--events 20000 --repeat 2"),

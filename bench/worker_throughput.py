@@ -1,7 +1,7 @@
 """Worker benchmark: events/s from Kafka into ClickHouse, through the whole flush protocol.
 
 ``python -m bench.worker_throughput [--events N] [--batch-rows R] [--workers W] [--stored S]
-[--use-env]``
+[--use-env] [--json PATH]``
 
 Loads N records into Kafka first (80% analytics, 10% signals, 10% usage links; 5% of them
 retries with an idempotency key), then starts W worker processes (``promptline worker``)
@@ -17,19 +17,26 @@ fence, no duplicate lookup, no views. The worker's events/s over the bare loop's
 price of the flush protocol (the issue's target: at least 70%).
 
 ``--stored S`` first puts S analytics events of the same prompts, spread over the week
-before, straight into ClickHouse: every flush's duplicate lookup then reads the prompts'
-stored events in its window, as in a warehouse that has been running for a while.
+before, straight into ClickHouse (their keys too, through the views): every flush's
+duplicate lookup then runs against the stored keys in its window, as in a warehouse that
+has been running for a while (``bench.worker_dedup`` compares that with an empty one in one
+run). Event ids are UUIDv7, as the edge makes them. The load average is printed before
+and after.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import random
 import resource
 import sys
 import time
 import uuid
+from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +45,9 @@ import orjson
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import BaseModel
+from uuid_utils.compat import uuid7
 
+from bench.figures import add_json_option, figure, write_json
 from bench.worker_services import bench_settings
 from promptline.clickhouse import connect
 from promptline.commands.migrate import run_migrations
@@ -54,16 +63,29 @@ HISTORY_CHUNK = 1_000_000
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def records(count: int) -> list[RecordBase]:
-    """The benchmark's events, with a retry (same idempotency key) every twentieth."""
+def zipf_shares(prompts: int) -> list[float]:
+    """Each prompt's share of the traffic: the k-th busiest gets 1/k of the first's."""
+    weights = [1 / rank for rank in range(1, prompts + 1)]
+    return [weight / sum(weights) for weight in weights]
+
+
+def records(count: int, prompts: int = 12, zipf: bool = False) -> list[RecordBase]:
+    """The benchmark's events, with a retry (same idempotency key) every twentieth; spread
+    evenly over ``prompts``, or with Zipf's shares. Event ids are UUIDv7, as the edge's."""
     org, project = uuid.uuid4(), uuid.uuid4()
-    prompts = [uuid.uuid4() for _ in range(12)]
+    ids = [uuid.uuid4() for _ in range(prompts)]
+    chooser = random.Random(7)
+    order = (
+        chooser.choices(ids, zipf_shares(prompts), k=count)
+        if zipf
+        else [ids[n % prompts] for n in range(count)]
+    )
     start = datetime.now(UTC) - timedelta(hours=6)
     made: list[RecordBase] = []
     for n in range(count):
-        prompt = prompts[n % len(prompts)]
+        prompt = order[n]
         common = {
-            "event_id": uuid.uuid4(),
+            "event_id": uuid7(),
             "received_at": start + timedelta(milliseconds=n),
             "org_id": org,
             "project_id": project,
@@ -86,7 +108,7 @@ def records(count: int) -> list[RecordBase]:
         elif n % 20 == 1 and made:
             previous = made[-1]
             record = (
-                previous.model_copy(update={"event_id": uuid.uuid4()})
+                previous.model_copy(update={"event_id": uuid7()})
                 if isinstance(previous, AnalyticsRecord)
                 else AnalyticsRecord(**common, version_hash="sha256:x", latency_ms=float(n))
             )
@@ -151,9 +173,16 @@ async def stored_rows(settings: Settings) -> int:
 
 
 async def store_history(settings: Settings, batch: list[RecordBase], count: int) -> float:
-    """``count`` analytics events of the batch's prompts over the week before; seconds."""
+    """``count`` analytics events of the batch's prompts over the week before; seconds.
+
+    The prompts get Zipf's shares (the k-th busiest 1/k of the first's), ordered by their
+    traffic in the batch. Keys are what the edge makes: a UUIDv7 event id of the event's
+    time, and one in twenty a client's idempotency key (``k`` and a number, among which the
+    batch's own keys fall).
+    """
     first = batch[0]
-    prompts = sorted({str(getattr(record, "prompt_id")) for record in batch})  # noqa: B009
+    traffic = Counter(str(getattr(record, "prompt_id")) for record in batch)  # noqa: B009
+    prompts = [prompt for prompt, _count in traffic.most_common()]
     until = int(first.received_at.timestamp() * 1000)
     week = 7 * 86_400_000
     client = await connect(settings)
@@ -165,11 +194,17 @@ async def store_history(settings: Settings, batch: list[RecordBase], count: int)
                 "INSERT INTO analytics_events (event_id, received_at, org_id, project_id,"
                 " prompt_id, version_hash, latency_ms, cost_usd, score, dedup_key,"
                 " kafka_partition, kafka_offset, kafka_block_first, kafka_block_last)"
-                " SELECT generateUUIDv4(number), fromUnixTimestamp64Milli(toInt64({until:Int64}"
-                f" - {week} + intDiv(number * {week}, {count})), 'UTC'), {{org:UUID}},"
-                " {project:UUID}, toUUID({prompts:Array(String)}[1 + number % length("
-                "{prompts:Array(String)})]), concat('sha256:', toString(number % 3)),"
-                " 50 + number % 900, 0.001, 0.5, concat('history-', toString(number)),"
+                f" WITH toInt64({{until:Int64}} - {week} + intDiv(number * {week}, {count}))"
+                " AS ms, length({prompts:Array(String)}) AS n,"
+                " least(n, toUInt32(pow(n + 1, (number * 0.6180339887498949) % 1))) AS rank,"
+                " lower(leftPad(hex(ms), 12, '0')) AS time_hex,"
+                " toString(generateUUIDv4(number)) AS random_text"
+                " SELECT generateUUIDv4(number), fromUnixTimestamp64Milli(ms, 'UTC'),"
+                " {org:UUID}, {project:UUID}, toUUID({prompts:Array(String)}[rank]),"
+                " concat('sha256:', toString(number % 3)), 50 + number % 900, 0.001, 0.5,"
+                " if(number % 20 = 0, concat('k', toString(cityHash64(number) % 1000000000)),"
+                " concat(substring(time_hex, 1, 8), '-', substring(time_hex, 9, 4), '-7',"
+                " substring(random_text, 16))),"
                 f" 0, number, number, number FROM numbers({offset}, {rows})",
                 parameters={
                     "until": until,
@@ -273,15 +308,32 @@ async def bare_loop(settings: Settings, events: int) -> tuple[float, float]:
     return done - (first_stored or done), cpu_done - cpu_at_first
 
 
-async def run(settings: Settings, events: int, workers: int, history: int) -> None:
-    await run_migrations(settings, ("clickhouse", "kafka"))
-    batch = records(events)
-    if history:
-        seconds = await store_history(settings, batch, history)
-        print(f"stored {history:,} earlier analytics events of the same prompts in {seconds:.1f}s")
+@dataclass(frozen=True, slots=True)
+class WorkerRun:
+    """What the worker processes did with the batch: from the first stored row to the last
+    commit, and the CPU they used over that span."""
+
+    events: int
+    rows: int
+    join_seconds: float
+    seconds: float
+    cpu_seconds: float
+    lifetime_cpu_seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Events per second."""
+        return self.events / max(self.seconds, 1e-9)
+
+    @property
+    def cpu_us(self) -> float:
+        """Worker CPU per event, in microseconds."""
+        return self.cpu_seconds / self.events * 1e6
+
+
+async def time_workers(settings: Settings, events: int, workers: int) -> WorkerRun:
+    """Start ``workers`` processes on what Kafka holds and time them until all is committed."""
     stored_before = await stored_rows(settings)
-    produce_seconds = await load(settings, batch)
-    print(f"loaded {events} records into Kafka in {produce_seconds:.1f}s")
     env = {**os.environ, **local_env(settings)}
     children_before = children_cpu()
     processes = [
@@ -316,45 +368,101 @@ async def run(settings: Settings, events: int, workers: int, history: int) -> No
         for process in processes:
             process.terminate()
             await process.wait()
-    lifetime_cpu = children_cpu() - children_before
     first_row = first_row or done
-    rows = await stored_rows(settings) - stored_before
-    worker_rate = events / max(done - first_row, 1e-9)
+    return WorkerRun(
+        events=events,
+        rows=await stored_rows(settings) - stored_before,
+        join_seconds=first_row - started,
+        seconds=done - first_row,
+        cpu_seconds=cpu_done - cpu_at_first,
+        lifetime_cpu_seconds=children_cpu() - children_before,
+    )
+
+
+def print_run(settings: Settings, workers: int, run: WorkerRun) -> None:
+    """The worker run's figures, one per line (``bench.report`` reads these lines)."""
     print(f"workers: {workers}, partitions per topic: {settings.kafka_topic_partitions}")
     print(f"batch: {settings.worker_batch_max_rows} rows or {settings.worker_batch_max_seconds}s")
-    print(f"group join and first insert: {first_row - started:.1f}s")
-    print(f"stored {rows} rows ({events - rows} duplicates dropped) in {done - first_row:.1f}s")
-    print(f"throughput: {worker_rate:,.0f} events/s")
+    print(f"group join and first insert: {run.join_seconds:.1f}s")
     print(
-        f"worker CPU: {(cpu_done - cpu_at_first) / events * 1e6:.1f} us/event"
-        f" (whole life, start-up and join included: {lifetime_cpu / events * 1e6:.1f})"
+        f"stored {run.rows} rows ({run.events - run.rows} duplicates dropped) in {run.seconds:.1f}s"
     )
+    print(f"throughput: {run.rate:,.0f} events/s")
+    print(
+        f"worker CPU: {run.cpu_us:.1f} us/event (whole life, start-up and join included:"
+        f" {run.lifetime_cpu_seconds / run.events * 1e6:.1f})"
+    )
+
+
+def load_average() -> str:
+    """The machine's load averages (1, 5, 15 minutes): others' work shows in every figure."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+async def run(
+    settings: Settings, events: int, workers: int, history: int, json_path: Path | None
+) -> None:
+    print(f"load average: {load_average()}")
+    await run_migrations(settings, ("clickhouse", "kafka"))
+    batch = records(events)
+    if history:
+        seconds = await store_history(settings, batch, history)
+        print(f"stored {history:,} earlier analytics events of the same prompts in {seconds:.1f}s")
+    produce_seconds = await load(settings, batch)
+    print(f"loaded {events} records into Kafka in {produce_seconds:.1f}s")
+    worker = await time_workers(settings, events, workers)
+    print_run(settings, workers, worker)
     bare_seconds, bare_cpu = await bare_loop(settings, events)
     bare_rate = events / max(bare_seconds, 1e-9)
+    bare_cpu_us = bare_cpu / events * 1e6
     print(
         f"bare loop (consume, orjson, insert, commit): {bare_rate:,.0f} events/s,"
-        f" CPU {bare_cpu / events * 1e6:.1f} us/event"
+        f" CPU {bare_cpu_us:.1f} us/event"
     )
-    print(f"worker / bare: {worker_rate / bare_rate:.0%}")
+    print(f"worker / bare: {worker.rate / bare_rate:.0%}")
+    print(f"load average: {load_average()}")
+    write_json(
+        json_path,
+        "worker_throughput",
+        [
+            figure("worker events/s vs bare loop", worker.rate, "events/s", bare_rate),
+            figure("worker CPU per event vs bare loop", worker.cpu_us, "us", bare_cpu_us),
+        ],
+    )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.worker_throughput")
+def worker_options(prog: str, stored: int) -> argparse.ArgumentParser:
+    """The options the worker benchmarks share: sizes, services and ``--json``."""
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--batch-rows", type=int, default=10_000)
-    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument(
-        "--stored", type=int, default=0, help="analytics events already stored (the week before)"
+        "--stored",
+        type=int,
+        default=stored,
+        help="analytics events already stored (the week before)",
     )
     parser.add_argument("--use-env", action="store_true", help="use PROMPTLINE_* services")
-    args = parser.parse_args()
-    with bench_settings(
+    add_json_option(parser)
+    return parser
+
+
+def worker_settings(args: argparse.Namespace) -> contextlib.AbstractContextManager[Settings]:
+    """The services and settings ``worker_options`` chose."""
+    return bench_settings(
         args.use_env,
         worker_batch_max_rows=args.batch_rows,
         kafka_topic_partitions=args.partitions,
-    ) as settings:
-        asyncio.run(run(settings, args.events, args.workers, args.stored))
+    )
+
+
+def main() -> None:
+    parser = worker_options("python -m bench.worker_throughput", stored=0)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    with worker_settings(args) as settings:
+        asyncio.run(run(settings, args.events, args.workers, args.stored, args.json))
 
 
 if __name__ == "__main__":

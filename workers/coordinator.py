@@ -35,7 +35,7 @@ from workers.dedup import DuplicateFinder, first_copies
 from workers.progress import Progress
 from workers.recovery import BlockRecovery
 from workers.sink import ClickHouseSink, Interrupted
-from workers.tables import Identity, Lineage, TableSpec
+from workers.tables import Key, Lineage, TableSpec
 from workers.writer import BlockWriter
 
 log = logging.getLogger(__name__)
@@ -232,10 +232,10 @@ class WarehouseWorker:
         return False
 
     async def _insert(self, blocks: list[Block]) -> None:
-        stored: dict[str, set[Identity]] = {}
-        for table, rows in self._batch.rows_by_table().items():
-            stored[table] = await self._duplicates.stored(self._by_table[table], rows)
-        seen: set[Identity] = set()
+        stored = await self._duplicates.stored_by_table(
+            [(self._by_table[table], rows) for table, rows in self._batch.rows_by_table().items()]
+        )
+        seen: set[Key] = set()
         for block in blocks:
             if block.table is None:
                 continue

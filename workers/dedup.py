@@ -3,94 +3,201 @@
 A client that retries with the same idempotency key, a dead letter replayed twice, or a
 record the producer sent twice sends the same event in records that land in different
 batches, perhaps days apart; a deduplication token cannot see that. So before inserting,
-the worker asks the raw table which identities of the batch it already holds (within the
-lookback window) and drops them. This is free of races because one partition has one owner
-at a time and records are keyed by prompt, so all copies of an event pass through the same
+the worker asks which identities of the batch are already stored (within the lookback
+window) and drops them. This is free of races because one partition has one owner at a
+time and records are keyed by prompt, so all copies of an event pass through the same
 worker, in order.
+
+The lookup reads ``dedup_keys`` (migration 0010), which the raw tables' views feed and which
+is ordered by the identity, so its cost does not grow with the traffic stored. That table
+keeps ``KEYS_KEPT`` of receive time; where the window reaches further back (an unbounded
+window, or a dead letter replayed weeks late), the raw table itself is read, as before.
+Identities are compared as :data:`Key` values (ints and text), whose hashing is C's.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from workers.sink import ClickHouseSink, Table
-from workers.tables import Identity, TableSpec
+from workers.tables import Identity, Key, TableSpec
 
 LOOKUP_CHUNK = 10_000
 """Identities per lookup query: a whole batch at the default batch size."""
 LOOKUP_TABLE = "lookup"
 LOOKUP_STRUCTURE = "project_id UUID, prompt_id UUID, dedup_key String"
+KEY_LOOKUP_STRUCTURE = (
+    "source_table Enum8('analytics_events' = 1, 'signal_events' = 2, 'usage_links' = 3,"
+    f" 'exposure_events' = 4), {LOOKUP_STRUCTURE}"
+)
+"""``dedup_keys``'s own types (migration 0010), so the set is of its key's types."""
+KEY_TABLE = "dedup_keys"
+KEY_COLUMNS = (
+    "project_id, prompt_id, dedup_key, received_at,"
+    " kafka_partition, kafka_offset, kafka_block_first, kafka_block_marker, kafka_piece"
+)
+"""The columns of ``dedup_keys`` after ``source_table``, as a raw table names them."""
+KEYS_KEPT = timedelta(days=31)
+"""How far back by receive time ``dedup_keys`` holds every stored event (its TTL)."""
+KEYS_MARGIN = timedelta(days=1)
+"""Kept off ``KEYS_KEPT``: the worker's clock and the server's need not agree."""
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
 """TabSeparated escaping of a key: any text may be a client's idempotency key."""
+_by_key = itemgetter(2)
 
 
 def first_copies(
-    spec: TableSpec, rows: Sequence[list[Any]], stored: set[Identity], seen: set[Identity]
+    spec: TableSpec, rows: Sequence[list[Any]], stored: set[Key], seen: set[Key]
 ) -> list[int]:
     """The indexes of ``rows`` to insert: not ``stored``, and the first of their identity
     (first one wins); ``seen`` is updated with what is kept, across the blocks of a batch."""
     kept: list[int] = []
+    key = spec.key
+    add = seen.add
     for index, row in enumerate(rows):
-        identity = spec.identity(row)
+        identity = key(row)
         if identity in stored or identity in seen:
             continue
-        seen.add(identity)
+        add(identity)
         kept.append(index)
     return kept
 
 
 class DuplicateFinder:
-    """Looks identities up in the raw tables, ``window`` back from the batch's oldest event."""
+    """Looks identities up, ``window`` back from the batch's oldest event (None: forever)."""
 
-    def __init__(self, sink: ClickHouseSink, window: timedelta | None) -> None:
+    def __init__(
+        self,
+        sink: ClickHouseSink,
+        window: timedelta | None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._sink = sink
         self._window = window
+        self._now = now
 
     async def stored(self, spec: TableSpec, rows: Sequence[list[Any]]) -> set[Identity]:
-        """The identities among ``rows`` that ``spec.table`` already holds."""
-        if not rows:
-            return set()
-        identities = {spec.identity(row) for row in rows}
-        since = self._since(spec.received_at(row) for row in rows)
-        found: set[Identity] = set()
-        ordered = sorted(identities, key=lambda identity: identity[2])
-        for start in range(0, len(ordered), LOOKUP_CHUNK):
-            chunk = ordered[start : start + LOOKUP_CHUNK]
-            found |= identities & await self._lookup(spec.table, chunk, since)
+        """The identities among ``rows`` that are already stored."""
+        found = await self.stored_keys(spec, rows)
+        return {spec.identity(row) for row in rows if spec.key(row) in found}
+
+    async def stored_keys(self, spec: TableSpec, rows: Sequence[list[Any]]) -> set[Key]:
+        """The identities among ``rows`` already stored, as :data:`Key` values."""
+        return (await self.stored_by_table([(spec, rows)]))[spec.table]
+
+    async def stored_by_table(
+        self, batches: Sequence[tuple[TableSpec, Sequence[list[Any]]]]
+    ) -> dict[str, set[Key]]:
+        """For each table's rows, the identities already stored: the recent ones of every
+        table in one query of ``dedup_keys``, any older ones in their raw tables."""
+        found: dict[str, set[Key]] = {spec.table: set() for spec, _rows in batches}
+        recent: list[tuple[TableSpec, Sequence[list[Any]]]] = []
+        for spec, rows in batches:
+            near, far = self._by_reach(spec, rows)
+            if far:
+                found[spec.table] |= await self._look(spec, far)
+            if near:
+                recent.append((spec, near))
+        if recent:
+            for table, keys in (await self._look_keys(recent)).items():
+                found[table] |= keys
         return found
 
-    def _since(self, times: Iterable[datetime]) -> int | None:
+    def _by_reach(
+        self, spec: TableSpec, rows: Sequence[list[Any]]
+    ) -> tuple[Sequence[list[Any]], Sequence[list[Any]]]:
+        """``rows`` parted into those ``dedup_keys`` answers for and those it may not."""
+        if not rows or self._window is None:
+            return [], rows
+        horizon = self._now() - KEYS_KEPT + KEYS_MARGIN + self._window
+        received_at = spec.received_at
+        if min(map(received_at, rows)) >= horizon:  # the usual case: all recent
+            return rows, []
+        near = [row for row in rows if received_at(row) >= horizon]
+        return near, [row for row in rows if received_at(row) < horizon]
+
+    def _since_ms(self, spec: TableSpec, rows: Sequence[list[Any]]) -> int | None:
         if self._window is None:
             return None
-        return int((min(times) - self._window).timestamp() * 1000)
+        return int((min(map(spec.received_at, rows)) - self._window).timestamp() * 1000)
 
-    async def _lookup(
-        self, table: str, chunk: Sequence[Identity], since_ms: int | None
-    ) -> set[Identity]:
-        # The identities travel as an external table (data the server reads in bulk), not as
-        # thousands of literals in the query text for its SQL parser to take one by one.
+    async def _look(self, spec: TableSpec, rows: Sequence[list[Any]]) -> set[Key]:
+        """The keys of ``rows`` that their raw table holds, in chunks of ``LOOKUP_CHUNK``."""
+        key = spec.key
+        keys = {key(row) for row in rows}
+        since = self._since_ms(spec, rows)
         sql = (
-            f"SELECT project_id, prompt_id, dedup_key FROM {table}"
+            f"SELECT project_id, prompt_id, dedup_key FROM {spec.table}"
             " WHERE (project_id, prompt_id, dedup_key) IN"
             f" (SELECT project_id, prompt_id, dedup_key FROM {LOOKUP_TABLE})"
         )
-        parameters: dict[str, Any] = {LOOKUP_TABLE: Table(LOOKUP_STRUCTURE, _tsv(chunk))}
-        if since_ms is not None:
+        parameters: dict[str, Any] = {}
+        if since is not None:
             sql += " AND received_at >= fromUnixTimestamp64Milli({since:Int64})"
-            parameters["since"] = since_ms
-        rows = await self._sink.rows(sql, parameters)
-        return {(row[0], row[1], row[2]) for row in rows}
+            parameters["since"] = since
+        found: set[Key] = set()
+        ordered = sorted(keys, key=_by_key)
+        for start in range(0, len(ordered), LOOKUP_CHUNK):
+            chunk = ordered[start : start + LOOKUP_CHUNK]
+            parameters[LOOKUP_TABLE] = Table(LOOKUP_STRUCTURE, _tsv([("", k) for k in chunk]))
+            rows_found = await self._sink.rows(sql, parameters)
+            found |= keys & {(row[0].int, row[1].int, row[2]) for row in rows_found}
+        return found
+
+    async def _look_keys(
+        self, batches: Sequence[tuple[TableSpec, Sequence[list[Any]]]]
+    ) -> dict[str, set[Key]]:
+        """The keys of each table's ``rows`` that ``dedup_keys`` holds: one query for all."""
+        keys: dict[str, set[Key]] = {}
+        bounds: list[str] = []
+        parameters: dict[str, Any] = {}
+        for n, (spec, rows) in enumerate(batches):
+            key = spec.key
+            keys[spec.table] = {key(row) for row in rows}
+            parameters[f"since{n}"] = self._since_ms(spec, rows)
+            bounds.append(
+                f"source_table = '{spec.table}'"
+                f" AND received_at >= fromUnixTimestamp64Milli({{since{n}:Int64}})"
+            )
+        # The sort key's order, so the primary index picks the granules of these keys only.
+        sql = (
+            f"SELECT source_table, project_id, prompt_id, dedup_key FROM {KEY_TABLE}"
+            " WHERE (source_table, project_id, dedup_key, prompt_id) IN"
+            f" (SELECT source_table, project_id, dedup_key, prompt_id FROM {LOOKUP_TABLE})"
+            f" AND ({' OR '.join(f'({bound})' for bound in bounds)})"
+        )
+        ordered = [
+            (f"{table}\t", identity)
+            for table, identities in keys.items()
+            for identity in sorted(identities, key=_by_key)
+        ]
+        found: dict[str, set[Key]] = {table: set() for table in keys}
+        for start in range(0, len(ordered), LOOKUP_CHUNK):
+            chunk = ordered[start : start + LOOKUP_CHUNK]
+            parameters[LOOKUP_TABLE] = Table(KEY_LOOKUP_STRUCTURE, _tsv(chunk))
+            for table, project, prompt, text in await self._sink.rows(sql, parameters):
+                identity = (project.int, prompt.int, text)
+                if identity in keys[table]:
+                    found[table].add(identity)
+        return found
 
 
-def _tsv(chunk: Sequence[Identity]) -> bytes:
-    """The identities as TabSeparated rows (ids repeat: each is spelled once)."""
-    spelled: dict[uuid.UUID, str] = {}
+def _tsv(chunk: Sequence[tuple[str, Key]]) -> bytes:
+    """(prefix, identity) pairs as TabSeparated rows, each the prefix (a column of its own,
+    with its tab, or nothing) and the identity (ids repeat: each is spelled once)."""
+    spelled: dict[int, str] = {}
     lines = []
-    for project, prompt, key in chunk:
-        project_text = spelled.get(project) or spelled.setdefault(project, str(project))
-        prompt_text = spelled.get(prompt) or spelled.setdefault(prompt, str(prompt))
-        lines.append(f"{project_text}\t{prompt_text}\t{key.translate(_TSV_ESCAPES)}\n")
+    for prefix, (project, prompt, key) in chunk:
+        project_text = spelled.get(project) or spelled.setdefault(project, _uuid_text(project))
+        prompt_text = spelled.get(prompt) or spelled.setdefault(prompt, _uuid_text(prompt))
+        lines.append(f"{prefix}{project_text}\t{prompt_text}\t{key.translate(_TSV_ESCAPES)}\n")
     return "".join(lines).encode()
+
+
+def _uuid_text(value: int) -> str:
+    """The hyphenated spelling of a UUID given as its 128-bit number."""
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

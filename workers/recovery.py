@@ -210,7 +210,7 @@ class BlockRecovery:
             if not isinstance(row, Poison):
                 rows.append(row)
                 records.append(record)
-        stored = await self._duplicates.stored(spec, rows)
+        stored = await self._duplicates.stored_keys(spec, rows)
         kept = first_copies(spec, rows, stored, set())
         return [rows[index] for index in kept], [records[index] for index in kept]
 

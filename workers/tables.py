@@ -36,6 +36,9 @@ how many rows that block held in all, and the insert (piece) that stored it
 
 Identity = tuple[uuid.UUID, uuid.UUID, str]
 """(project, prompt, dedup key): events with the same identity are one event."""
+Key = tuple[int, int, str]
+"""An identity as the workers compare it: the UUIDs as their numbers. ``uuid.UUID`` hashes in
+Python, and a batch hashes every identity several times."""
 
 ZERO = timedelta(0)
 UINT32_MAX = 2**32 - 1
@@ -67,6 +70,7 @@ class TableSpec:
     to_row: Callable[[Any, Lineage], list[Any]]
     # Where the columns the workers read are, found once: a batch reads them for every row.
     _identity: Callable[[list[Any]], Identity] = field(init=False, repr=False, compare=False)
+    _key_at: tuple[int, int, int] = field(init=False, repr=False, compare=False)
     _offset_at: int = field(init=False, repr=False, compare=False)
     _received_at: int = field(init=False, repr=False, compare=False)
 
@@ -74,6 +78,8 @@ class TableSpec:
         where = self.columns.index
         identity = itemgetter(where("project_id"), where("prompt_id"), where("dedup_key"))
         object.__setattr__(self, "_identity", identity)
+        key_at = (where("project_id"), where("prompt_id"), where("dedup_key"))
+        object.__setattr__(self, "_key_at", key_at)
         object.__setattr__(self, "_offset_at", where("kafka_offset"))
         object.__setattr__(self, "_received_at", where("received_at"))
 
@@ -85,6 +91,11 @@ class TableSpec:
     def identity(self, row: list[Any]) -> Identity:
         """The event's identity in ``row``."""
         return self._identity(row)
+
+    def key(self, row: list[Any]) -> Key:
+        """The event's identity in ``row``, as a :data:`Key`."""
+        project, prompt, key = self._key_at
+        return (row[project].int, row[prompt].int, row[key])
 
     def offset(self, row: list[Any]) -> int:
         """The Kafka offset the event in ``row`` was read at."""

@@ -35,6 +35,7 @@ from typing import Any
 
 from workers.aggregates import HOURLY
 from workers.batch import BlockId
+from workers.dedup import KEY_COLUMNS, KEY_TABLE
 from workers.progress import Hold, Progress
 from workers.sink import MAX_BACKOFF_SECONDS, ClickHouseSink, Refused
 from workers.tables import TableSpec
@@ -244,6 +245,13 @@ class BlockWriter:
                 aggregate.hourly,
             )
             self._progress.insert_failed("kept_after_view_refused")
+            # Our key view may have come after the one that refused: the rows stay, so must
+            # their keys (one twice is harmless).
+            await self._sink.command(
+                f"INSERT INTO {KEY_TABLE} SETTINGS insert_deduplicate = 0"
+                f" SELECT '{spec.table}', {KEY_COLUMNS} FROM {spec.table} WHERE {where}",
+                parameters,
+            )
             return True
         log.warning(
             "%s: a view refused piece %d of block %s after the table stored %d rows;"
@@ -252,6 +260,12 @@ class BlockWriter:
             piece,
             block,
             int(stored[0][0]),
+        )
+        # The keys first: a key left without its row would make a later copy of the record,
+        # or the recovery of this block, take it for stored; a row left without its key is
+        # at worst an event a much later copy could repeat.
+        await self._sink.command(
+            f"DELETE FROM {KEY_TABLE} WHERE source_table = '{spec.table}' AND {where}", parameters
         )
         await self._sink.command(f"DELETE FROM {spec.table} WHERE {where}", parameters)
         return False
