@@ -30,11 +30,13 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,7 @@ from bench.resolve_http import (
     LOAD_CPU,
     SERVER_CPU,
     WRK_DONE,
+    _compiled_tree,
     _cpu_seconds,
     _pinned,
     run_wrk,
@@ -69,6 +72,7 @@ ROOT = Path(__file__).resolve().parents[1]
 UNLIMITED = "1000000/second"
 ANALYTICS_PATH = "/api/v1/prompts/analytics"
 CLIENTS = ("aiokafka", "confluent")
+BUILDS = ("pure", "compiled")
 SINGLE_GOAL, BATCH_GOAL = 0.60, 0.80
 WARMUP_SECONDS = 2
 VALUE = b'{"v":1,"kind":"analytics","event_id":"01a209dc-6581-7080-aa42-8682f782cdca",' + (
@@ -238,6 +242,42 @@ def serve_bare(port: int) -> None:
     web.run_app(app, host=LOOPBACK, port=port, access_log=None, print=None)
 
 
+def _label(client: str, build: str) -> str:
+    """An edge's name in the tables: its client, and its build unless pure Python."""
+    return client if build == "pure" else f"{client}, compiled"
+
+
+@contextlib.contextmanager
+def _edge(work: Path, env: dict[str, str], client: str, build: str, port: int) -> Iterator[int]:
+    """``promptline serve`` on ``port`` with ``client``, as ``build`` runs it; its pid.
+
+    The compiled build is served from a copy of the tree compiled with mypyc (``-P``: not
+    this tree's sources first), and refused unless its log says it runs compiled.
+    """
+    label = _label(client, build)
+    command = [sys.executable, "-m", "promptline", "serve"]
+    env = {**env, "PROMPTLINE_LISTEN_PORT": str(port), "PROMPTLINE_EDGE_KAFKA_CLIENT": client}
+    env["PROMPTLINE_LOG_LEVEL"] = "INFO"  # its start-up line says which build it runs
+    if build == "compiled":
+        command = [sys.executable, "-P", "-m", "promptline", "serve"]
+        tree = work / "compiled"
+        env["PYTHONPATH"] = str(tree if tree.exists() else _compiled_tree(work))
+    log = work / f"serve-{label.replace(', ', '-')}.log"
+    url = f"http://{LOOPBACK}:{port}"
+    with running(
+        _pinned(SERVER_CPU, command),
+        log,
+        ready=lambda: http_ok(f"{url}/healthz"),
+        what=f"edge ({label})",
+        env=env,
+    ) as edge:
+        said = re.search(r"hot path runs ([^\"\n]+)", log.read_text())
+        runs = said.group(1) if said else "(no line in its log)"
+        if runs != {"pure": "pure Python", "compiled": "compiled"}[build]:
+            raise RuntimeError(f"edge ({label}) runs {runs}: its figures would mislead")
+        yield edge.pid
+
+
 def wrk_phase(pid: int, port: int, script: Path, seconds: int, connections: int) -> dict[str, Any]:
     """One timed wrk run against a server; refuses errors and non-2xx answers."""
     cpu_before, started = _cpu_seconds(pid), time.monotonic()
@@ -270,6 +310,13 @@ def main() -> None:
         "--compare-clients",
         action="store_true",
         help="also run an edge on the other Kafka client, in the same rounds",
+    )
+    parser.add_argument(
+        "--build",
+        choices=[*BUILDS, "both"],
+        default="pure",
+        help="serve the edge as this tree runs (pure Python), as the release build does "
+        "(hot path compiled with mypyc, in a copy of the tree), or both in the same rounds",
     )
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     add_json_option(parser)
@@ -307,32 +354,23 @@ def main() -> None:
                     "path": ANALYTICS_PATH,
                 }
             )
-            serve = _pinned(SERVER_CPU, [sys.executable, "-m", "promptline", "serve"])
             bare_command = _pinned(
                 SERVER_CPU,
                 [sys.executable, "-m", "bench.edge_load", "--serve-bare", str(bare_port)],
             )
             env = {**local_env(settings), "PYTHONPATH": str(ROOT)}
             clients = [client] + [c for c in CLIENTS if c != client and args.compare_clients]
-            ports = {name: http_port if name == client else free_port() for name in clients}
+            builds = list(BUILDS) if args.build == "both" else [args.build]
+            edges = {_label(name, build): (name, build) for name in clients for build in builds}
+            first = next(iter(edges))
+            ports = {label: http_port if label == first else free_port() for label in edges}
             with contextlib.ExitStack() as stack:
                 targets: dict[str, tuple[int, int]] = {}
-                for name in clients:
-                    url = f"http://{LOOPBACK}:{ports[name]}"
-                    edge = stack.enter_context(
-                        running(
-                            serve,
-                            work / f"serve-{name}.log",
-                            ready=lambda url=url: http_ok(f"{url}/healthz"),  # type: ignore[misc]
-                            what=f"edge ({name})",
-                            env={
-                                **env,
-                                "PROMPTLINE_LISTEN_PORT": str(ports[name]),
-                                "PROMPTLINE_EDGE_KAFKA_CLIENT": name,
-                            },
-                        )
+                for label, (name, build) in edges.items():
+                    targets[label] = (
+                        stack.enter_context(_edge(work, env, name, build, ports[label])),
+                        ports[label],
                     )
-                    targets[name] = (edge.pid, ports[name])
                 bare_server = stack.enter_context(
                     running(
                         bare_command,
@@ -351,7 +389,7 @@ def main() -> None:
                     **base, "mode": "batch", "batch": 100, "events": args.events * 5,
                     "concurrency": 8,
                 }  # fmt: skip
-                batches: dict[str, list[dict[str, Any]]] = {name: [] for name in clients}
+                batches: dict[str, list[dict[str, Any]]] = {label: [] for label in edges}
                 bare_rates: dict[str, list[float]] = {name: [] for name in CLIENTS}
                 for round_number in range(args.rounds):
                     # Every other round the other way round, so a load that moves during a
@@ -361,9 +399,9 @@ def main() -> None:
                         singles[target].append(
                             wrk_phase(pid, port, script, args.duration, args.connections)
                         )
-                    for name in clients[::flip]:
-                        url = f"http://{LOOPBACK}:{ports[name]}"
-                        batches[name].append(load({**batch_spec, "url": url}))
+                    for label in list(edges)[::flip]:
+                        url = f"http://{LOOPBACK}:{ports[label]}"
+                        batches[label].append(load({**batch_spec, "url": url}))
                     for name in CLIENTS[::flip]:
                         bare_rates[name].append(
                             bare_pipelined(name, settings, args.events * 5, args.seconds)
@@ -380,11 +418,11 @@ def main() -> None:
             )
     load_after = Path("/proc/loadavg").read_text().strip()
     figures: list[Figure] = []
-    for name in clients:
-        paired = {"edge": singles[name], "bare": singles["bare"]}
-        suffix = "" if name == client else f" ({name} edge)"
-        figures += report(paired, batches[name], bare_rates, name, args, suffix)
-    results = {"single signals": signals, "batches of 100 analytics": batches[client][-1]}
+    for label, (name, _build) in edges.items():
+        paired = {"edge": singles[label], "bare": singles["bare"]}
+        suffix = "" if label == first else f" ({label} edge)"
+        figures += report(paired, batches[label], bare_rates, name, args, suffix)
+    results = {"single signals": signals, "batches of 100 analytics": batches[first][-1]}
     for line in table(results, {"awaited_per_task": awaited, "pipelined": bare_rates[client][-1]}):
         print(line)
     print(f"({os.cpu_count()} CPUs; broker, edge and load generators on one machine, loopback)")
@@ -413,7 +451,7 @@ def report(
     print(
         f"\nsingle analytics events: wrk 1 thread on CPU {LOAD_CPU}, {args.connections} "
         f"connections, {args.duration}s per phase, {args.rounds} round(s); each server 1 "
-        f"process on CPU {SERVER_CPU}; edge Kafka client: {client}"
+        f"process on CPU {SERVER_CPU}; edge Kafka client: {client}{suffix}"
     )
     print(f"{'round':<7}{'edge req/s':>12}{'bare req/s':>12}{'ratio':>8}"
           f"{'edge us/req':>13}{'bare us/req':>13}{'edge p99':>10}")  # fmt: skip

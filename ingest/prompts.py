@@ -20,18 +20,23 @@ FOUND_KEPT = 10_000
 class _Found:
     """The prompts found in one catalog snapshot, by project (as an int) and reference."""
 
-    catalog: Catalog | None = None
-    prompts: dict[tuple[int, str], PromptEntry] = {}  # noqa: RUF012 (replaced, not shared)
+    def __init__(self) -> None:
+        self.catalog: Catalog | None = None
+        self.prompts: dict[tuple[int, str], PromptEntry] = {}
+
+
+_FOUND = _Found()
 
 
 def prompt_by_reference(
     catalog: Catalog, principal: Principal, reference: str, field: str
 ) -> PromptEntry:
     """The prompt named by ``pmt_<hex>``, ``prm_<hex>``, ``tmpl-<uuid>``, a UUID, or its name."""
-    if _Found.catalog is not catalog:  # a reload replaces the snapshot whole
-        _Found.catalog, _Found.prompts = catalog, {}
+    cache = _FOUND
+    if cache.catalog is not catalog:  # a reload replaces the snapshot whole
+        cache.catalog, cache.prompts = catalog, {}
     found = (principal.project_id.int, reference)
-    prompt = _Found.prompts.get(found)
+    prompt = cache.prompts.get(found)
     if prompt is not None:
         return prompt
     prompt = prompt_in_catalog(catalog, principal.project_id, reference)
@@ -41,9 +46,9 @@ def prompt_by_reference(
             f"Prompt '{reference[:_SHOWN]}' not found in your organisation.",
             field=field,
         )
-    if len(_Found.prompts) >= FOUND_KEPT:
-        _Found.prompts = {}
-    _Found.prompts[found] = prompt
+    if len(cache.prompts) >= FOUND_KEPT:
+        cache.prompts = {}
+    cache.prompts[found] = prompt
     return prompt
 
 

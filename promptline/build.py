@@ -28,6 +28,14 @@ HOT_PATH_MODULES: Final = (
     "promptline.http.bodies",
     "ingest.observe",
     "ingest.request_tally",
+    "ingest.accept",
+    "ingest.admission",
+    "ingest.analytics_body",
+    "ingest.body",
+    "ingest.deadlines",
+    "ingest.ids",
+    "ingest.prompts",
+    "ingest.routes.analytics",
 )
 """Modules resolve runs on every request, free of pydantic model classes (mypyc cannot
 compile those) and of class attributes that subclasses override (mypyc gets those wrong)."""
