@@ -10,11 +10,17 @@ memory`` counts them in each process instead, to show what Redis costs), migrate
 SQLite store, makes a business tenant whose limits do not bind, a prompt with two
 versions and a 90/10 canary (``bench.resolve_http``'s), then runs both groups at once on
 ports of their own and drives each in turn with the same wrk load, alternating which
-goes first round by round: ``POST /v1/resolve`` (a new user_id per request) and single
-analytics events. It prints the medians per N and the median of the rounds' ratios
+goes first round by round: ``POST /v1/resolve`` (a new user_id per request), single
+analytics events, and batches of 100 analytics events (``POST /api/v1/events/batch``,
+counted in events/s). It prints the medians per N and the median of the rounds' ratios
 N=2/N=1, each round's pair measured back to back. Nothing is pinned: the group needs
 every core, and wrk, the broker and Redis share them, so on a 2-core machine expect
-well under 2x; the core count is printed.
+well under 2x; the core count and load averages are printed.
+
+Before the groups start it measures, in this process against the same Redis, the CPU one
+rate-limit check costs counted one script call per check (``limits``' strategy, as the
+limiter counted before) and coalesced per event-loop tick (``RateLimiter``), alternating
+round by round (``bench.limiter_cpu``).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.figures import Figure, add_json_option, figure, write_json
+from bench.limiter_cpu import WAYS, limiter_cpu
 from bench.resolve_http import (
     PROMPT,
     WRK_DONE,
@@ -50,6 +57,7 @@ UNLIMITED = "1000000/second"
 OVERRIDES = {
     "POST /v1/resolve": UNLIMITED,
     "POST /api/v1/prompts/analytics": UNLIMITED,
+    "POST /api/v1/events/batch": UNLIMITED,
     "signals_per_month": 1_000_000_000,
 }
 GROUPS = (1, 2)
@@ -65,6 +73,23 @@ wrk.path = "/api/v1/prompts/analytics"
 """
     + WRK_DONE
 )
+BATCH_EVENTS = 100
+BATCH_SCRIPT = (
+    """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %(key)s"
+local event = '{"type":"analytics","prompt_id":"%(prompt_id)s",'
+  .. '"version_hash":"%(version_hash)s","latency_ms":412.5,"cost_usd":0.002}'
+local events = {}
+for i = 1, %(events)d do events[i] = event end
+wrk.body = '{"events":[' .. table.concat(events, ",") .. ']}'
+wrk.path = "/api/v1/events/batch"
+"""
+    + WRK_DONE
+)
+EVENTS_PER_REQUEST = {"resolve": 1, "analytics": 1, "batch": BATCH_EVENTS}
+SCENARIOS = tuple(EVENTS_PER_REQUEST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +162,11 @@ def groups(
         yield served
 
 
-def run(args: argparse.Namespace, work: Path) -> list[Phase]:
-    """Both groups up at once, then each scenario on each in turn, round after round."""
+def run(args: argparse.Namespace, work: Path) -> tuple[list[Phase], dict[str, list[float]]]:
+    """The limiter's CPU per check; then both groups up at once, and each scenario on each
+    in turn, round after round."""
     with local_redis(work) as redis_url, store_and_broker(work) as (settings, env):
+        checks = asyncio.run(limiter_cpu(redis_url, args.rounds))
         key = asyncio.run(
             create_tenant(settings, OVERRIDES, "bench")
         )  # before serving: in every catalog at once
@@ -149,7 +176,7 @@ def run(args: argparse.Namespace, work: Path) -> list[Phase]:
         else:
             extra = ["--limits-per-process"]
         with groups(work, env, extra) as served:
-            return _rounds(args, work, key, served)
+            return _rounds(args, work, key, served), checks
 
 
 def _rounds(
@@ -160,11 +187,12 @@ def _rounds(
     asyncio.run(create_prompt(first, key))
     ids = asyncio.run(prompt_ids(first, key))
     time.sleep(1.5)  # every process sees the prompt within a second (catalog polling)
-    scripts = {"resolve": work / "resolve.lua", "analytics": work / "analytics.lua"}
+    scripts = {scenario: work / f"{scenario}.lua" for scenario in SCENARIOS}
     scripts["resolve"].write_text(
         WRK_SCRIPT % {"key": key, "prompt": PROMPT, "path": "/v1/resolve"}
     )
     scripts["analytics"].write_text(ANALYTICS_SCRIPT % {"key": key, **ids})
+    scripts["batch"].write_text(BATCH_SCRIPT % {"key": key, "events": BATCH_EVENTS, **ids})
     for script in scripts.values():  # warm every process of both groups once
         for _pid, port in served.values():
             run_wrk(port, script, WARMUP_SECONDS, args.connections)
@@ -178,10 +206,25 @@ def _rounds(
                 phases.append(phase)
                 print(
                     f"round {round_number + 1} {scenario:<9} N={processes}: "
-                    f"{phase.requests_per_second:,.0f} req/s",
+                    f"{phase.requests_per_second * EVENTS_PER_REQUEST[scenario]:,.0f} "
+                    f"{_unit(scenario)}",
                     flush=True,
                 )
     return phases
+
+
+def _unit(scenario: str) -> str:
+    return "events/s" if EVENTS_PER_REQUEST[scenario] > 1 else "req/s"
+
+
+def report_checks(checks: dict[str, list[float]]) -> None:
+    """The limiter's CPU per check, each way, and the rounds' ratios."""
+    print("\nrate-limit check in Redis, this process's CPU per check (256 tasks at once):")
+    for way in WAYS:
+        rounds = " ".join(f"{value:.1f}" for value in checks[way])
+        print(f"  {way:<20} {statistics.median(checks[way]):>7.1f} µs (rounds: {rounds})")
+    ratios = [new / old for old, new in zip(checks[WAYS[0]], checks[WAYS[1]], strict=True)]
+    print(f"  coalesced / one call per check: {statistics.median(ratios):.2f}")
 
 
 def report(phases: list[Phase], args: argparse.Namespace) -> None:
@@ -192,15 +235,18 @@ def report(phases: list[Phase], args: argparse.Namespace) -> None:
         f"{args.rounds} rounds alternating which N goes first; medians; rate limits "
         f"counted in {'Redis' if args.limits == 'redis' else 'each process (memory)'}"
     )
-    print(f"{'scenario':<11}{'N':>3}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'server CPU':>12}")
+    print(
+        f"{'scenario':<11}{'N':>3}{'req/s':>10}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'server CPU':>12}"
+    )
     for scenario in args.scenarios:
         by_n = {
             n: [p for p in phases if p.scenario == scenario and p.processes == n] for n in GROUPS
         }
         for n, runs in by_n.items():
+            rate = statistics.median(p.requests_per_second for p in runs)
             print(
-                f"{scenario:<11}{n:>3}"
-                f"{statistics.median(p.requests_per_second for p in runs):>10,.0f}"
+                f"{scenario:<11}{n:>3}{rate:>10,.0f}{rate * EVENTS_PER_REQUEST[scenario]:>10,.0f}"
                 f"{statistics.median(p.p50_ms for p in runs):>9.2f}"
                 f"{statistics.median(p.p99_ms for p in runs):>9.2f}"
                 f"{statistics.median(p.server_cpu for p in runs):>11.0%}"
@@ -216,9 +262,13 @@ def report(phases: list[Phase], args: argparse.Namespace) -> None:
         )
 
 
-def figures(phases: list[Phase], scenarios: list[str]) -> list[Figure]:
-    """Per scenario: N=2's median req/s against N=1's, the ratio the rounds' median."""
-    made = []
+def figures(
+    phases: list[Phase], scenarios: list[str], checks: dict[str, list[float]]
+) -> list[Figure]:
+    """Per scenario: N=2's median rate against N=1's, the ratio the rounds' median; the
+    limiter's CPU per check coalesced against one call per check."""
+    old, new = (statistics.median(checks[way]) for way in WAYS)
+    made = [figure("rate-limit check in Redis, CPU per check, coalesced", new, "us", old)]
     for scenario in scenarios:
         by_n = {
             n: [p for p in phases if p.scenario == scenario and p.processes == n] for n in GROUPS
@@ -227,12 +277,13 @@ def figures(phases: list[Phase], scenarios: list[str]) -> list[Figure]:
             two.requests_per_second / one.requests_per_second
             for one, two in zip(by_n[1], by_n[2], strict=True)
         ]
+        per = EVENTS_PER_REQUEST[scenario]
         made.append(
             figure(
-                f"{scenario} req/s, N=2 vs N=1",
-                statistics.median(p.requests_per_second for p in by_n[2]),
-                "req/s",
-                statistics.median(p.requests_per_second for p in by_n[1]),
+                f"{scenario} {_unit(scenario)}, N=2 vs N=1",
+                statistics.median(p.requests_per_second for p in by_n[2]) * per,
+                _unit(scenario),
+                statistics.median(p.requests_per_second for p in by_n[1]) * per,
                 statistics.median(ratios),
             )
         )
@@ -247,8 +298,8 @@ def main() -> None:
     parser.add_argument(
         "--scenarios",
         nargs="+",
-        choices=["resolve", "analytics"],
-        default=["resolve", "analytics"],
+        choices=SCENARIOS,
+        default=list(SCENARIOS),
     )
     parser.add_argument(
         "--limits",
@@ -263,10 +314,13 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is required: apt-get install wrk")
     work = Path(tempfile.mkdtemp(prefix="promptline-bench-"))
+    print(f"load before: {Path('/proc/loadavg').read_text().strip()}", flush=True)
     try:
-        phases = run(args, work)
+        phases, checks = run(args, work)
+        report_checks(checks)
         report(phases, args)
-        write_json(args.json, "serve_processes", figures(phases, args.scenarios))
+        print(f"load after: {Path('/proc/loadavg').read_text().strip()}")
+        write_json(args.json, "serve_processes", figures(phases, args.scenarios, checks))
     finally:
         if args.keep:
             print(f"logs and store kept in {work}")
