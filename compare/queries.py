@@ -241,13 +241,20 @@ def traced_votes_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
     """Signals that named only a trace: the version a usage link ties it to (0 if none)."""
     query = _Query(scope)
     window = query.span("received_at", scope.window.whole)
+    signals = (
+        "SELECT trace_id, value, toStartOfHour(received_at) AS at FROM signal_events"
+        f" WHERE {query.tenancy()} AND version = 0 AND version_hash = '' AND {window}"
+    )
+    # Only the links of the traces these signals name: the join then costs what those
+    # signals are, not every link ever stored (the answer is the same: a link of another
+    # trace matches no signal).
     sql = (
         f"SELECT l.version{query.bucket('s.at')},"
         " countIf(s.value = 'positive'), countIf(s.value = 'negative')"
-        " FROM (SELECT trace_id, value, toStartOfHour(received_at) AS at FROM signal_events"
-        f" WHERE {query.tenancy()} AND version = 0 AND version_hash = '' AND {window}) AS s"
+        f" FROM ({signals}) AS s"
         " LEFT JOIN (SELECT DISTINCT trace_id, version FROM usage_links"
-        f" WHERE {query.tenancy()}) AS l ON s.trace_id = l.trace_id" + query.group_by("l.version")
+        f" WHERE {query.tenancy()} AND trace_id IN (SELECT trace_id FROM ({signals})))"
+        " AS l ON s.trace_id = l.trace_id" + query.group_by("l.version")
     )
     return sql, query.parameters
 
