@@ -15,18 +15,21 @@ One flush, for the blocks it holds (one per partition read):
 
 A worker that dies after 3 and before 4 leaves one uncommitted block per partition; the next
 owner re-inserts exactly that block before reading on (``workers/recovery.py``).
+
+While a flush waits on ClickHouse and Kafka, the records fetched already are decoded for the
+next batch, which starts with them only if the flush moved no partition's position.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
-from aiokafka.structs import ConsumerRecord
 
 from workers.batch import Batch, Block, Record
 from workers.dead_letters import DeadLetters, refused_reason
@@ -39,6 +42,11 @@ from workers.tables import Key, Lineage, TableSpec
 from workers.writer import BlockWriter
 
 log = logging.getLogger(__name__)
+
+Decoded: TypeAlias = tuple[Record, list[Any] | Poison]
+"""A record read and what it decoded to: a row, or why it is poison."""
+READ_AHEAD_SLICE = 500
+"""Records decoded between two turns of the event loop while reading ahead."""
 
 
 @dataclass(slots=True)
@@ -83,6 +91,7 @@ class WarehouseWorker:
         self._lock = asyncio.Lock()
         self._takeovers = 0
         self._resumed: dict[TopicPartition, int] = {}
+        self._rewound: set[TopicPartition] = set()
         self.stats = WorkerStats()
 
     @property
@@ -112,9 +121,9 @@ class WarehouseWorker:
                         self._fetch_again(records)
                         records = {}
                     for tp, messages in records.items():
-                        await self._take(tp, messages)
-                    if self._batch.due():
-                        await self._flush_locked()
+                        await self._take(tp, self._decoded(tp, messages))
+                    while self._batch.due():  # what was read ahead may fill the next
+                        await self._flush_reading_ahead()
             await self.flush()
         except Interrupted:
             log.info("stopping: the flush under way is given up, nothing more is committed")
@@ -165,7 +174,7 @@ class WarehouseWorker:
                 # If this commit is lost, the next owner recovers the same blocks again: a no-op.
                 await self._commit(resume, [], "commit after recovery")
 
-    def _fetch_again(self, records: dict[TopicPartition, list[Record]]) -> None:
+    def _fetch_again(self, records: Mapping[TopicPartition, Sequence[Record]]) -> None:
         """Set aside records fetched while partitions were being assigned.
 
         The fetch runs beside the rebalance callback, so it may hand over records of a
@@ -175,15 +184,61 @@ class WarehouseWorker:
         """
         assigned = self._consumer.assignment()
         for tp, messages in records.items():
-            if tp in assigned and messages:
+            # A partition a dropped flush rewound was sought to its block already.
+            if tp in assigned and messages and tp not in self._rewound:
                 self._consumer.seek(tp, max(messages[0].offset, self._resumed.get(tp, 0)))
 
-    async def _take(self, tp: TopicPartition, messages: list[ConsumerRecord[bytes, bytes]]) -> None:
+    def _decoded(self, tp: TopicPartition, messages: Sequence[Record]) -> list[Decoded]:
         spec = self._specs[tp.topic]
-        if messages:
-            self.progress.read(tp, messages[-1].offset + 1, messages[0].timestamp)
-        for message in messages:
-            row = decode(spec, message.value, Lineage(tp.partition, message.offset))
+        return [
+            (message, decode(spec, message.value, Lineage(tp.partition, message.offset)))
+            for message in messages
+        ]
+
+    async def _flush_reading_ahead(self) -> None:
+        """Flush, and while ClickHouse and Kafka answer it, fetch and decode what comes next.
+
+        A flush spends most of its time waiting; decoding the next records meanwhile lets
+        the server's work and the worker's overlap. They are taken into the next batch only
+        if the flush changed nothing about where partitions are read from (no rewind, no
+        takeover); otherwise they are read again from where they start.
+        """
+        takeovers = self._takeovers
+        self._rewound.clear()
+        ahead = asyncio.create_task(self._read_ahead())
+        try:
+            await self._flush_locked()
+        finally:
+            # Taken or read again below; if the flush failed, the worker stops, and what
+            # was read ahead is uncommitted, for the partitions' next owners to read.
+            decoded = await ahead
+        if takeovers != self._takeovers or self._rewound:
+            self._fetch_again(
+                {tp: [message for message, _row in items] for tp, items in decoded.items()}
+            )
+            return
+        for tp, items in decoded.items():
+            await self._take(tp, items)
+
+    async def _read_ahead(self) -> dict[TopicPartition, list[Decoded]]:
+        """The records fetched already, decoded a slice at a time (the flush goes on between)."""
+        try:
+            records = await self._consumer.getmany(timeout_ms=0)
+        except KafkaError as error:
+            log.info("reading ahead failed (%r); reading on after the flush", error)
+            return {}
+        decoded: dict[TopicPartition, list[Decoded]] = {}
+        for tp, messages in records.items():
+            items = decoded[tp] = []
+            for start in range(0, len(messages), READ_AHEAD_SLICE):
+                items.extend(self._decoded(tp, messages[start : start + READ_AHEAD_SLICE]))
+                await asyncio.sleep(0)
+        return decoded
+
+    async def _take(self, tp: TopicPartition, items: Sequence[Decoded]) -> None:
+        if items:
+            self.progress.read(tp, items[-1][0].offset + 1, items[0][0].timestamp)
+        for message, row in items:
             if isinstance(row, Poison):
                 log.warning(
                     "dead-lettering %s[%d]@%d: %s",
@@ -197,7 +252,7 @@ class WarehouseWorker:
                 self.progress.dead_lettered(1)
                 self._batch.add(None, message, None)
             else:
-                self._batch.add(spec.table, message, row)
+                self._batch.add(self._specs[tp.topic].table, message, row)
 
     async def _flush_locked(self) -> None:
         blocks = self._batch.blocks()
@@ -277,6 +332,7 @@ class WarehouseWorker:
         """Read dropped blocks again if the partitions stay; a new assignment resets anyway."""
         assigned = self._consumer.assignment()
         for block in blocks:
+            self._rewound.add(block.tp)
             if block.tp in assigned:
                 self._consumer.seek(block.tp, block.first)
                 self.progress.rewound(block.tp)
