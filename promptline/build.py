@@ -31,11 +31,15 @@ HOT_PATH_MODULES: Final = (
     "ingest.accept",
     "ingest.admission",
     "ingest.analytics_body",
+    "ingest.batch",
+    "ingest.batch_keys",
     "ingest.body",
     "ingest.deadlines",
     "ingest.ids",
+    "ingest.prepare",
     "ingest.prompts",
     "ingest.routes.analytics",
+    "ingest.routes.batch",
 )
 """Modules resolve runs on every request, free of pydantic model classes (mypyc cannot
 compile those) and of class attributes that subclasses override (mypyc gets those wrong)."""
