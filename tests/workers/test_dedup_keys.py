@@ -75,7 +75,7 @@ async def test_the_migration_fills_the_keys_of_what_was_stored_before(
     try:
         await client.insert(ANALYTICS.table, rows, column_names=list(ANALYTICS.columns))
         monkeypatch.setattr(runner, "load_migrations", shipped)
-        assert [m.version for m in await runner.migrate(settings)][0] == 10
+        assert next(m.version for m in await runner.migrate(settings)) == 10
         keys = await _identities(settings, "dedup_keys")
         assert keys == sorted((tenant.project_id, prompt, f"before-{n}") for n in range(5))
         # What the key table never held is read from the raw table: a late replay is caught.
