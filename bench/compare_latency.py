@@ -4,16 +4,22 @@
 
 Generates the events directly in ClickHouse (``INSERT ... SELECT FROM numbers()``, so the
 hourly views fill as they would from the workers): N analytics events of one prompt with
-four versions over 30 days, N/10 signals and N/20 usage links. Then it times the route
-over HTTP (aiohttp, in process) for: the whole history; a 7-day window with ragged edges
-(whole hours from the aggregates, the edges from raw rows); the whole history by day; and,
-for contrast, the same per-version figures computed from the raw table alone.
+four versions over 30 days, N/10 signals (1% of them naming only the trace of a usage link,
+which compare attributes through the links) and N/20 usage links, each its own trace. Then
+it times the route over HTTP (aiohttp, in process) for: the whole history; a 7-day window
+with ragged edges (whole hours from the aggregates, the edges from raw rows); the whole
+history by day; and, for contrast, the same per-version figures computed from the raw table
+alone. Last, each of compare's queries alone, over the whole history with and without
+days, so a figure that grows with the history shows which query makes it grow. The load
+averages are printed before and after: the machine is shared.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import os
 import statistics
 import tempfile
 import time
@@ -29,7 +35,16 @@ from aiohttp.test_utils import TestServer
 from bench.figures import Figure, add_json_option, figure, write_json
 from bench.worker_services import bench_settings
 from compare import api as compare_api
+from compare.queries import (
+    Scope,
+    analytics_sql,
+    exposures_sql,
+    links_sql,
+    named_votes_sql,
+    traced_votes_sql,
+)
 from compare.warehouse import WAREHOUSE, Warehouse
+from compare.window import Bucket, Window
 from controlplane.api.context import CONTROL_PLANE, ControlPlane
 from controlplane.api.ratelimit import RateLimiter
 from controlplane.catalog import (
@@ -55,6 +70,12 @@ from sql.runner import migrate
 KEY = "pl_sk_bench"
 DAYS = 30
 CHUNK = 1_000_000
+TRACE = (
+    "reinterpretAsUUID(unhex(concat(leftPad(hex(cityHash64({n}, 7)), 16, '0'),"
+    " leftPad(hex(cityHash64({n}, 8)), 16, '0'))))"
+)
+"""The trace of usage link ``n``: the same in the links and in the signals that name it."""
+QUERIES = (analytics_sql, named_votes_sql, traced_votes_sql, links_sql, exposures_sql)
 
 
 def prompt(project_id: uuid.UUID) -> PromptEntry:
@@ -94,15 +115,16 @@ async def generate(settings: Settings, entry: PromptEntry, events: int, start: d
             " value, version, version_hash, trace_id, metadata, dedup_key, kafka_partition,"
             " kafka_offset, kafka_block_first, kafka_block_last)",
             " number, if(cityHash64(number) % 100 < 55 + number % 4 * 5, 'positive',"
-            " 'negative'), 1 + number % 4, '', NULL, '{}', toString(number), 0, number,"
-            " number, number",
+            " 'negative'), if(number % 100 = 0, 0, 1 + number % 4), '',"
+            f" if(number % 100 = 0, {TRACE.format(n='intDiv(number, 2)')}, NULL), '{{}}',"
+            " toString(number), 0, number, number, number",
             events // 10,
         ),
         (
             "usage_links (event_id, received_at, org_id, project_id, prompt_id, prompt_name,"
             " version, version_hash, trace_id, span_id, dedup_key, kafka_partition,"
             " kafka_offset, kafka_block_first, kafka_block_last)",
-            f" 'bench', 1 + number % 4, [{hashes}][1 + number % 4], generateUUIDv4(number),"
+            f" 'bench', 1 + number % 4, [{hashes}][1 + number % 4], {TRACE.format(n='number')},"
             " NULL, toString(number), 0, number, number, number",
             events // 20,
         ),
@@ -171,7 +193,30 @@ def report(name: str, samples: list[float]) -> None:
     )
 
 
+def load() -> str:
+    return "load average " + ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+async def each_query(
+    settings: Settings, entry: PromptEntry, repeat: int
+) -> dict[tuple[str, str], float]:
+    """The median of each of compare's queries alone over the whole history, by day or not."""
+    client = await connect(settings)
+    medians = {}
+    try:
+        for bucket in (None, Bucket.DAY):
+            scope = Scope(entry.project_id, entry.id, Window(), bucket)
+            for build in QUERIES:
+                query = functools.partial(client.query, *build(scope))
+                samples = await timed(repeat, query)
+                medians[(build.__name__, bucket or "whole")] = statistics.median(samples)
+    finally:
+        await client.close()
+    return medians
+
+
 async def run(settings: Settings, events: int, repeat: int) -> list[Figure]:
+    print(f"before: {load()}")
     await migrate(settings)
     entry = prompt(uuid.uuid4())
     start = (datetime.now(UTC) - timedelta(days=DAYS)).replace(minute=0, second=0, microsecond=0)
@@ -217,6 +262,16 @@ async def run(settings: Settings, events: int, repeat: int) -> list[Figure]:
                 contrast = await timed(repeat, raw)
                 report("(contrast) figures from raw rows only", contrast)
                 raw_median = statistics.median(contrast)
+                print(
+                    "  by day / whole history:"
+                    f" {statistics.median(by_day) / statistics.median(whole):.2f}"
+                )
+                medians = await each_query(settings, entry, repeat)
+                print("each query alone, median ms (whole history, by day):")
+                for build in QUERIES:
+                    whole_ms, day_ms = (medians[(build.__name__, b)] for b in ("whole", "day"))
+                    print(f"  {build.__name__:<20} {whole_ms:8.1f} {day_ms:8.1f}")
+                print(f"after: {load()}")
                 return [
                     figure(f"{name} median vs raw rows only", statistics.median(samples), "ms",
                            raw_median)
@@ -225,6 +280,9 @@ async def run(settings: Settings, events: int, repeat: int) -> list[Figure]:
                         ("7-day window", week),
                         ("whole history by day", by_day),
                     )
+                ] + [
+                    figure(f"{name} alone, {bucket}, median", value, "ms")
+                    for (name, bucket), value in medians.items()
                 ]  # fmt: skip
             finally:
                 await client.close()
