@@ -8,9 +8,10 @@ bare aiohttp process whose only handler answers 204 to the analytics path. Then,
 after round, alternating so that a shared machine's load moves both sides of each ratio:
 
 - **single analytics events**: wrk (one thread, ``--connections`` keep-alive connections,
-  pinned to CPU 1 as ``bench.resolve_http`` does) against the edge, then against the bare
-  handler (each server one process on CPU 0); the ratio is the edge's requests/s over the
-  bare handler's, median of the rounds' ratios (the issue's goal: 60%);
+  pinned to CPU 1 as ``bench.resolve_http`` does) against each edge, each time right beside
+  a phase against the bare handler (before it, then after it in the next round; each
+  server one process on CPU 0); the ratio is the edge's requests/s over the bare phase
+  beside it, median of the rounds' ratios (the issue's goal: 60%);
 - **batches of 100 analytics events** from the Python load generator (``bench.edge_loadgen``),
   then a bare producer of each Kafka client with the edge's settings (acks=all, linger,
   compression, the edge's record size) pipelining the same number of records to the same
@@ -384,6 +385,7 @@ def main() -> None:
                 for _pid, port in targets.values():
                     run_wrk(port, script, WARMUP_SECONDS, args.connections)
                 singles: dict[str, list[dict[str, Any]]] = {target: [] for target in targets}
+                bare_beside = {label: list[dict[str, Any]]() for label in edges}
                 base = {**demo, "url": settings.base_url, "seconds": args.seconds, "batch": 1}
                 batch_spec = {
                     **base, "mode": "batch", "batch": 100, "events": args.events * 5,
@@ -395,10 +397,13 @@ def main() -> None:
                     # Every other round the other way round, so a load that moves during a
                     # round moves both sides of each ratio alike.
                     flip = -1 if round_number % 2 else 1
-                    for target, (pid, port) in list(targets.items())[::flip]:
-                        singles[target].append(
-                            wrk_phase(pid, port, script, args.duration, args.connections)
-                        )
+                    for label in list(edges)[::flip]:  # each edge right beside a bare phase
+                        for target in [label, "bare"][::flip]:
+                            pid, port = targets[target]
+                            phase = wrk_phase(pid, port, script, args.duration, args.connections)
+                            singles[target].append(phase)
+                            if target == "bare":
+                                bare_beside[label].append(phase)
                     for label in list(edges)[::flip]:
                         url = f"http://{LOOPBACK}:{ports[label]}"
                         batches[label].append(load({**batch_spec, "url": url}))
@@ -419,7 +424,7 @@ def main() -> None:
     load_after = Path("/proc/loadavg").read_text().strip()
     figures: list[Figure] = []
     for label, (name, _build) in edges.items():
-        paired = {"edge": singles[label], "bare": singles["bare"]}
+        paired = {"edge": singles[label], "bare": bare_beside[label]}
         suffix = "" if label == first else f" ({label} edge)"
         figures += report(paired, batches[label], bare_rates, name, args, suffix)
     results = {"single signals": signals, "batches of 100 analytics": batches[first][-1]}
