@@ -2,7 +2,9 @@
 
 Each query unions the aggregates' whole hours with the same figures computed from the raw
 rows of the window's ragged edges (``compare/window.py``), then merges: sums with ``sum``,
-sketch and distinct-count states with their ``-Merge`` functions. Signals that name no
+sketch and distinct-count states with their ``-Merge`` functions. Distinct traces come from
+sketches (``TRACES``) kept per day and per hour: whole days from the daily ones, the whole
+hours beside them from the hourly ones (``links_sql``). Signals that name no
 version but a trace are attributed through the usage links at query time: a view cannot
 join, since the link may arrive after the signal. Exposures are counted per version with
 their exact distinct units (``uniqExact`` states, merged).
@@ -23,6 +25,12 @@ from compare.window import Bucket, Span, Window
 
 QUANTILES = "quantilesDD(0.01, 0.5, 0.95, 0.99)"
 """The latency sketch of ``analytics_hourly``: 1% relative accuracy, p50, p95, p99."""
+
+TRACES = "uniqCombined64"
+"""The distinct-trace sketch of ``usage_traces_hourly`` and ``usage_traces_daily`` (migration
+0011): exact up to 4,095 traces, HyperLogLog beyond (about 0.5% off at millions)."""
+NO_TRACES = f"arrayReduce('{TRACES}State', CAST([], 'Array(UUID)'))"
+"""An empty trace state, for the rows that carry only link counts."""
 
 BucketKey = datetime | None
 T = TypeVar("T")
@@ -150,18 +158,31 @@ class _Query:
             f" GROUP BY GROUPING SETS (({keys}, bucket), ({keys})) SETTINGS group_by_use_nulls = 1"
         )
 
-    def union(self, aggregated: str | None, raw: str | None) -> str:
+    def union(self, *parts: str | None) -> str:
         # A window always has whole hours, edges, or both (``Window.edges``).
-        return "\n    UNION ALL\n    ".join(part for part in (aggregated, raw) if part is not None)
+        return "\n    UNION ALL\n    ".join(part for part in parts if part is not None)
 
     def hourly_part(self, select: str, table: str, where: str = "1") -> str | None:
         hours = self.scope.window.hours()
-        if hours is None:
+        return self.spans_part(select, table, "hour", [] if hours is None else [hours], where)
+
+    def spans_part(
+        self, select: str, table: str, column: str, spans: Sequence[Span], where: str = "1"
+    ) -> str | None:
+        """Rows of an aggregate table whose ``column`` falls in any of ``spans``."""
+        if not spans:
             return None
-        return (
-            f"SELECT {select} FROM {table}"
-            f" WHERE {self.tenancy()} AND ({where}) AND {self.span('hour', hours)}"
-        )
+        ranges = " OR ".join(f"({self.span(column, span)})" for span in spans)
+        return f"SELECT {select} FROM {table} WHERE {self.tenancy()} AND ({where}) AND ({ranges})"
+
+    def day_and_hour_spans(self) -> tuple[Span | None, list[Span]]:
+        """The window's whole days (None with hourly buckets, which days cannot cut) and the
+        whole hours beside them."""
+        window = self.scope.window
+        if self.scope.bucket is Bucket.HOUR:
+            hours = window.hours()
+            return None, [] if hours is None else [hours]
+        return window.days(), window.hours_beside_days()
 
     def raw_part(self, select: str, table: str, group: str, where: str = "1") -> str | None:
         edges = self.scope.window.edges()
@@ -260,18 +281,33 @@ def traced_votes_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
 
 
 def links_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
-    """Usage links and distinct traces per version number."""
+    """Usage links (exact) and distinct traces (a sketch) per version number.
+
+    Link counts come from ``usage_hourly``; the traces from the daily sketches for whole days,
+    the hourly ones for the whole hours beside them, the raw links for the edges."""
     query = _Query(scope)
-    hourly = query.hourly_part("version, hour AS at, links, traces", "usage_hourly")
+    days, hours = query.day_and_hour_spans()
+    counted = query.hourly_part(
+        f"version, hour AS at, links, {NO_TRACES} AS traces", "usage_hourly"
+    )
+    daily = query.spans_part(
+        "version, day AS at, 0 AS links, traces",
+        "usage_traces_daily",
+        "day",
+        [] if days is None else [days],
+    )
+    hourly = query.spans_part(
+        "version, hour AS at, 0 AS links, traces", "usage_traces_hourly", "hour", hours
+    )
     raw = query.raw_part(
         "version, toStartOfHour(received_at) AS at, count() AS links,"
-        " uniqExactState(trace_id) AS traces",
+        f" {TRACES}State(trace_id) AS traces",
         "usage_links",
         "version, at",
     )
     sql = (
-        f"SELECT version{query.bucket('at')}, sum(links), uniqExactMerge(traces)"
-        f" FROM (\n    {query.union(hourly, raw)}\n)" + query.group_by("version")
+        f"SELECT version{query.bucket('at')}, sum(links), {TRACES}Merge(traces)"
+        f" FROM (\n    {query.union(counted, daily, hourly, raw)}\n)" + query.group_by("version")
     )
     return sql, query.parameters
 

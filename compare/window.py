@@ -1,17 +1,21 @@
-"""The time window of a comparison, and how it splits between hourly aggregates and raw rows.
+"""The time window of a comparison, and how it splits between aggregates and raw rows.
 
 The aggregates hold whole hours. A window ``[from, to)`` that starts or ends inside an hour
 is read as whole hours from the aggregates plus its ragged edges from the raw tables, so the
-answer is exact for any window while the bulk of it costs a few rows per hour.
+answer is exact for any window while the bulk of it costs a few rows per hour. The trace
+sketches are also kept per day: their whole days (``days``) cost one state per day, and the
+whole hours beside them (``hours_beside_days``) come from the hourly sketches.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 
 
 class Bucket(StrEnum):
@@ -36,6 +40,17 @@ def ceil_hour(moment: datetime) -> datetime:
     """The first hour start at or after ``moment``."""
     floor = floor_hour(moment)
     return floor if floor == moment else floor + HOUR
+
+
+def floor_day(moment: datetime) -> datetime:
+    """The start of the (UTC) day ``moment`` is in."""
+    return floor_hour(moment).replace(hour=0)
+
+
+def ceil_day(moment: datetime) -> datetime:
+    """The first day start at or after ``moment``."""
+    floor = floor_day(moment)
+    return floor if floor == moment else floor + DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,20 +79,40 @@ class Window:
 
     def hours(self) -> Span | None:
         """The whole hours inside the window, read from the aggregates; None if there are none."""
-        start = ceil_hour(self.start) if self.start is not None else None
-        end = floor_hour(self.end) if self.end is not None else None
-        if start is not None and end is not None and start >= end:
-            return None
-        return Span(start, end)
+        return _inside(self.whole, ceil_hour, floor_hour)
 
     def edges(self) -> list[Span]:
         """The parts of the window outside whole hours, read from the raw tables."""
+        return _beside(self.whole, self.hours())
+
+    def days(self) -> Span | None:
+        """The whole (UTC) days inside the window; None if there are none."""
+        return _inside(self.whole, ceil_day, floor_day)
+
+    def hours_beside_days(self) -> list[Span]:
+        """The whole hours inside the window but outside its whole days."""
         hours = self.hours()
-        if hours is None:
-            return [Span(self.start, self.end)]
-        edges = []
-        if self.start is not None and hours.start is not None and self.start < hours.start:
-            edges.append(Span(self.start, hours.start))
-        if self.end is not None and hours.end is not None and hours.end < self.end:
-            edges.append(Span(hours.end, self.end))
-        return edges
+        return [] if hours is None else _beside(hours, self.days())
+
+
+def _inside(
+    outer: Span, ceil: Callable[[datetime], datetime], floor: Callable[[datetime], datetime]
+) -> Span | None:
+    """The whole units (hours, days) inside ``outer``; None if there are none."""
+    start = ceil(outer.start) if outer.start is not None else None
+    end = floor(outer.end) if outer.end is not None else None
+    if start is not None and end is not None and start >= end:
+        return None
+    return Span(start, end)
+
+
+def _beside(outer: Span, inner: Span | None) -> list[Span]:
+    """The parts of ``outer`` before and after ``inner`` (all of it when there is no inner)."""
+    if inner is None:
+        return [outer]
+    parts = []
+    if outer.start is not None and inner.start is not None and outer.start < inner.start:
+        parts.append(Span(outer.start, inner.start))
+    if outer.end is not None and inner.end is not None and inner.end < outer.end:
+        parts.append(Span(inner.end, outer.end))
+    return parts
