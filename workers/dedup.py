@@ -193,15 +193,18 @@ class DuplicateFinder:
 
 def _tsv(chunk: Sequence[tuple[str, Key]]) -> bytes:
     """(prefix, identity) pairs as TabSeparated rows, each the prefix (a column of its own,
-    with its tab, or nothing) and the identity (ids repeat: each is spelled once)."""
-    spelled: dict[int, str] = {}
+    with its tab, or nothing) and the identity. A batch's identities share a few projects and
+    prompts: each line's start is spelled once per prefix, project and prompt."""
+    starts: dict[tuple[str, int, int], str] = {}
     lines = []
     for prefix, (project, prompt, key) in chunk:
-        project_text = spelled.get(project) or spelled.setdefault(project, _uuid_text(project))
-        prompt_text = spelled.get(prompt) or spelled.setdefault(prompt, _uuid_text(prompt))
+        start = starts.get((prefix, project, prompt))
+        if start is None:
+            start = f"{prefix}{_uuid_text(project)}\t{_uuid_text(prompt)}\t"
+            starts[prefix, project, prompt] = start
         if _escaped(key) is not None:
             key = key.translate(_TSV_ESCAPES)
-        lines.append(f"{prefix}{project_text}\t{prompt_text}\t{key}\n")
+        lines.append(f"{start}{key}\n")
     return "".join(lines).encode()
 
 
