@@ -10,8 +10,9 @@ it times the route over HTTP (aiohttp, in process) for: the whole history; a 7-d
 with ragged edges (whole hours from the aggregates, the edges from raw rows); the whole
 history by day; and, for contrast, the same per-version figures computed from the raw table
 alone. Last, each of compare's queries alone, over the whole history with and without
-days, so a figure that grows with the history shows which query makes it grow. The load
-averages are printed before and after: the machine is shared.
+days, so a figure that grows with the history shows which query makes it grow; and the
+distinct traces compare shows (a sketch) beside the exact count. The load averages are
+printed before and after: the machine is shared.
 """
 
 from __future__ import annotations
@@ -215,6 +216,27 @@ async def each_query(
     return medians
 
 
+async def trace_accuracy(settings: Settings, entry: PromptEntry) -> None:
+    """Print compare's distinct traces per version (a sketch) beside the exact count."""
+    client = await connect(settings)
+    try:
+        scope = Scope(entry.project_id, entry.id, Window())
+        found = {row[0]: row[-1] for row in (await client.query(*links_sql(scope))).result_rows}
+        exact = await client.query(
+            "SELECT version, uniqExact(trace_id) FROM usage_links"
+            " WHERE project_id = {p:UUID} AND prompt_id = {q:UUID} GROUP BY version",
+            parameters={"p": entry.project_id, "q": entry.id},
+        )
+    finally:
+        await client.close()
+    counts = {int(row[0]): int(row[1]) for row in exact.result_rows}
+    print("linked_traces over the whole history, compare's sketch against exact:")
+    for version, count in sorted(counts.items()):
+        error = (found.get(version, 0) - count) / count
+        print(f"  v{version}: {found.get(version, 0):,} vs {count:,} ({error:+.2%})")
+    print(f"  (every version's traces are its own: {sum(counts.values()):,} in all)")
+
+
 async def run(settings: Settings, events: int, repeat: int) -> list[Figure]:
     print(f"before: {load()}")
     await migrate(settings)
@@ -271,6 +293,7 @@ async def run(settings: Settings, events: int, repeat: int) -> list[Figure]:
                 for build in QUERIES:
                     whole_ms, day_ms = (medians[(build.__name__, b)] for b in ("whole", "day"))
                     print(f"  {build.__name__:<20} {whole_ms:8.1f} {day_ms:8.1f}")
+                await trace_accuracy(settings, entry)
                 print(f"after: {load()}")
                 return [
                     figure(f"{name} median vs raw rows only", statistics.median(samples), "ms",
