@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import time
 import uuid
 from pathlib import Path
 
 from bench.figures import figure, write_json
+from bench.ui_compare import settled
 from bench.worker_throughput import (
     WorkerRun,
     load,
@@ -36,7 +36,6 @@ from bench.worker_throughput import (
     worker_options,
     worker_settings,
 )
-from promptline.clickhouse import connect
 from promptline.commands.migrate import run_migrations
 from promptline.settings import Settings
 
@@ -53,25 +52,6 @@ def phase_settings(settings: Settings, name: str) -> Settings:
     )
 
 
-async def settled(settings: Settings, longest: float = 300.0) -> float:
-    """Wait until ClickHouse merges nothing in the phase's database (at most ``longest``
-    seconds); the seconds waited. A warehouse that has run for a week has merged its parts;
-    one loaded a moment ago would measure the worker against its own bulk load's merges."""
-    client = await connect(settings)
-    started = time.perf_counter()
-    try:
-        while time.perf_counter() - started < longest:
-            result = await client.query(
-                "SELECT count() FROM system.merges WHERE database = currentDatabase()"
-            )
-            if not int(result.result_rows[0][0]):
-                break
-            await asyncio.sleep(1.0)
-    finally:
-        await client.close()
-    return time.perf_counter() - started
-
-
 async def phase(settings: Settings, events: int, prompts: int, stored: int) -> WorkerRun:
     """One worker over a fresh batch, with ``stored`` events in the warehouse before it."""
     await run_migrations(settings, ("clickhouse", "kafka"))
@@ -79,7 +59,8 @@ async def phase(settings: Settings, events: int, prompts: int, stored: int) -> W
     if stored:
         seconds = await store_history(settings, batch, stored)
         print(f"stored {stored:,} analytics events over the week before in {seconds:.1f}s")
-        print(f"merges of that bulk load settled in {await settled(settings):.1f}s")
+        _events, waited = await settled(settings)
+        print(f"merges of that bulk load settled in {waited:.1f}s")
     await load(settings, batch)
     print(f"load average before the worker: {load_average()}")
     run = await time_workers(settings, events, 1)
