@@ -259,7 +259,10 @@ def named_votes_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
 
 
 def traced_votes_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
-    """Signals that named only a trace: the version a usage link ties it to (0 if none)."""
+    """Signals that named only a trace: the version a usage link ties it to (0 if none).
+
+    With a bucket, only per bucket: the whole window is their sum (``read_figures``), which
+    spares the join's result a second grouping (grouping sets)."""
     query = _Query(scope)
     window = query.span("received_at", scope.window.whole)
     signals = (
@@ -275,7 +278,8 @@ def traced_votes_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
         f" FROM ({signals}) AS s"
         " LEFT JOIN (SELECT DISTINCT trace_id, version FROM usage_links"
         f" WHERE {query.tenancy()} AND trace_id IN (SELECT trace_id FROM ({signals})))"
-        " AS l ON s.trace_id = l.trace_id" + query.group_by("l.version")
+        " AS l ON s.trace_id = l.trace_id GROUP BY l.version"
+        + (", bucket" if scope.bucket is not None else "")
     )
     return sql, query.parameters
 
@@ -384,8 +388,10 @@ async def read_figures(run: RunQuery, scope: Scope) -> WarehouseFigures:
         named[(int(row[0]), str(row[1]), bucket)] = Votes(int(row[-2]), int(row[-1]))
     traced: dict[tuple[int, BucketKey], Votes] = {}
     for row in traced_rows:
-        key = (int(row[0]), _bucket_key(row[1]) if bucketed else None)
-        traced[key] = traced.get(key, Votes()) + Votes(int(row[-2]), int(row[-1]))
+        votes = Votes(int(row[-2]), int(row[-1]))
+        buckets = (_bucket_key(row[1]), None) if bucketed else (None,)
+        for key in ((int(row[0]), bucket) for bucket in buckets):
+            traced[key] = traced.get(key, Votes()) + votes
     links: dict[tuple[int, BucketKey], Links] = {}
     for row in link_rows:
         bucket = _bucket_key(row[1]) if bucketed else None
