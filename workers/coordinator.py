@@ -113,6 +113,13 @@ class WarehouseWorker:
         watcher = asyncio.create_task(self._interrupt_when(stop))
         try:
             while not stop.is_set():
+                if self._batch.due():
+                    # Filled by what the last flush read ahead. The lock is let go between
+                    # flushes: a rebalance waiting for it goes first (asyncio's lock is fair).
+                    async with self._lock:
+                        if self._batch.due():
+                            await self._flush_reading_ahead()
+                    continue
                 timeout_ms = max(1, int(self._batch.seconds_until_due() * 1000))
                 takeovers = self._takeovers
                 records = await self._consumer.getmany(timeout_ms=min(timeout_ms, 500))
@@ -122,7 +129,7 @@ class WarehouseWorker:
                         records = {}
                     for tp, messages in records.items():
                         await self._take(tp, self._decoded(tp, messages))
-                    while self._batch.due():  # what was read ahead may fill the next
+                    if self._batch.due():
                         await self._flush_reading_ahead()
             await self.flush()
         except Interrupted:

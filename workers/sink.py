@@ -205,7 +205,11 @@ class ClickHouseSink:
     ) -> None:
         """One insert, with the columns' types as last read: asking the server for them before
         every insert cost a round trip per block (a tenth of a flush's time on the local
-        server). A failed insert forgets them, so a table altered meanwhile is read again."""
+        server). A failed insert forgets them, so a table altered meanwhile is read again.
+        The rows go as columns, turned by ``zip`` in C rather than by the driver in Python
+        (the same bytes are sent); rows of unequal length are refused, never cut short."""
+        if not rows:
+            return
         key = (table, *columns)
         types = self._types.get(key)
         if types is None:
@@ -214,9 +218,10 @@ class ClickHouseSink:
         try:
             await self._client.insert(
                 table,
-                rows,
+                list(zip(*rows, strict=True)),
                 column_names=columns,
                 column_types=types,
+                column_oriented=True,
                 settings=insert_settings(token),
             )
         except BaseException:
