@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -302,6 +303,9 @@ async def generate(spec: dict[str, Any]) -> None:
 
     Each request is due at ``start + n / rate``; its latency counts from then, so a late
     answer (or a late send, when the generator falls behind) is measured, not skipped.
+    A fixed set of lanes, one per connection, each takes the next request due, as wrk2
+    does: a task per request, queued for aiohttp's connector once the service slowed, cost
+    the generator so much CPU that it fell further behind and never caught up.
     """
     rate, interval, seconds = spec["rate"], spec["interval"], spec["seconds"]
     mix = Mix(spec)
@@ -335,28 +339,31 @@ async def generate(spec: dict[str, Any]) -> None:
         return cpu
 
     async with _session(spec["connections"]) as session:
-        in_flight: set[asyncio.Task[None]] = set()
         start = loop.time()
-        sequence, number, cpu_mark = 0, 1, _own_cpu()
-        while True:
-            now = loop.time()
-            if now >= start + number * interval:  # a minute is over: its line, now
-                cpu_mark = emit(number, cpu_mark, interval)
-                number += 1
-                if number * interval > seconds:
-                    break
-            due_count = int((now - start) * rate)
-            while sequence < due_count:
-                task = asyncio.create_task(send(session, sequence, start + sequence / rate))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
+        total = int(seconds * rate)
+        numbers = itertools.count()  # shared: each lane takes the next request due
+
+        async def lane() -> None:
+            for sequence in numbers:
+                if sequence >= total:
+                    return
+                due = start + sequence / rate
+                wait = due - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
                 bucket["sent"] += 1
-                sequence += 1
-            await asyncio.sleep(max(0.0, min(start + sequence / rate - loop.time(), 0.01)))
-        if in_flight:  # the last answers, counted in a line of their own
-            drain_started = loop.time()
-            await asyncio.wait(in_flight, timeout=DRAIN_SECONDS)
-            emit(0, cpu_mark, max(loop.time() - drain_started, 1e-3))
+                await send(session, sequence, due)
+
+        lanes = [asyncio.create_task(lane()) for _ in range(spec["connections"])]
+        cpu_mark = _own_cpu()
+        for number in range(1, int(seconds / interval) + 1):  # a minute is over: its line
+            await asyncio.sleep(max(0.0, start + number * interval - loop.time()))
+            cpu_mark = emit(number, cpu_mark, interval)
+        drain_started = loop.time()  # the last answers, counted in a line of their own
+        _done, unfinished = await asyncio.wait(lanes, timeout=DRAIN_SECONDS)
+        for late in unfinished:
+            late.cancel()
+        emit(0, cpu_mark, max(loop.time() - drain_started, 1e-3))
 
 
 def _own_cpu() -> float:
@@ -580,7 +587,12 @@ def run(args: argparse.Namespace, work: Path) -> None:
         }
         wrk_maximum = probe(work, settings.listen_port, spec, args)
         maximum = probe_generator(spec, args)
-        time.sleep(5.0)  # the worker stores the probes' events meanwhile
+        # The soak starts once the worker has stored the probes' events: catching up would
+        # take the cores from its first minutes.
+        _stored, waited = catch_up(
+            settings, answered_2xx(settings.base_url, ANALYTICS_PATH), args.catch_up_seconds
+        )
+        print(f"the worker stored the probes' events {waited:.0f}s after them", flush=True)
         rate = maximum * args.fraction
         spec.update(
             rate=rate,
