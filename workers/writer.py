@@ -133,7 +133,32 @@ class BlockWriter:
         for index, row in enumerate(rows):
             groups.setdefault((spec.month(row), pieces[index]), []).append(index)
         inserts = [(indexes, piece) for (_month, piece), indexes in sorted(groups.items())]
-        return await self._inserts(_Rows(spec, block, total, rows), inserts)
+        refused = await self._inserts(_Rows(spec, block, total, rows), inserts)
+        if rows:
+            await self._restore_keys(spec, block)
+        return refused
+
+    async def _restore_keys(self, spec: TableSpec, block: BlockId) -> None:
+        """Insert again the keys of the block's rows the raw table holds now.
+
+        A worker that died while undoing a refused piece (its keys deleted, its rows not
+        yet) left rows without keys, and the re-insert above is dropped by the key view's
+        token: without this, a much later copy of those events would be stored again. A
+        key twice is harmless; this runs only for a recovered block.
+        """
+        await self._sink.command(
+            f"INSERT INTO {KEY_TABLE} SETTINGS insert_deduplicate = 0"
+            f" SELECT '{spec.table}', {KEY_COLUMNS} FROM {spec.table}"
+            " WHERE kafka_partition = %(partition)s AND kafka_block_first = %(first)s"
+            " AND kafka_block_last = %(last)s AND kafka_block_marker = %(marker)s"
+            " AND kafka_offset >= %(first)s",
+            {
+                "partition": block.tp.partition,
+                "first": block.first,
+                "last": block.last,
+                "marker": block.marker,
+            },
+        )
 
     async def _inserts(
         self, rows: _Rows, inserts: Sequence[tuple[list[int], int | None]]

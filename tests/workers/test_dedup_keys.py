@@ -6,7 +6,9 @@ than the table keeps is still looked up, in the raw table."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,7 @@ from promptline.clickhouse import connect
 from promptline.settings import Settings
 from sql import runner
 from tests.workers.helpers import (
+    SimulatedCrash,
     Tenant,
     analytics,
     command,
@@ -23,6 +26,7 @@ from tests.workers.helpers import (
     query,
     wait_until,
 )
+from tests.workers.test_partly_stored_block import _committed as _partition_committed
 from tests.workers.test_refusal_splitting import HASH, POISON, _committed, _events, _poisoned, _view
 from workers.dedup import KEYS_KEPT, DuplicateFinder
 from workers.sink import ClickHouseSink
@@ -107,3 +111,38 @@ async def test_rows_an_analysts_view_refused_keep_their_keys(migrated: Settings)
     )
     assert await _one_block_with_a_poisoned_record(migrated) in ((199, 1), (200, 0))
     assert await _keys_match_rows(migrated)
+
+
+class _DiesAfterItsInsert(ClickHouseSink):
+    """Stores a block, then dies before its offsets are committed."""
+
+    async def write(
+        self, table: str, columns: Sequence[str], rows: list[list[Any]], token: str
+    ) -> None:
+        await super().write(table, columns, rows, token)
+        raise SimulatedCrash
+
+
+@pytest.mark.kafka
+async def test_a_recovered_block_gets_back_keys_its_rows_lost(migrated: Settings) -> None:
+    """A worker that died while undoing a refused piece (keys deleted, rows not yet) left rows
+    without keys; the next owner recovers the block and puts their keys back, so a later
+    copy of one of those events is dropped, not stored twice."""
+    tenant, prompt = Tenant(), uuid.uuid4()  # one prompt: one partition
+    sent = [analytics(tenant, prompt, HASH, latency=n, key=f"key-{n}") for n in (1, 2, 3)]
+    await produce(migrated, sent)
+    async with in_process_worker(migrated, sink_type=_DiesAfterItsInsert) as (_w, task, _stop):
+        with pytest.raises(SimulatedCrash):
+            await task
+    await command(migrated, "DELETE FROM dedup_keys WHERE 1")  # died between the two deletes
+    assert await query(migrated, "SELECT count() FROM analytics_events") == [(3,)]
+
+    async with in_process_worker(migrated) as (worker, _task, _stop):
+        await wait_until(lambda: _partition_committed(migrated, 3), "the block committed")
+        assert worker.stats.blocks_recovered == 1
+        assert await _keys_match_rows(migrated)
+        late = sent[0].model_copy(update={"event_id": uuid.uuid4()})
+        await produce(migrated, [late])
+        await wait_until(lambda: _partition_committed(migrated, 4), "the late copy read")
+        assert worker.stats.duplicates_dropped == 1
+    assert await query(migrated, "SELECT count() FROM analytics_events") == [(3,)]
