@@ -18,6 +18,7 @@ Identities are compared as :data:`Key` values (ints and text), whose hashing is 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
@@ -210,5 +211,4 @@ def _tsv(chunk: Sequence[tuple[str, Key]]) -> bytes:
 
 def _uuid_text(value: int) -> str:
     """The hyphenated spelling of a UUID given as its 128-bit number."""
-    text = f"{value:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return str(uuid.UUID(int=value))

@@ -76,9 +76,8 @@ class TableSpec:
 
     def __post_init__(self) -> None:
         where = self.columns.index
-        identity = itemgetter(where("project_id"), where("prompt_id"), where("dedup_key"))
-        object.__setattr__(self, "_identity", identity)
         key_at = (where("project_id"), where("prompt_id"), where("dedup_key"))
+        object.__setattr__(self, "_identity", itemgetter(*key_at))
         object.__setattr__(self, "_key_at", key_at)
         object.__setattr__(self, "_offset_at", where("kafka_offset"))
         object.__setattr__(self, "_received_at", where("received_at"))
