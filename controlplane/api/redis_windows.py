@@ -135,18 +135,25 @@ class RedisWindows:
         for check, _verdict in batch:
             keys += check.keys
             args += check.args
+        # Every verdict is settled whatever happens: a request never waits for an answer
+        # that cannot come (a call cancelled, or an answer without one verdict per check).
+        failure: WindowsUnavailable | None = WindowsUnavailable("the call did not finish")
         try:
             verdicts = await self._script.execute(keys, args)
+            if len(verdicts) == len(batch):
+                for (_check, verdict), said in zip(batch, verdicts, strict=True):
+                    if not verdict.done():
+                        verdict.set_result(_refusal(said))
+                failure = None
+            else:
+                failure = WindowsUnavailable(f"{len(verdicts)} verdicts for {len(batch)} checks")
         except Exception as error:  # any failure of Redis or its client: the caller decides
             failure = WindowsUnavailable(repr(error))
-            for _check, verdict in batch:
-                if not verdict.done():
-                    verdict.set_exception(failure)
-        else:
-            for (_check, verdict), said in zip(batch, verdicts, strict=True):
-                if not verdict.done():
-                    verdict.set_result(_refusal(said))
         finally:
+            if failure is not None:
+                for _check, verdict in batch:
+                    if not verdict.done():
+                        verdict.set_exception(failure)
             if self._pending:
                 self._send()
             else:
