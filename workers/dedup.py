@@ -25,7 +25,7 @@ from operator import itemgetter
 from typing import Any
 
 from workers.sink import ClickHouseSink, Table
-from workers.tables import Identity, Key, TableSpec
+from workers.tables import Key, TableSpec
 
 LOOKUP_CHUNK = 10_000
 """Identities per lookup query: a whole batch at the default batch size."""
@@ -83,11 +83,6 @@ class DuplicateFinder:
         self._sink = sink
         self._window = window
         self._now = now
-
-    async def stored(self, spec: TableSpec, rows: Sequence[list[Any]]) -> set[Identity]:
-        """The identities among ``rows`` that are already stored."""
-        found = await self.stored_keys(spec, rows)
-        return {spec.identity(row) for row in rows if spec.key(row) in found}
 
     async def stored_keys(self, spec: TableSpec, rows: Sequence[list[Any]]) -> set[Key]:
         """The identities among ``rows`` already stored, as :data:`Key` values."""

@@ -84,7 +84,7 @@ async def test_the_migration_fills_the_keys_of_what_was_stored_before(
         assert keys == sorted((tenant.project_id, prompt, f"before-{n}") for n in range(5))
         # What the key table never held is read from the raw table: a late replay is caught.
         finder = DuplicateFinder(ClickHouseSink(client), timedelta(days=7))
-        assert await finder.stored(ANALYTICS, rows) == {ANALYTICS.identity(row) for row in rows}
+        assert await finder.stored_keys(ANALYTICS, rows) == {ANALYTICS.key(row) for row in rows}
     finally:
         await client.close()
 

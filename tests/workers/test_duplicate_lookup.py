@@ -17,7 +17,7 @@ from promptline.settings import Settings
 from tests.workers.helpers import millis
 from workers.dedup import LOOKUP_CHUNK, DuplicateFinder
 from workers.sink import ClickHouseSink
-from workers.tables import ANALYTICS, Identity, Lineage
+from workers.tables import ANALYTICS, Key, Lineage
 
 pytestmark = pytest.mark.clickhouse
 
@@ -63,11 +63,12 @@ async def test_stored_identities_are_found_whatever_their_keys(migrated: Setting
             *(_row(project, prompt, key, now, 0) for key in many),
             _row(project, prompt, "old", now, 0),
         ]
-        expected: set[Identity] = {(project, prompt, key) for key in AWKWARD}
+        expected: set[Key] = {(project.int, prompt.int, key) for key in AWKWARD}
         windowed = DuplicateFinder(sink, timedelta(days=7))
-        assert await windowed.stored(ANALYTICS, asked) == expected
+        assert await windowed.stored_keys(ANALYTICS, asked) == expected
         unbounded = DuplicateFinder(sink, None)
-        assert await unbounded.stored(ANALYTICS, asked) == expected | {(project, prompt, "old")}
+        old = (project.int, prompt.int, "old")
+        assert await unbounded.stored_keys(ANALYTICS, asked) == expected | {old}
     finally:
         await client.close()
 
