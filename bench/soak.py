@@ -39,11 +39,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import itertools
 import json
 import os
 import re
-import resource
 import shutil
 import statistics
 import subprocess
@@ -57,8 +55,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from bench.figures import Figure, add_json_option, figure, write_json
 from bench.resolve_http import (
     PROMPT,
@@ -68,6 +64,9 @@ from bench.resolve_http import (
     prompt_ids,
     run_wrk,
 )
+from bench.soak_cpu import children, command_line, machine_busy, trees_cpu
+from bench.soak_http import ANALYTICS_PATH, RESOLVE_PATH
+from bench.soak_http import is_resolve as is_resolve  # the mix's rule, named here too
 from promptline.clickhouse import connect
 from promptline.commands.migrate import run_migrations
 from promptline.commands.stack import local_env
@@ -82,8 +81,6 @@ from promptline.devstack.services import (
 from promptline.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-RESOLVE_PATH = "/v1/resolve"
-ANALYTICS_PATH = "/api/v1/prompts/analytics"
 UNLIMITED = "1000000/second"
 OVERRIDES = {
     "POST /v1/resolve": UNLIMITED,
@@ -95,8 +92,6 @@ WARM_UP_MINUTES = 5
 P99_WINDOW = (5, 10)
 MEMORY_GROWTH = 0.05
 P99_FACTOR = 1.2
-REQUEST_TIMEOUT_SECONDS = 30.0
-DRAIN_SECONDS = 30.0
 
 # The probe: the same mix as the soak, at wrk's full speed (one thread).
 MIXED_SCRIPT = (
@@ -140,6 +135,15 @@ class Minute:
     load1: float
     generator_cpu: float
     """The generator's CPU seconds per second: near 1.0 it could not keep the pace."""
+    generator_us_per_request: float = float("nan")
+    max_ms: float = float("nan")
+    serve_cpu: float = float("nan")
+    """CPU seconds per second of serve (its processes), as of the worker, broker, ClickHouse."""
+    worker_cpu: float = float("nan")
+    broker_cpu: float = float("nan")
+    clickhouse_cpu: float = float("nan")
+    other_cpu: float = float("nan")
+    """The rest of the machine's busy CPU: other benchmarks on a shared machine, the kernel."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,171 +208,6 @@ def answered_2xx(base_url: str, route: str) -> int:
         ):
             total += float(value)
     return int(total)
-
-
-# The load generator, in a process of its own ------------------------------------------
-
-
-def percentile(ordered: list[float], share: float) -> float:
-    """Nearest-rank percentile of sorted values (nan when there are none)."""
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-def is_resolve(sequence: int, share: float) -> bool:
-    """Whether request ``sequence`` is a resolve: exactly ``share`` of every run of requests."""
-    return int((sequence + 1) * share) > int(sequence * share)
-
-
-class Mix:
-    """The soak's requests: request ``n`` is a resolve or an analytics event by its number."""
-
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self._spec = spec
-        self.headers = {
-            "Authorization": f"Bearer {spec['key']}",
-            "Content-Type": "application/json",
-        }
-        self._analytics = json.dumps(
-            {
-                "prompt_id": spec["prompt_id"],
-                "version_hash": spec["version_hash"],
-                "latency_ms": 412.5,
-                "cost_usd": 0.002,
-            }
-        ).encode()
-
-    def request(self, sequence: int) -> tuple[bool, str, bytes]:
-        """(whether a resolve, URL, body) of request ``sequence``."""
-        spec = self._spec
-        if is_resolve(sequence, spec["share"]):
-            body = b'{"prompt":"%s","user_id":"usr_%d","context":{"company":"Acme"}}' % (
-                spec["prompt"].encode(),
-                sequence,
-            )
-            return True, spec["url"] + RESOLVE_PATH, body
-        return False, spec["url"] + ANALYTICS_PATH, self._analytics
-
-    async def post(self, session: aiohttp.ClientSession, url: str, body: bytes) -> int:
-        """The answer's status; 0 when none came (refused, reset, timed out)."""
-        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-            async with session.post(url, data=body, headers=self.headers) as answer:
-                await answer.read()
-                return answer.status
-        return 0
-
-
-def _session(connections: int) -> aiohttp.ClientSession:
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections), timeout=timeout)
-
-
-async def saturate(spec: dict[str, Any]) -> None:
-    """The mix's maximum as this generator drives it: ``connections`` closed loops.
-
-    The soak's rate is a share of this figure, not of wrk's: on a machine of few cores
-    the Python generator takes CPU from the service, and a share of a maximum measured
-    without that cost would put the service past its knee (queues, not a soak).
-    """
-    mix, deadline = Mix(spec), time.monotonic() + spec["seconds"]
-    counts = {"ok": 0, "errors": 0}
-    cpu_before, started = _own_cpu(), time.monotonic()
-
-    async def one_connection(session: aiohttp.ClientSession, first: int) -> None:
-        sequence = first
-        while time.monotonic() < deadline:
-            _resolve, url, body = mix.request(sequence)
-            status = await mix.post(session, url, body)
-            counts["ok" if 200 <= status < 300 else "errors"] += 1
-            sequence += spec["connections"]
-
-    async with _session(spec["connections"]) as session:
-        await asyncio.gather(*(one_connection(session, n) for n in range(spec["connections"])))
-    elapsed = time.monotonic() - started
-    print(
-        json.dumps(
-            {
-                **counts,
-                "rate": counts["ok"] / elapsed,
-                "generator_cpu": (_own_cpu() - cpu_before) / elapsed,
-            }
-        ),
-        flush=True,
-    )
-
-
-async def generate(spec: dict[str, Any]) -> None:
-    """Send the mix open-loop at ``spec["rate"]`` per second; one JSON line per interval.
-
-    Each request is due at ``start + n / rate``; its latency counts from then, so a late
-    answer (or a late send, when the generator falls behind) is measured, not skipped.
-    A fixed set of lanes, one per connection, each takes the next request due, as wrk2
-    does: a task per request, queued for aiohttp's connector once the service slowed, cost
-    the generator so much CPU that it fell further behind and never caught up.
-    """
-    rate, interval, seconds = spec["rate"], spec["interval"], spec["seconds"]
-    mix = Mix(spec)
-    bucket = {"sent": 0, "ok": 0, "ok_events": 0, "errors": 0}
-    latencies: list[float] = []
-    loop = asyncio.get_running_loop()
-
-    async def send(session: aiohttp.ClientSession, sequence: int, due: float) -> None:
-        resolve, url, body = mix.request(sequence)
-        status = await mix.post(session, url, body)
-        latencies.append(loop.time() - due)
-        if 200 <= status < 300:
-            bucket["ok"] += 1
-            bucket["ok_events"] += not resolve
-        else:
-            bucket["errors"] += 1
-
-    def emit(number: int, cpu_before: float, elapsed: float) -> float:
-        latencies.sort()
-        cpu = _own_cpu()
-        line = {
-            "minute": number,
-            **bucket,
-            "p50_ms": percentile(latencies, 0.50) * 1000,
-            "p99_ms": percentile(latencies, 0.99) * 1000,
-            "generator_cpu": (cpu - cpu_before) / elapsed,
-        }
-        print(json.dumps(line), flush=True)
-        latencies.clear()
-        bucket.update(sent=0, ok=0, ok_events=0, errors=0)
-        return cpu
-
-    async with _session(spec["connections"]) as session:
-        start = loop.time()
-        total = int(seconds * rate)
-        numbers = itertools.count()  # shared: each lane takes the next request due
-
-        async def lane() -> None:
-            for sequence in numbers:
-                if sequence >= total:
-                    return
-                due = start + sequence / rate
-                wait = due - loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                bucket["sent"] += 1
-                await send(session, sequence, due)
-
-        lanes = [asyncio.create_task(lane()) for _ in range(spec["connections"])]
-        cpu_mark = _own_cpu()
-        for number in range(1, int(seconds / interval) + 1):  # a minute is over: its line
-            await asyncio.sleep(max(0.0, start + number * interval - loop.time()))
-            cpu_mark = emit(number, cpu_mark, interval)
-        drain_started = loop.time()  # the last answers, counted in a line of their own
-        _done, unfinished = await asyncio.wait(lanes, timeout=DRAIN_SECONDS)
-        for late in unfinished:
-            late.cancel()
-        emit(0, cpu_mark, max(loop.time() - drain_started, 1e-3))
-
-
-def _own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 # The soak -----------------------------------------------------------------------------
@@ -445,7 +284,7 @@ def probe_generator(spec: dict[str, Any], args: argparse.Namespace) -> float:
         "seconds": args.probe_seconds,
         "connections": args.probe_connections,
     }
-    command = [sys.executable, "-m", "bench.soak", "saturate", json.dumps(probe_spec)]
+    command = [sys.executable, "-m", "bench.soak_loadgen", "saturate", json.dumps(probe_spec)]
     found = json.loads(
         subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
     )
@@ -454,8 +293,9 @@ def probe_generator(spec: dict[str, Any], args: argparse.Namespace) -> float:
     rate: float = found["rate"]
     print(
         f"maximum of the mix through the soak's generator: {rate:,.0f} req/s "
-        f"({args.probe_connections} closed loops, {args.probe_seconds}s; "
-        f"generator CPU {found['generator_cpu']:.0%})",
+        f"({args.probe_connections} closed loops, {args.probe_seconds}s; generator CPU "
+        f"{found['generator_cpu']:.0%}, {found['generator_us_per_request']:.0f} us/request; "
+        f"load {Path('/proc/loadavg').read_text().split()[0]})",
         flush=True,
     )
     return rate
@@ -490,24 +330,71 @@ def probe(work: Path, port: int, spec: dict[str, Any], args: argparse.Namespace)
     return rate
 
 
+def stack_pids(serve_pid: int, worker_pid: int) -> dict[str, int]:
+    """The soak's processes by name: serve, the worker, and the broker and ClickHouse."""
+    pids = {"serve": serve_pid, "worker": worker_pid}
+    for child in children(os.getpid()):
+        line = command_line(child)
+        if "chdb_server" in line:
+            pids["clickhouse"] = child
+        elif "broker" in line:
+            pids["broker"] = child
+    return pids
+
+
+class CpuShares:
+    """CPU seconds per second of each of the soak's processes since the last call."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self._pids = pids
+        self._last = self._sample()
+
+    def _sample(self) -> tuple[float, float, dict[str, float]]:
+        return time.monotonic(), machine_busy(), trees_cpu(self._pids)
+
+    def shares(self, generator_cpu: float) -> dict[str, float]:
+        """By name, and ``other``: the busy CPU of the machine that none of them used."""
+        (then, busy_then, cpu_then), (now, busy, cpu) = self._last, self._sample()
+        self._last = now, busy, cpu
+        elapsed = max(now - then, 1e-3)
+        found = {name: (cpu[name] - cpu_then[name]) / elapsed for name in self._pids}
+        ours = sum(found.values()) + generator_cpu
+        found["other"] = max(0.0, (busy - busy_then) / elapsed - ours)
+        return found
+
+
+HEADER = (
+    f"{'minute':>6}{'sent':>9}{'2xx':>9}{'failed':>7}{'p50 ms':>8}{'p99 ms':>9}{'max ms':>9}"
+    f"{'serve MB':>9}{'worker MB':>10}{'load1':>6} | CPU, cores: {'gen':>5}{'us/req':>7}"
+    f"{'serve':>6}{'worker':>7}{'broker':>7}{'CH':>6}{'other':>6}"
+)
+
+
+def row(m: Minute) -> str:
+    return (
+        f"{m.minute:>6}{m.sent:>9,}{m.ok:>9,}{m.failed:>7,}{m.p50_ms:>8.1f}{m.p99_ms:>9.1f}"
+        f"{m.max_ms:>9.0f}{m.serve_rss_mb:>9.1f}{m.worker_rss_mb:>10.1f}{m.load1:>6.2f} | "
+        f"{'':>11} {m.generator_cpu:>5.2f}{m.generator_us_per_request:>7.0f}{m.serve_cpu:>6.2f}"
+        f"{m.worker_cpu:>7.2f}{m.broker_cpu:>7.2f}{m.clickhouse_cpu:>6.2f}{m.other_cpu:>6.2f}"
+    )
+
+
 def soak(
     spec: dict[str, Any], serve_pid: int, worker_pid: int
 ) -> tuple[list[Minute], dict[str, int]]:
     """Run the load generator; a row per minute as it comes, and the totals."""
-    print(
-        f"{'minute':>6}{'sent':>9}{'2xx':>9}{'failed':>8}{'p50 ms':>9}{'p99 ms':>9}{'serve MB':>10}"
-        f"{'worker MB':>10}{'load1':>7}{'gen CPU':>9}",
-        flush=True,
-    )
+    print(HEADER, flush=True)
     minutes: list[Minute] = []
     totals = {"sent": 0, "ok": 0, "ok_events": 0, "errors": 0}
-    command = [sys.executable, "-m", "bench.soak", "loadgen", json.dumps(spec)]
+    cpu = CpuShares(stack_pids(serve_pid, worker_pid))
+    command = [sys.executable, "-m", "bench.soak_loadgen", "loadgen", json.dumps(spec)]
     with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True) as generator:
         assert generator.stdout is not None
         for line in generator.stdout:
             counts = json.loads(line)
             for name in totals:
                 totals[name] += counts[name]
+            shares = cpu.shares(counts["generator_cpu"])
             if counts["minute"] == 0:  # the drain after the last minute
                 continue
             minute = Minute(
@@ -521,15 +408,16 @@ def soak(
                 worker_rss_mb=rss_mb(worker_pid),
                 load1=load1(),
                 generator_cpu=counts["generator_cpu"],
+                generator_us_per_request=counts["generator_us_per_request"] or float("nan"),
+                max_ms=counts["max_ms"],
+                serve_cpu=shares["serve"],
+                worker_cpu=shares["worker"],
+                broker_cpu=shares.get("broker", float("nan")),
+                clickhouse_cpu=shares.get("clickhouse", float("nan")),
+                other_cpu=shares["other"],
             )
             minutes.append(minute)
-            print(
-                f"{minute.minute:>6}{minute.sent:>9,}{minute.ok:>9,}{minute.failed:>8,}"
-                f"{minute.p50_ms:>9.2f}"
-                f"{minute.p99_ms:>9.2f}{minute.serve_rss_mb:>10.1f}{minute.worker_rss_mb:>10.1f}"
-                f"{minute.load1:>7.2f}{minute.generator_cpu:>9.0%}",
-                flush=True,
-            )
+            print(row(minute), flush=True)
     if generator.returncode != 0:
         raise RuntimeError(f"the load generator failed ({generator.returncode})")
     return minutes, totals
@@ -603,7 +491,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
         )
         print(
             f"\nsoak: {rate:,.0f} req/s ({args.fraction:.0%} of the generator's maximum), "
-            f"{args.resolve_share:.0%} resolve, open-loop from one aiohttp process, "
+            f"{args.resolve_share:.0%} resolve, open-loop from one generator process, "
             f"{args.connections} connections, {args.minutes} x {args.minute_seconds:.0f}s; "
             f"{os.cpu_count()} CPUs; latency from each request's due time",
             flush=True,
@@ -656,18 +544,7 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs)")
     add_json_option(parser)
-    commands = parser.add_subparsers(dest="command")
-    loadgen = commands.add_parser("loadgen", help="(internal) the open-loop load generator")
-    loadgen.add_argument("spec", help="JSON")
-    saturating = commands.add_parser("saturate", help="(internal) the generator's maximum")
-    saturating.add_argument("spec", help="JSON")
     args = parser.parse_args()
-    if args.command == "loadgen":
-        asyncio.run(generate(json.loads(args.spec)))
-        return
-    if args.command == "saturate":
-        asyncio.run(saturate(json.loads(args.spec)))
-        return
     if shutil.which("wrk") is None:
         sys.exit("wrk is required: apt-get install wrk")
     print(f"load average at start: {Path('/proc/loadavg').read_text().strip()}")
