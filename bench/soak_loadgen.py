@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench.soak_http import Requests, ResponseParser, is_resolve
-from bench.soak_pacing import Tally, due_count, due_time
+from bench.soak_pacing import Tally, due_count, due_time, next_tick
 
 REQUEST_TIMEOUT_SECONDS = 30.0
 DRAIN_SECONDS = 30.0
@@ -244,7 +244,7 @@ async def generate(spec: dict[str, Any]) -> None:
     cpu_mark, number, next_check = own_cpu(), 1, start + 1.0
     boundary = start + interval
     while driver.next < driver.total:
-        await asyncio.sleep(TICK_SECONDS)
+        await asyncio.sleep(next_tick(loop.time(), start, TICK_SECONDS) - loop.time())
         now = loop.time()
         driver.tick(now)
         if now >= next_check:

@@ -25,6 +25,15 @@ def due_time(start: float, sequence: int, rate: float) -> float:
     return start + sequence / rate
 
 
+def next_tick(now: float, start: float, tick: float) -> float:
+    """The first tick after ``now`` on the grid ``start + k * tick``.
+
+    Ticks keep to the grid however late a wake-up came (sleeping ``tick`` after each would
+    drift, and the selector rounds a sleep up to whole milliseconds).
+    """
+    return start + (math.floor((now - start) / tick) + 1) * tick
+
+
 def percentile(ordered: list[float], share: float) -> float:
     """Nearest-rank percentile of sorted values (nan when there are none)."""
     if not ordered:

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from bench.soak_http import Answer, Requests, ResponseParser, is_resolve
-from bench.soak_pacing import Tally, due_count, due_time, percentile
+from bench.soak_pacing import Tally, due_count, due_time, next_tick, percentile
 
 OK = (
     b"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"
@@ -99,6 +99,13 @@ def test_request_n_is_due_at_n_over_the_rate() -> None:
     for elapsed in (0.0, 0.0101, 1.23456, 7.0):
         n = due_count(elapsed, 4206.0, 10**9)
         assert due_time(0.0, n - 1, 4206.0) <= elapsed < due_time(0.0, n, 4206.0)
+
+
+def test_ticks_keep_to_their_grid_however_late_a_wake_up_came() -> None:
+    assert next_tick(10.0, 10.0, 0.001) == pytest.approx(10.001)
+    assert next_tick(10.0004, 10.0, 0.001) == pytest.approx(10.001)
+    assert next_tick(10.0037, 10.0, 0.001) == pytest.approx(10.004)
+    assert next_tick(12.5, 10.0, 0.5) == pytest.approx(13.0)  # on a tick: the next one
 
 
 def test_percentiles_are_nearest_rank() -> None:
