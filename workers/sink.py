@@ -30,6 +30,7 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError, ProgrammingError
 from clickhouse_connect.driver.external import ExternalData
 
+from workers.native import NativeBlock
 from workers.progress import Hold, Progress
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ class ClickHouseSink:
         self._first_backoff = first_backoff
         self._progress = progress or Progress()
         self._interrupted = asyncio.Event()
-        self._types: dict[tuple[str, ...], Sequence[ClickHouseType]] = {}
+        self._blocks: dict[tuple[str, ...], tuple[Sequence[ClickHouseType], NativeBlock]] = {}
 
     def report_to(self, progress: Progress) -> None:
         """Report failed calls and waits to ``progress`` (the worker's health and metrics)."""
@@ -206,26 +207,42 @@ class ClickHouseSink:
         """One insert, with the columns' types as last read: asking the server for them before
         every insert cost a round trip per block (a tenth of a flush's time on the local
         server). A failed insert forgets them, so a table altered meanwhile is read again.
-        The rows go as columns, turned by ``zip`` in C rather than by the driver in Python
-        (the same bytes are sent); rows of unequal length are refused, never cut short."""
+        The rows go as columns, turned by ``zip`` in C; rows of unequal length are refused,
+        never cut short. The raw tables' types are encoded here a column at a time
+        (``workers/native.py``), any other table by the driver."""
         if not rows:
             return
         key = (table, *columns)
-        types = self._types.get(key)
-        if types is None:
+        block = self._blocks.get(key)
+        if block is None:
             context = await self._client.create_insert_context(table, columns)
-            types = self._types[key] = context.column_types
+            types = context.column_types
+            block = self._blocks[key] = (
+                types,
+                NativeBlock(columns, [kind.insert_name for kind in types]),
+            )
+        types, native = block
         try:
+            data = list(zip(*rows, strict=True))
+            if native.complete:
+                await self._client.raw_insert(
+                    table,
+                    columns,
+                    native.encode(data),
+                    settings=insert_settings(token),
+                    fmt="Native",
+                )
+                return
             await self._client.insert(
                 table,
-                list(zip(*rows, strict=True)),
+                data,
                 column_names=columns,
                 column_types=types,
                 column_oriented=True,
                 settings=insert_settings(token),
             )
         except BaseException:
-            self._types.pop(key, None)
+            self._blocks.pop(key, None)
             raise
 
     async def rows(
