@@ -11,19 +11,23 @@ prompt (two versions, a 90/10 canary, a rule), then runs ``promptline serve`` an
 single analytics events) is measured for ``--probe-seconds``, by wrk (printed for
 reference) and by the soak's own generator in closed loops; then the same mix runs at
 ``--fraction`` of the generator's maximum for ``--minutes``, and every minute prints the
-requests sent and answered 2xx, p50 and p99, the resident memory of the serve and worker
-processes and the load average. Half of wrk's maximum would not be half of what this
+requests sent and answered 2xx, p50, p99 and the slowest, the resident memory of the serve
+and worker processes, the load average, and the CPU (in cores) that the generator, serve,
+the worker, the broker, ClickHouse and the rest of the machine used in it, so that a
+minute whose p99 jumps shows who took the cores. Half of wrk's maximum would not be half of what this
 machine can serve while the Python generator shares its cores: on two cores it put the
 service past its knee (p99 of seconds, queues instead of a soak).
 
 The soak's load is paced open-loop by a load generator process of its own
-(``python -m bench.soak loadgen``, aiohttp, a few hundred connections): request n is due
+(``bench.soak_loadgen``: raw asyncio connections, prebuilt request bytes, a millisecond
+ticker, a few hundred connections; about a third of an aiohttp client's CPU per request,
+so "half of the maximum" leaves the service its cores): request n is due
 at ``start + n / rate`` whatever became of the earlier ones, and its latency counts from
 that due time. A closed loop (wrk, even with a Lua ``delay()``) sends the next request on a
 connection only when the previous one is answered, so when the service slows the rate
 drops and the wait is not measured (coordinated omission): the slowdowns a soak looks for
-would hide themselves. The generator's own CPU share is printed, so a saturated generator
-would show. A minute's requests are those sent in it; its 2xx, failures and latencies are
+would hide themselves. The generator's own CPU share, and its CPU per request, are
+printed, so a saturated generator would show. A minute's requests are those sent in it; its 2xx, failures and latencies are
 those answered in it (an answer late across a minute's end counts in the next).
 
 The verdict: after the first five minutes memory grows by no more than 5% (RSS at minute
@@ -92,6 +96,8 @@ WARM_UP_MINUTES = 5
 P99_WINDOW = (5, 10)
 MEMORY_GROWTH = 0.05
 P99_FACTOR = 1.2
+QUIET_OTHER_CORES = 0.25
+"""Other processes' CPU in the median minute from which the machine is said not quiet."""
 
 # The probe: the same mix as the soak, at wrk's full speed (one thread).
 MIXED_SCRIPT = (
@@ -423,6 +429,31 @@ def soak(
     return minutes, totals
 
 
+def machine_figures(minutes: list[Minute]) -> list[Figure]:
+    """The generator's cost and the neighbours' share, printed and as figures.
+
+    On a shared machine the p99 judges the other processes as much as the service: a soak
+    whose minutes gave a quarter of a core or more to them is said to be not quiet.
+    """
+    us_per_request = statistics.median(m.generator_us_per_request for m in minutes)
+    generator = statistics.median(m.generator_cpu for m in minutes)
+    other = statistics.median(m.other_cpu for m in minutes)
+    print(
+        f"generator, median minute: {generator:.2f} cores, {us_per_request:.0f} us CPU per "
+        f"request; other processes on the machine, median minute: {other:.2f} cores"
+    )
+    if other >= QUIET_OTHER_CORES:
+        print(
+            f"NOT QUIET: other processes took {other:.2f} cores in the median minute; the p99 "
+            "figures judge them as much as the service"
+        )
+    return [
+        figure("generator CPU per request, median minute", us_per_request, "us"),
+        figure("generator CPU, median minute", generator, "cores"),
+        figure("other processes' CPU, median minute", other, "cores"),
+    ]
+
+
 def report(minutes: list[Minute], stored: int, answered: int, waited: float) -> list[Figure]:
     """The verdict, printed; the figures for ``--json``."""
     verdict = judge(minutes)
@@ -512,6 +543,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
             figures.append(
                 figure("p99, median of minutes", statistics.median(m.p99_ms for m in minutes), "ms")
             )
+            figures += machine_figures(minutes)
         figures += report(minutes, stored, answered, waited)
         write_json(args.json, "soak", figures)
         if args.json is not None:
