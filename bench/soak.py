@@ -14,9 +14,9 @@ reference) and by the soak's own generator in closed loops; then the same mix ru
 requests sent and answered 2xx, p50, p99 and the slowest, the resident memory of the serve
 and worker processes, the load average, and the CPU (in cores) that the generator, serve,
 the worker, the broker, ClickHouse and the rest of the machine used in it, so that a
-minute whose p99 jumps shows who took the cores. Half of wrk's maximum would not be half of what this
-machine can serve while the Python generator shares its cores: on two cores it put the
-service past its knee (p99 of seconds, queues instead of a soak).
+minute whose p99 jumps shows who took the cores. Half of wrk's maximum would not be half
+of what this machine can serve while the Python generator shares its cores: on two cores
+it put the service past its knee (p99 of seconds, queues instead of a soak).
 
 The soak's load is paced open-loop by a load generator process of its own
 (``bench.soak_loadgen``: raw asyncio connections, prebuilt request bytes, a millisecond
@@ -27,8 +27,10 @@ that due time. A closed loop (wrk, even with a Lua ``delay()``) sends the next r
 connection only when the previous one is answered, so when the service slows the rate
 drops and the wait is not measured (coordinated omission): the slowdowns a soak looks for
 would hide themselves. The generator's own CPU share, and its CPU per request, are
-printed, so a saturated generator would show. A minute's requests are those sent in it; its 2xx, failures and latencies are
-those answered in it (an answer late across a minute's end counts in the next).
+printed, so a saturated generator would show. A minute's requests are those sent in it;
+its 2xx, failures and latencies are those answered in it (an answer late across a
+minute's end counts in the next). Requests are sent on a millisecond tick, so a latency
+includes up to a millisecond of waiting for it.
 
 The verdict: after the first five minutes memory grows by no more than 5% (RSS at minute
 5 against the last minute, serve and worker), no minute from the fifth on has a p99 over
