@@ -1,6 +1,6 @@
 """Compare benchmark: latency of ``GET /dashboard/prompts/{name}/compare`` over 10M events.
 
-``python -m bench.compare_latency [--events N] [--repeat R] [--use-env]``
+``python -m bench.compare_latency [--events N] [--repeat R] [--use-env | --data-dir DIR]``
 
 Generates the events directly in ClickHouse (``INSERT ... SELECT FROM numbers()``, so the
 hourly views fill as they would from the workers): N analytics events of one prompt with
@@ -13,19 +13,25 @@ alone. Last, each of compare's queries alone, over the whole history with and wi
 days, so a figure that grows with the history shows which query makes it grow; and the
 distinct traces compare shows (a sketch) beside the exact count. The load averages are
 printed before and after: the machine is shared.
+
+With ``--data-dir``, ClickHouse keeps its data in that folder and the prompt's ids are
+fixed, so a later run with the same ``--events`` only migrates (new migrations fill their
+tables from the rows stored) and times: 100 million events take long to generate.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
+import json
 import os
 import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -63,6 +69,13 @@ from controlplane.store.migrate import upgrade
 from ingest.context import EDGE_CONTEXT, EdgeContext
 from ingest.producer import EventProducer
 from promptline.clickhouse import connect
+from promptline.devstack.services import (
+    LOOPBACK,
+    clickhouse_command,
+    free_port,
+    http_ok,
+    running,
+)
 from promptline.http.errors import error_middleware
 from promptline.http.families import dialect_for
 from promptline.settings import Settings
@@ -80,13 +93,37 @@ QUERIES = (analytics_sql, named_votes_sql, traced_votes_sql, links_sql, exposure
 
 
 def prompt(project_id: uuid.UUID) -> PromptEntry:
+    """The bench prompt; its ids follow from the project's, so a kept data dir finds it."""
+
+    def named(name: str) -> uuid.UUID:
+        return uuid.uuid5(project_id, name)
+
     versions = [
-        VersionRecord(uuid.uuid4(), number, f"bench prompt, version {number}: {{{{q}}}}")
+        VersionRecord(named(f"v{number}"), number, f"bench prompt, version {number}: {{{{q}}}}")
         for number in range(1, 5)
     ]
     traffic = [{"version": f"v{n}", "weight": w} for n, w in ((3, 80), (4, 20))]
-    deployment = DeploymentRecord(uuid.uuid4(), "bench", traffic, [], datetime.now(UTC))
-    return build_prompt_entry(uuid.uuid4(), project_id, "bench", versions, [deployment])
+    deployment = DeploymentRecord(named("deployment"), "bench", traffic, [], datetime.now(UTC))
+    return build_prompt_entry(named("prompt"), project_id, "bench", versions, [deployment])
+
+
+@contextlib.contextmanager
+def kept_settings(folder: Path) -> Iterator[Settings]:
+    """ClickHouse alone (compare needs no broker), its data kept in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    with running(
+        clickhouse_command(port, folder / "clickhouse"),
+        folder / "clickhouse.log",
+        ready=lambda: http_ok(f"http://{LOOPBACK}:{port}/ping"),
+        what="clickhouse",
+    ):
+        yield Settings(
+            clickhouse_url=f"http://{LOOPBACK}:{port}",
+            clickhouse_database="bench_compare",
+            log_level="WARNING",
+            log_format="text",
+        )
 
 
 async def generate(settings: Settings, entry: PromptEntry, events: int, start: datetime) -> float:
@@ -237,9 +274,15 @@ async def trace_accuracy(settings: Settings, entry: PromptEntry) -> None:
     print(f"  (every version's traces are its own: {sum(counts.values()):,} in all)")
 
 
-async def run(settings: Settings, events: int, repeat: int) -> list[Figure]:
-    print(f"before: {load()}")
-    await migrate(settings)
+async def stored(
+    settings: Settings, events: int, kept: Path | None
+) -> tuple[PromptEntry, datetime]:
+    """The prompt and the start of its history: generated now, or as a kept data dir has it."""
+    note = None if kept is None else kept / f"generated-{events}.json"
+    if note is not None and note.exists():
+        saved = json.loads(note.read_text())
+        print(f"reusing {events:,} events kept in {kept}")
+        return prompt(uuid.UUID(saved["project"])), datetime.fromisoformat(saved["start"])
     entry = prompt(uuid.uuid4())
     start = (datetime.now(UTC) - timedelta(days=DAYS)).replace(minute=0, second=0, microsecond=0)
     seconds = await generate(settings, entry, events, start)
@@ -247,6 +290,17 @@ async def run(settings: Settings, events: int, repeat: int) -> list[Figure]:
         f"generated {events:,} analytics events (+ {events // 10:,} signals,"
         f" {events // 20:,} usage links) in {seconds:.1f}s"
     )
+    if note is not None:
+        note.write_text(json.dumps({"project": str(entry.project_id), "start": str(start)}))
+    return entry, start
+
+
+async def run(settings: Settings, events: int, repeat: int, kept: Path | None) -> list[Figure]:
+    print(f"before: {load()}")
+    started = time.perf_counter()
+    await migrate(settings)
+    print(f"migrated in {time.perf_counter() - started:.1f}s")
+    entry, start = await stored(settings, events, kept)
     app = await app_for(settings, entry, Path(tempfile.mkdtemp(prefix="compare-bench-")))
     server = TestServer(app)
     await server.start_server()
@@ -318,13 +372,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.compare_latency")
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--use-env", action="store_true", help="use PROMPTLINE_* services")
+    chosen = parser.add_mutually_exclusive_group()
+    chosen.add_argument("--use-env", action="store_true", help="use PROMPTLINE_* services")
+    chosen.add_argument(
+        "--data-dir", type=Path, help="keep ClickHouse's data here and reuse it next time"
+    )
     add_json_option(parser)
     args = parser.parse_args()
-    with bench_settings(args.use_env) as settings:
-        write_json(
-            args.json, "compare_latency", asyncio.run(run(settings, args.events, args.repeat))
-        )
+    services = (
+        bench_settings(args.use_env) if args.data_dir is None else kept_settings(args.data_dir)
+    )
+    with services as settings:
+        figures = asyncio.run(run(settings, args.events, args.repeat, args.data_dir))
+        write_json(args.json, "compare_latency", figures)
 
 
 if __name__ == "__main__":

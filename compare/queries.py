@@ -271,15 +271,24 @@ def traced_votes_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
     )
     # Only the links of the traces these signals name: the join then costs what those
     # signals are, not every link ever stored (the answer is the same: a link of another
-    # trace matches no signal).
+    # trace matches no signal). An inner join with those traces rather than ``IN``: a server
+    # with runtime join filters (on by default in recent ones) then drops the other links
+    # with a bloom filter of the traces as it reads them, cheaper per link than ``IN``'s
+    # set; a server without them joins all the same, with the same rows.
+    traces = (
+        "SELECT DISTINCT assumeNotNull(trace_id) AS trace"
+        f" FROM ({signals}) WHERE trace_id IS NOT NULL"
+    )
+    links = (
+        "SELECT DISTINCT usage_links.trace_id AS trace_id, usage_links.version AS version"
+        f" FROM usage_links INNER JOIN ({traces}) AS t ON usage_links.trace_id = t.trace"
+        f" WHERE {query.tenancy()}"
+    )
     sql = (
         f"SELECT l.version{query.bucket('s.at')},"
         " countIf(s.value = 'positive'), countIf(s.value = 'negative')"
-        f" FROM ({signals}) AS s"
-        " LEFT JOIN (SELECT DISTINCT trace_id, version FROM usage_links"
-        f" WHERE {query.tenancy()} AND trace_id IN (SELECT trace_id FROM ({signals})))"
-        " AS l ON s.trace_id = l.trace_id GROUP BY l.version"
-        + (", bucket" if scope.bucket is not None else "")
+        f" FROM ({signals}) AS s LEFT JOIN ({links}) AS l ON s.trace_id = l.trace_id"
+        " GROUP BY l.version" + (", bucket" if scope.bucket is not None else "")
     )
     return sql, query.parameters
 
