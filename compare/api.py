@@ -18,6 +18,7 @@ unreachable is 503 with Retry-After.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
@@ -27,7 +28,7 @@ from clickhouse_connect.driver.exceptions import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from compare.queries import Scope, read_figures
-from compare.report import attribute, build_report
+from compare.report import Attributed, attribute, build_report
 from compare.report_model import CompareReport
 from compare.stable import stable_from_history
 from compare.versions import fallback_baseline, find_version
@@ -126,13 +127,35 @@ async def comparison(
                 f"Prompt '{entry.name}' has no version '{requested_baseline[:MAX_NAME_LENGTH]}'.",
                 field="baseline",
             )
+    # The store's deployment history is read while ClickHouse answers, not after it.
+    history = None
+    if baseline is None:
+        history = asyncio.create_task(stable_from_history(sessions, entry))
+    try:
+        totals, series = await _figures(warehouse, entry, scope)
+    except BaseException:
+        if history is not None:
+            history.cancel()
+        raise
+    if history is not None:
+        baseline = await history
+    if baseline is None:
+        baseline = fallback_baseline(entry, totals.events())
+    return build_report(entry, scope, totals, series, baseline)
+
+
+async def _figures(
+    warehouse: Warehouse, entry: PromptEntry, scope: Scope
+) -> tuple[Attributed, Attributed | None]:
+    """The window's figures per version, and the buckets' if asked: 503 while ClickHouse
+    fails."""
     try:
         figures = await read_figures(warehouse.rows, scope)
         series = None
         if scope.bucket is not None:  # one read gives both (grouping sets)
             whole, buckets = figures.split()
             figures, series = whole, attribute(entry, buckets)
-        totals = attribute(entry, figures)
+        return attribute(entry, figures), series
     except (OperationalError, OSError) as error:
         log.warning("compare of prompt %s failed: %r", entry.id, error)
         raise ApiError(
@@ -140,11 +163,6 @@ async def comparison(
             "The analytics store is unavailable; retry later.",
             retry_after=RETRY_AFTER_SECONDS,
         ) from error
-    if baseline is None:
-        baseline = await stable_from_history(sessions, entry)
-    if baseline is None:
-        baseline = fallback_baseline(entry, totals.events())
-    return build_report(entry, scope, totals, series, baseline)
 
 
 async def compare_by_name(request: web.Request) -> web.Response:
