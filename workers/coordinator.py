@@ -243,8 +243,11 @@ class WarehouseWorker:
         return decoded
 
     async def _take(self, tp: TopicPartition, items: Sequence[Decoded]) -> None:
-        if items:
-            self.progress.read(tp, items[-1][0].offset + 1, items[0][0].timestamp)
+        if not items:
+            return
+        self.progress.read(tp, items[-1][0].offset + 1, items[0][0].timestamp)
+        records: list[Record] = []
+        rows: list[list[Any]] = []
         for message, row in items:
             if isinstance(row, Poison):
                 log.warning(
@@ -257,9 +260,11 @@ class WarehouseWorker:
                 await self._dead_letters.park(message, row.reason)
                 self.stats.dead_lettered += 1
                 self.progress.dead_lettered(1)
-                self._batch.add(None, message, None)
             else:
-                self._batch.add(self._specs[tp.topic].table, message, row)
+                records.append(message)
+                rows.append(row)
+        table = self._specs[tp.topic].table
+        self._batch.take(tp, table, items[0][0], items[-1][0], records, rows)
 
     async def _flush_locked(self) -> None:
         blocks = self._batch.blocks()

@@ -6,6 +6,7 @@ import math
 import struct
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import pytest
@@ -13,7 +14,7 @@ from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from tests.workers.helpers import Tenant, analytics, signal, usage
-from workers.batch import Batch, BlockId, record_marker
+from workers.batch import Batch, BlockId, Record, record_marker
 from workers.decode import Poison, decode
 from workers.tables import (
     ANALYTICS,
@@ -181,6 +182,33 @@ def test_a_block_per_partition_covers_every_offset_read_dead_letters_included() 
     assert len({b.id.token(202601) for b in blocks}) == 3
     batch.clear()
     assert batch.blocks() == [] and batch.empty
+
+
+def test_a_fetch_taken_at_once_makes_the_blocks_records_one_by_one_make() -> None:
+    one_by_one, at_once = Batch(max_rows=100, max_seconds=60), Batch(max_rows=100, max_seconds=60)
+    fetches: list[tuple[TopicPartition, list[tuple[Record, list[Any] | None]]]] = [
+        (TP1, [(_record(TP1, 7), None), (_record(TP1, 8), ["b"])]),
+        (TP0, [(_record(TP0, 3), ["a"]), (_record(TP0, 4), None), (_record(TP0, 5), ["c"])]),
+        (TP1, [(_record(TP1, 9), ["d"])]),
+        (TopicPartition("t", 2), [(_record(TopicPartition("t", 2), 0), None)]),
+    ]
+    for tp, items in fetches:
+        for record, row in items:
+            one_by_one.add(None if row is None else "events", record, row)
+        kept = [(record, row) for record, row in items if row is not None]
+        at_once.take(
+            tp,
+            "events",
+            items[0][0],
+            items[-1][0],
+            [record for record, _row in kept],
+            [row for _record, row in kept],
+        )
+    assert [(b.id, b.table, b.rows, [r.offset for r in b.records]) for b in at_once.blocks()] == [
+        (b.id, b.table, b.rows, [r.offset for r in b.records]) for b in one_by_one.blocks()
+    ]
+    assert at_once.next_offsets == one_by_one.next_offsets
+    assert at_once.rows == one_by_one.rows == 4 and at_once.due() is one_by_one.due()
 
 
 def test_a_block_token_names_offsets_and_first_record_alike() -> None:
