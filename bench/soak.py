@@ -70,7 +70,7 @@ from bench.resolve_http import (
     prompt_ids,
     run_wrk,
 )
-from bench.soak_cpu import children, command_line, machine_busy, trees_cpu
+from bench.soak_cpu import children, command_line, machine_busy, trees
 from bench.soak_http import ANALYTICS_PATH, RESOLVE_PATH
 from bench.soak_http import is_resolve as is_resolve  # the mix's rule, named here too
 from promptline.clickhouse import connect
@@ -152,6 +152,8 @@ class Minute:
     clickhouse_cpu: float = float("nan")
     other_cpu: float = float("nan")
     """The rest of the machine's busy CPU: other benchmarks on a shared machine, the kernel."""
+    serve_wait: float = float("nan")
+    """Seconds per second serve's threads were runnable but waited for a core."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,30 +353,33 @@ def stack_pids(serve_pid: int, worker_pid: int) -> dict[str, int]:
 
 
 class CpuShares:
-    """CPU seconds per second of each of the soak's processes since the last call."""
+    """CPU, and waiting for a core, in seconds per second of each of the soak's processes."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self._pids = pids
         self._last = self._sample()
 
-    def _sample(self) -> tuple[float, float, dict[str, float]]:
-        return time.monotonic(), machine_busy(), trees_cpu(self._pids)
+    def _sample(self) -> tuple[float, float, dict[str, tuple[float, float]]]:
+        return time.monotonic(), machine_busy(), trees(self._pids)
 
     def shares(self, generator_cpu: float) -> dict[str, float]:
-        """By name, and ``other``: the busy CPU of the machine that none of them used."""
-        (then, busy_then, cpu_then), (now, busy, cpu) = self._last, self._sample()
-        self._last = now, busy, cpu
+        """Since the last call, by name; ``<name>_wait`` the time it waited for a core, and
+        ``other`` the busy CPU of the machine that none of them nor the generator used."""
+        (then, busy_then, before), (now, busy, after) = self._last, self._sample()
+        self._last = now, busy, after
         elapsed = max(now - then, 1e-3)
-        found = {name: (cpu[name] - cpu_then[name]) / elapsed for name in self._pids}
+        found = {name: (after[name][0] - before[name][0]) / elapsed for name in self._pids}
         ours = sum(found.values()) + generator_cpu
         found["other"] = max(0.0, (busy - busy_then) / elapsed - ours)
+        for name in self._pids:
+            found[f"{name}_wait"] = (after[name][1] - before[name][1]) / elapsed
         return found
 
 
 HEADER = (
     f"{'minute':>6}{'sent':>9}{'2xx':>9}{'failed':>7}{'p50 ms':>8}{'p99 ms':>9}{'max ms':>9}"
     f"{'serve MB':>9}{'worker MB':>10}{'load1':>6} | CPU, cores: {'gen':>5}{'us/req':>7}"
-    f"{'serve':>6}{'worker':>7}{'broker':>7}{'CH':>6}{'other':>6}"
+    f"{'serve':>6}{'worker':>7}{'broker':>7}{'CH':>6}{'other':>6} | serve waits"
 )
 
 
@@ -384,6 +389,7 @@ def row(m: Minute) -> str:
         f"{m.max_ms:>9.0f}{m.serve_rss_mb:>9.1f}{m.worker_rss_mb:>10.1f}{m.load1:>6.2f} | "
         f"{'':>11} {m.generator_cpu:>5.2f}{m.generator_us_per_request:>7.0f}{m.serve_cpu:>6.2f}"
         f"{m.worker_cpu:>7.2f}{m.broker_cpu:>7.2f}{m.clickhouse_cpu:>6.2f}{m.other_cpu:>6.2f}"
+        f" | {m.serve_wait:>12.2f}"
     )
 
 
@@ -423,6 +429,7 @@ def soak(
                 broker_cpu=shares.get("broker", float("nan")),
                 clickhouse_cpu=shares.get("clickhouse", float("nan")),
                 other_cpu=shares["other"],
+                serve_wait=shares["serve_wait"],
             )
             minutes.append(minute)
             print(row(minute), flush=True)

@@ -6,6 +6,7 @@ worker, the broker, ClickHouse, the generator, or something else on a shared mac
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -47,18 +48,36 @@ def command_line(pid: int) -> str:
         return ""
 
 
-def trees_cpu(roots: dict[str, int]) -> dict[str, float]:
-    """CPU seconds used by each root process and its descendants alive now, by name."""
+def waiting(pid: int) -> float:
+    """Seconds the threads of ``pid`` alive now spent runnable but waiting for a core.
+
+    The second field of ``/proc/PID/task/TID/schedstat`` (nanoseconds): a service starved
+    by its neighbours shows here, however little CPU it got.
+    """
+    total = 0
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
+
+
+def trees(roots: dict[str, int]) -> dict[str, tuple[float, float]]:
+    """(CPU seconds used, seconds waiting for a core) of each root and its descendants alive
+    now, by name."""
     processes = _processes()
     below: dict[int, list[int]] = {}
     for pid, (parent, _cpu) in processes.items():
         below.setdefault(parent, []).append(pid)
 
-    def tree(pid: int) -> float:
-        own = processes[pid][1] if pid in processes else 0.0
-        return own + sum(tree(child) for child in below.get(pid, []))
+    def tree(pid: int) -> list[int]:
+        return [pid, *(found for child in below.get(pid, []) for found in tree(child))]
 
-    return {name: tree(pid) for name, pid in roots.items()}
+    found = {}
+    for name, root in roots.items():
+        pids = [pid for pid in tree(root) if pid in processes]
+        found[name] = (sum(processes[pid][1] for pid in pids), sum(map(waiting, pids)))
+    return found
 
 
 def machine_busy() -> float:
