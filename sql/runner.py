@@ -19,6 +19,7 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 
 from promptline.clickhouse import connect
 from promptline.settings import Settings
+from sql.key_retention import apply_key_retention
 from sql.retention import apply_retention, retention_days
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ async def migrate(settings: Settings) -> list[Migration]:
     try:
         applied = await _apply(client, database)
         await apply_retention(client, database, retention_days(settings))
+        await apply_key_retention(client, database, settings.worker_dedup_window_days)
         return applied
     finally:
         await client.close()

@@ -10,8 +10,9 @@ worker, in order.
 
 The lookup reads ``dedup_keys`` (migration 0010), which the raw tables' views feed and which
 is ordered by the identity, so its cost does not grow with the traffic stored. That table
-keeps ``KEYS_KEPT`` of receive time; where the window reaches further back (an unbounded
-window, or a dead letter replayed weeks late), the raw table itself is read, as before.
+keeps the period its comment states, read from it (``workers/key_retention.py``; migrate
+sets it from the window); where the window reaches further back (a dead letter replayed weeks late, a worker
+far behind), the raw table itself is read, as before.
 Identities are compared as :data:`Key` values (ints and text), whose hashing is C's.
 """
 
@@ -24,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
+from workers.key_retention import KeyRetention
 from workers.sink import ClickHouseSink, Table
 from workers.tables import Key, TableSpec
 
@@ -42,10 +44,8 @@ KEY_COLUMNS = (
     " kafka_partition, kafka_offset, kafka_block_first, kafka_block_marker, kafka_piece"
 )
 """The columns of ``dedup_keys`` after ``source_table``, as a raw table names them."""
-KEYS_KEPT = timedelta(days=31)
-"""How far back by receive time ``dedup_keys`` holds every stored event (its TTL)."""
 KEYS_MARGIN = timedelta(days=1)
-"""Kept off ``KEYS_KEPT``: the worker's clock and the server's need not agree."""
+"""Kept off the key table's period: the worker's clock and the server's need not agree."""
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
 """TabSeparated escaping of a key: any text may be a client's idempotency key."""
 _ESCAPED = re.compile(r"[\\\t\n\r\0]")
@@ -83,6 +83,7 @@ class DuplicateFinder:
         self._sink = sink
         self._window = window
         self._now = now
+        self._retention = KeyRetention(sink.rows)
 
     async def stored_keys(self, spec: TableSpec, rows: Sequence[list[Any]]) -> set[Key]:
         """The identities among ``rows`` already stored, as :data:`Key` values."""
@@ -95,8 +96,9 @@ class DuplicateFinder:
         table in one query of ``dedup_keys``, any older ones in their raw tables."""
         found: dict[str, set[Key]] = {spec.table: set() for spec, _rows in batches}
         recent: list[tuple[TableSpec, Sequence[list[Any]], datetime]] = []
+        kept = await self._retention.kept()
         for spec, rows in batches:
-            near, far = self._by_reach(spec, rows)
+            near, far = self._by_reach(spec, rows, kept)
             if far:
                 found[spec.table] |= await self._look(spec, far)
             if near:
@@ -107,15 +109,19 @@ class DuplicateFinder:
         return found
 
     def _by_reach(
-        self, spec: TableSpec, rows: Sequence[list[Any]]
+        self, spec: TableSpec, rows: Sequence[list[Any]], kept: timedelta | None
     ) -> tuple[tuple[Sequence[list[Any]], datetime] | None, Sequence[list[Any]]]:
         """``rows`` parted into those ``dedup_keys`` answers for, with the oldest one's
-        time, and those it may not."""
-        if not rows or self._window is None:
+        time, and those it may not; ``kept`` is the key table's period (None: forever)."""
+        if not rows:
             return None, rows
-        horizon = self._now() - KEYS_KEPT + KEYS_MARGIN + self._window
         received_at = spec.received_at
         oldest = min(map(received_at, rows))
+        if kept is None:  # the key table holds every key the raw tables hold
+            return (rows, oldest), []
+        if self._window is None:
+            return None, rows
+        horizon = self._now() - kept + KEYS_MARGIN + self._window
         if oldest >= horizon:  # the usual case: all recent
             return (rows, oldest), []
         near = [row for row in rows if received_at(row) >= horizon]
@@ -123,9 +129,11 @@ class DuplicateFinder:
         return ((near, min(map(received_at, near))) if near else None), far
 
     def _since_ms(self, oldest: datetime) -> int:
-        """The lookup's lower bound, in milliseconds: ``window`` before ``oldest``."""
-        window = self._window or timedelta(0)
-        return int((oldest - window).timestamp() * 1000)
+        """The lookup's lower bound, in milliseconds: ``window`` before ``oldest`` (none for
+        an unbounded window)."""
+        if self._window is None:
+            return 0
+        return int((oldest - self._window).timestamp() * 1000)
 
     async def _look(self, spec: TableSpec, rows: Sequence[list[Any]]) -> set[Key]:
         """The keys of ``rows`` that their raw table holds, in chunks of ``LOOKUP_CHUNK``."""

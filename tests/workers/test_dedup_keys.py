@@ -15,6 +15,7 @@ import pytest
 from promptline.clickhouse import connect
 from promptline.settings import Settings
 from sql import runner
+from sql.key_retention import FLOOR_DAYS
 from tests.workers.helpers import (
     SimulatedCrash,
     Tenant,
@@ -28,7 +29,7 @@ from tests.workers.helpers import (
 )
 from tests.workers.test_partly_stored_block import _committed as _partition_committed
 from tests.workers.test_refusal_splitting import HASH, POISON, _committed, _events, _poisoned, _view
-from workers.dedup import KEYS_KEPT, DuplicateFinder
+from workers.dedup import DuplicateFinder
 from workers.sink import ClickHouseSink
 from workers.tables import ANALYTICS, Lineage
 
@@ -73,7 +74,7 @@ async def test_the_migration_fills_the_keys_of_what_was_stored_before(
         ANALYTICS.to_row(analytics(tenant, prompt, HASH, key=f"before-{n}", at=now), Lineage(0, n))
         for n in range(5)
     ]
-    old = analytics(tenant, prompt, HASH, key="long-ago", at=now - KEYS_KEPT - timedelta(days=9))
+    old = analytics(tenant, prompt, HASH, key="long-ago", at=now - timedelta(days=FLOOR_DAYS + 9))
     rows.append(ANALYTICS.to_row(old, Lineage(0, 5)))
     client = await connect(settings)
     try:
