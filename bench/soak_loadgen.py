@@ -57,6 +57,8 @@ class Lane(asyncio.BufferedProtocol):
         self.due = 0.0
         self.sent_at = 0.0
         self.event = False
+        self.closing = False
+        """The last answer said the server closes: no request is sent on it again."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -79,8 +81,9 @@ class Lane(asyncio.BufferedProtocol):
             self.abort()
             return
         for answer in answers:
+            self.closing = not answer.keep_alive
             self.driver.answered(self, answer.status)
-            if not answer.keep_alive:
+            if self.closing:
                 self.abort()
                 return
 
@@ -137,6 +140,8 @@ class Driver:
 
     def ready(self, lane: Lane) -> None:
         """A lane connected or answered: it takes the next request due, if any is."""
+        if lane.closing:
+            return  # a new connection replaces it
         if self.closed:
             now = self.loop.time()
             if now < self.deadline:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
 
 import pytest
 
 from bench.soak_http import Answer, Requests, ResponseParser, is_resolve
+from bench.soak_loadgen import generate
 from bench.soak_pacing import Tally, due_count, due_time, next_tick, percentile
 
 OK = (
@@ -137,3 +140,62 @@ def test_a_minute_line_holds_that_minute_only() -> None:
     assert (empty["sent"], empty["ok"], empty["errors"]) == (0, 0, 0)
     assert math.isnan(empty["p99_ms"])
     assert empty["generator_us_per_request"] is None
+
+
+async def test_the_generator_counts_every_request_through_closes_and_failures(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Against a tiny server that answers some requests 500 and closes after others: a lane
+    whose answer said close sends nothing more on it, so no request is lost to the close."""
+    answered = {"count": 0}
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                answered["count"] += 1
+                n = answered["count"]
+                if n % 7 == 0:
+                    writer.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
+                elif n % 5 == 0:
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"
+                    )
+                    await writer.drain()
+                    break
+                elif n % 2:
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+                    )
+                else:
+                    writer.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    spec = {
+        "url": f"http://127.0.0.1:{port}",
+        "key": "k",
+        "prompt": "greet",
+        "prompt_id": "p",
+        "version_hash": "v",
+        "share": 0.7,
+        "connections": 4,
+        "rate": 500.0,
+        "seconds": 0.2,
+        "interval": 0.1,
+    }
+    async with server:
+        await generate(spec)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["minute"] for line in lines] == [1, 2, 0]
+    assert sum(line["sent"] for line in lines) == 100
+    assert sum(line["ok"] + line["errors"] for line in lines) == 100
+    assert sum(line["errors"] for line in lines) == 100 // 7
+    assert answered["count"] == 100
