@@ -56,6 +56,9 @@ KEYS_KEPT = 10_000
 """Encoded record keys (prompt ids) kept before the cache starts over."""
 _keys: dict[int, bytes] = {}
 
+ANALYTICS, UNAVAILABLE = EventKind.ANALYTICS.value, ErrorKind.UNAVAILABLE.value
+"""Metric labels of the single-event path, read once (an enum's ``value`` is a property)."""
+
 RECORD_TYPES: dict[EventKind, type[RecordBase]] = {
     EventKind.SIGNAL: SignalRecord,
     EventKind.USAGE: UsageRecord,
@@ -163,20 +166,23 @@ async def accept_analytics(ctx: EdgeContext, principal: Principal, event: Prepar
     """One analytics event of its own route: :func:`accept` without its lists.
 
     It needs no quota nor signal id, so it is encoded, produced and awaited; a 503 is
-    raised if Kafka did not take it.
+    raised if Kafka did not take it. The producer is called directly, not through
+    :func:`_publish`: one coroutine fewer to start and to resume per event.
     """
-    failed = not ctx.producer.connected
+    producer, tally = ctx.producer, ctx.metrics.event_tally
+    failed = not producer.connected
     if not failed:
-        event_id = new_event_id()
-        stamp = received_stamp()
         value = analytics_record_bytes(
-            event_id, stamp, principal.org_id, principal.project_id, event.fields
+            new_event_id(), received_stamp(), principal.org_id, principal.project_id, event.fields
         )
-        record = Outgoing(ctx.topic(EventKind.ANALYTICS), prompt_key(event.prompt_id), value)
-        [failure] = await _publish(ctx, [record], "analytics")
-        failed = failure is not None
-    result = ErrorKind.UNAVAILABLE.value if failed else "accepted"
-    ctx.metrics.observe_events(EventKind.ANALYTICS.value, result)
+        topic = ctx.topic(EventKind.ANALYTICS)
+        started = time.perf_counter()
+        try:
+            await producer.produce(topic, prompt_key(event.prompt_id), value)
+        except ProduceFailed:
+            failed = True
+        tally.produced(ANALYTICS, time.perf_counter() - started)
+    tally.events(ANALYTICS, UNAVAILABLE if failed else "accepted")
     if failed:
         raise unavailable(ctx)
 
@@ -301,7 +307,7 @@ async def _publish(
             failures = [failure]
     else:
         failures = await ctx.producer.produce_many(outgoing)
-    ctx.metrics.produce_timer(label).observe(time.perf_counter() - started)
+    ctx.metrics.observe_produce(label, time.perf_counter() - started)
     return failures
 
 

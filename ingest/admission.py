@@ -49,7 +49,16 @@ async def admit(
     request: web.Request, catalog: Catalog, limiter: RequestLimiter, endpoint: Endpoint
 ) -> Principal:
     """Authenticate with scope ``ingest`` (401/403), then count the request (429)."""
-    principal = authenticate(request, catalog, Scope.INGEST)
-    if not limiter.count(principal, endpoint):  # in-process counters need no coroutine
+    principal, counted = admit_now(request, catalog, limiter, endpoint)
+    if not counted:
         await limiter.check(principal, endpoint)
     return principal
+
+
+def admit_now(
+    request: web.Request, catalog: Catalog, limiter: RequestLimiter, endpoint: Endpoint
+) -> tuple[Principal, bool]:
+    """:func:`admit` without a coroutine: the principal, and whether the request is counted
+    already (in-process counters); if not, the caller awaits ``limiter.check``."""
+    principal = authenticate(request, catalog, Scope.INGEST)
+    return principal, limiter.count(principal, endpoint)

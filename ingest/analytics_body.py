@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from schemas.analytics import AnalyticsEventIn
-from schemas.domains import COST_USD, LATENCY_MS, SCORE, Domain
+from schemas.domains import COST_USD, LATENCY_MS, SCORE, SMALLEST_MAGNITUDE
 from schemas.idempotency import MAX_IDEMPOTENCY_KEY_LENGTH
 from schemas.usage import MAX_PROMPT_NAME_LENGTH
 
@@ -22,6 +22,11 @@ MAX_VERSION_HASH_LENGTH = 128
 """``AnalyticsEventIn.version_hash``'s ``max_length``."""
 BATCH_FIELDS = frozenset(AnalyticsEventIn.model_fields) | {"type"}
 """What a batch's analytics event may hold (its model forbids anything else)."""
+
+
+if LATENCY_MS.signed or COST_USD.signed or not SCORE.signed:  # what the inline checks assume
+    raise ImportError("the analytics domains changed sign; update the checks below")
+LATENCY_HIGH, COST_HIGH, SCORE_HIGH = LATENCY_MS.high, COST_USD.high, SCORE.high
 
 
 class AnalyticsBody(NamedTuple):
@@ -51,7 +56,7 @@ def checked_analytics(data: dict[str, Any], in_batch: bool = False) -> Analytics
     ):
         return None
     latency, cost, score = data.get("latency_ms"), data.get("cost_usd"), data.get("score")
-    if not (_held(latency, LATENCY_MS) and _held(cost, COST_USD) and _held(score, SCORE)):
+    if not (_unsigned(latency, LATENCY_HIGH) and _unsigned(cost, COST_HIGH) and _signed(score)):
         return None
     key = data.get("idempotency_key")
     if key is not None and not (
@@ -64,6 +69,17 @@ def checked_analytics(data: dict[str, Any], in_batch: bool = False) -> Analytics
     return AnalyticsBody(prompt, version, latency, cost, score, key)
 
 
-def _held(value: object, domain: Domain) -> bool:
-    """Absent, or a float (not an int: the model's verdict on those is its own) in ``domain``."""
-    return value is None or (type(value) is float and domain.holds(value))
+def _unsigned(value: object, high: float) -> bool:
+    """Absent, or a float (not an int: the model's verdict on those is its own) that is 0
+    or from SMALLEST_MAGNITUDE to ``high``: ``Domain.holds`` of an unsigned domain, inline
+    (NaN fails every comparison)."""
+    return value is None or (
+        type(value) is float and (value == 0 or SMALLEST_MAGNITUDE <= value <= high)
+    )
+
+
+def _signed(value: object) -> bool:
+    """As :func:`_unsigned`, for the score's signed domain."""
+    return value is None or (
+        type(value) is float and (value == 0 or SMALLEST_MAGNITUDE <= abs(value) <= SCORE_HIGH)
+    )

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from promptline.http.bodies import (
     BODY_READ_ERRORS,
+    FAST_READ_MAX_BYTES,
     buffered_body,
     loads_body,
     parse_model,
@@ -42,10 +43,19 @@ def arrived_body(request: web.Request, limit: int) -> bytes | None:
     """The raw body if it has all arrived (no coroutine), a 413 past ``limit``; else None.
 
     A body with a ``Content-Encoding`` header is never taken here (None): it is for
-    :func:`read_limited`, which checks the coding first.
+    :func:`read_limited`, which checks the coding first. The usual body (small, all
+    arrived, within the limit) is taken at once: its declared length, if any, is its
+    length, so there is nothing more to check.
     """
     if hdrs.CONTENT_ENCODING in request.headers:
         return None
+    content = request.content
+    size = content.total_bytes
+    if size <= limit and size <= FAST_READ_MAX_BYTES and content.is_eof() and not content.at_eof():
+        try:
+            return content.read_nowait()  # all of it is buffered, and nothing read it before
+        except BODY_READ_ERRORS:
+            pass  # the stream failed after it arrived: buffered_body says None as well
     _check_declared(request, limit)
     return _buffered_within(request, limit)
 

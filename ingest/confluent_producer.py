@@ -184,9 +184,10 @@ class ConfluentKafka:
         The hot path: ``EventProducer`` falls back to :meth:`send`, which waits for room,
         only when this answers None.
         """
-        producer = self._started()
-        assert self._loop is not None
-        delivery: asyncio.Future[Any] = self._loop.create_future()
+        producer, loop = self._producer, self._loop
+        if producer is None or loop is None or not self._running:
+            raise KafkaConnectionError("the producer is not running")
+        delivery: asyncio.Future[Any] = loop.create_future()
         try:
             producer.produce(topic, value, key, on_delivery=partial(self._delivered, delivery))
         except BufferError:

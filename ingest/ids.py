@@ -7,16 +7,25 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from uuid_utils import compat
+import uuid_utils
+
+_UNKNOWN = uuid.SafeUUID.unknown  # an enum member read through a property: read once
+_uuid7 = uuid_utils.uuid7
+_new = object.__new__
+_set = object.__setattr__
 
 
 def new_event_id() -> uuid.UUID:
     """A UUIDv7: unique, and sortable by the time the edge accepted the event.
 
-    ``uuid_utils.compat`` builds the standard library's ``UUID`` itself, for less than a
-    round trip through bytes costs.
+    The standard library's ``UUID`` is built from uuid_utils' (Rust) value directly, as
+    ``uuid_utils.compat`` does, but without reading ``SafeUUID.unknown`` each time:
+    about half the cost, on every event.
     """
-    return compat.uuid7()
+    event_id: uuid.UUID = _new(uuid.UUID)
+    _set(event_id, "int", _uuid7().int)
+    _set(event_id, "is_safe", _UNKNOWN)
+    return event_id
 
 
 def received_now() -> datetime:

@@ -1,9 +1,10 @@
 """Prometheus metrics of the HTTP service, in a registry of the application's own.
 
 A registry per application (not the process-global one) keeps test apps apart and lets
-``/metrics`` show exactly this service. Label children are cached, since ``labels()``
-costs a lock and a dict build per call on the hot path; the per-request counts, which
-every call pays, are kept in plain dicts instead (``ingest.request_tally``).
+``/metrics`` show exactly this service. What every request or event pays for (request
+counts and latencies, event outcomes, produce times) is kept in plain dicts and exported
+at scrape time (``ingest.request_tally``, ``ingest.event_tally``): ``prometheus_client``'s
+labelled children take a lock per update.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.process_collector import ProcessCollector
 
+from ingest.event_tally import EventTally
 from ingest.request_tally import RequestTally
 
 LATENCY_BUCKETS = (
@@ -28,19 +30,8 @@ class EdgeMetrics:
         ProcessCollector(registry=self.registry)
         self.tally = RequestTally(LATENCY_BUCKETS)
         self.registry.register(self.tally)
-        self.events = Counter(
-            "promptline_edge_events",
-            "Events the edge handled, by kind and outcome (accepted or an error code).",
-            ("kind", "outcome"),
-            registry=self.registry,
-        )
-        self.produce_seconds = Histogram(
-            "promptline_edge_produce_duration_seconds",
-            "Time from handing records to the producer to their acknowledgement (acks=all).",
-            ("kind",),
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
+        self.event_tally = EventTally(LATENCY_BUCKETS)
+        self.registry.register(self.event_tally)
         self.batch_events = Histogram(
             "promptline_edge_batch_events",
             "Events per batch request.",
@@ -56,8 +47,6 @@ class EdgeMetrics:
             ("outcome",),
             registry=self.registry,
         )
-        self._event_children: dict[tuple[str, str], Counter] = {}
-        self._produce_children: dict[str, Histogram] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request and its duration."""
@@ -67,20 +56,13 @@ class EdgeMetrics:
         """Count one error response by its canonical code."""
         self.tally.error(route, code)
 
-    def produce_timer(self, kind: str) -> Histogram:
-        """The produce latency histogram's child for ``kind`` (cached, as for events)."""
-        child = self._produce_children.get(kind)
-        if child is None:
-            child = self._produce_children[kind] = self.produce_seconds.labels(kind)
-        return child
+    def observe_produce(self, kind: str, seconds: float) -> None:
+        """Time one produce call (records handed over until acknowledged) for ``kind``."""
+        self.event_tally.produced(kind, seconds)
 
     def observe_events(self, kind: str, outcome: str, count: int = 1) -> None:
         """Count events of one kind with one outcome."""
-        key = (kind, outcome)
-        counter = self._event_children.get(key)
-        if counter is None:
-            counter = self._event_children[key] = self.events.labels(kind, outcome)
-        counter.inc(count)
+        self.event_tally.events(kind, outcome, count)
 
 
 EDGE_METRICS = web.AppKey("edge_metrics", EdgeMetrics)

@@ -184,17 +184,40 @@ class EventProducer:
 
         Every single-event request takes this path, so it does what :meth:`produce_many`
         does for one record without its lists: one deadline (the ack timeout) over the
-        send and the acknowledgement. aiokafka's delivery future is waited for, never
-        cancelled; librdkafka's is ours, so it is awaited, and failed at the deadline by
-        the producer's one timer for all (``ingest.deadlines``).
+        send and the acknowledgement. librdkafka's delivery future is ours: queued without
+        a coroutine, awaited right here, and failed at the deadline by the producer's one
+        timer for all (``ingest.deadlines``). aiokafka's is waited for, never cancelled.
         """
+        try:
+            delivery = self._send_now(topic, key, value)
+        except KafkaError as error:
+            raise _failed(error) from error
+        if delivery is not None:
+            if not delivery.done():
+                loop = delivery.get_loop()  # not get_running_loop(): a getpid() each call
+                self._deadlines.watch(loop, loop.time() + self._ack_timeout, delivery)
+                try:
+                    await delivery
+                except asyncio.CancelledError:
+                    delivery.add_done_callback(_retrieve)
+                    raise
+                except Exception:  # read by _outcome, as every failure
+                    pass
+        else:
+            delivery = await self._sent(topic, key, value)
+        failure = _outcome(delivery)
+        if failure is not None:
+            log.warning("a record was not acknowledged by Kafka: %r", failure.__cause__)
+            raise failure
+
+    async def _sent(self, topic: str, key: bytes, value: bytes) -> asyncio.Future[Any]:
+        """:meth:`produce`'s other way: a send that needs a coroutine (aiokafka's, or
+        librdkafka's while its queue is full), its delivery settled or overdue."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._ack_timeout
         try:
-            delivery = self._send_now(topic, key, value)
-            if delivery is None:
-                async with asyncio.timeout_at(deadline):
-                    delivery = await self._send(topic, key, value)
+            async with asyncio.timeout_at(deadline):
+                delivery = await self._send(topic, key, value)
         except (KafkaError, TimeoutError) as error:
             raise _failed(error) from error
         if self._partitions_itself:  # the future is ours: awaited, its deadline shared
@@ -204,10 +227,7 @@ class EventProducer:
             delivery.add_done_callback(_retrieve)
             if not delivery.done():
                 await _settled(loop, delivery, deadline)
-        failure = _outcome(delivery)
-        if failure is not None:
-            log.warning("a record was not acknowledged by Kafka: %r", failure.__cause__)
-            raise failure
+        return delivery
 
     def _send_now(self, topic: str, key: bytes, value: bytes) -> asyncio.Future[Any] | None:
         """librdkafka's queue takes a record without a coroutine; None: use :meth:`_send`."""

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from ingest.accept import accept_analytics
-from ingest.admission import ANALYTICS, admit
+from ingest.admission import ANALYTICS, admit_now
 from ingest.analytics_body import AnalyticsBody, checked_analytics
 from ingest.body import (
     IDEMPOTENCY_PARAM,
@@ -26,6 +26,7 @@ from ingest.body import (
 )
 from ingest.context import EDGE_CONTEXT
 from ingest.prepare import prepare_analytics
+from promptline.http.answers import no_content
 from promptline.http.bodies import parse_model
 from promptline.http.errors import ApiError, ErrorKind
 from promptline.http.operations import Answer, Operation
@@ -50,7 +51,9 @@ async def post_analytics(request: web.Request) -> web.Response:
     """Validate, authorize, produce, and answer 204 only once Kafka has the record."""
     ctx = request.app[EDGE_CONTEXT]
     catalog = ctx.catalog.current
-    principal = await admit(request, catalog, ctx.limiter, ANALYTICS)
+    principal, counted = admit_now(request, catalog, ctx.limiter, ANALYTICS)
+    if not counted:
+        await ctx.limiter.check(principal, ANALYTICS)
     key = idempotency_header(request, ErrorKind.INVALID_REQUEST)
     limit = ctx.limits.max_body_bytes
     raw = arrived_body(request, limit)
@@ -59,7 +62,7 @@ async def post_analytics(request: web.Request) -> web.Response:
     body = analytics_body(parse_object(raw))
     event = prepare_analytics(catalog, principal, body, one_key(key, body.idempotency_key))
     await accept_analytics(ctx, principal, event)
-    return web.Response(status=204)
+    return no_content()
 
 
 def analytics_body(data: dict[str, Any]) -> AnalyticsBody | AnalyticsEventIn:

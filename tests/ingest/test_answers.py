@@ -1,4 +1,4 @@
-"""``ok_json`` answers what ``web.Response(body=..., content_type=...)`` answers."""
+"""``ok_json`` and ``no_content`` answer what the usual ``web.Response(...)`` answers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from promptline.http import answers
-from promptline.http.answers import CONTENT_TYPE, ok_json, same_as_usual
+from promptline.http.answers import CONTENT_TYPE, no_content, ok_json, same_as_usual, same_objects
 
 BODY = b'{"prompt":"support-bot","version":"v1"}'
 STATE = web.ResponseKey("state", int)
@@ -66,3 +66,32 @@ async def test_on_the_wire_it_is_the_usual_answer() -> None:
     assert answered[0][0] == 200
     assert answered[0][2]["Content-Type"] == CONTENT_TYPE
     assert answered[0][3] == BODY
+
+
+def test_no_content_gets_the_shortcut_and_is_the_usual_204() -> None:
+    assert no_content is not answers._usual_no_content
+    assert same_objects(no_content(), web.Response(status=204))
+    assert not same_objects(no_content(), web.Response(status=200))
+    first, second = no_content(), no_content()
+    first.headers["X-One"] = "1"
+    assert "X-One" not in second.headers
+
+
+async def test_on_the_wire_no_content_is_the_usual_204() -> None:
+    async def lean(_request: web.Request) -> web.Response:
+        return no_content()
+
+    async def usual(_request: web.Request) -> web.Response:
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/lean", lean)
+    app.router.add_post("/usual", usual)
+    async with TestClient(TestServer(app)) as client:
+        answered = []
+        for path in ("/lean", "/usual"):
+            response = await client.post(path, data=b"{}")
+            headers = {k: v for k, v in response.headers.items() if k != "Date"}
+            answered.append((response.status, response.reason, headers, await response.read()))
+    assert answered[0] == answered[1]
+    assert answered[0][0] == 204 and answered[0][3] == b""
