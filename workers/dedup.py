@@ -11,8 +11,8 @@ worker, in order.
 The lookup reads ``dedup_keys`` (migration 0010), which the raw tables' views feed and which
 is ordered by the identity, so its cost does not grow with the traffic stored. That table
 keeps the period its comment states, read from it (``workers/key_retention.py``; migrate
-sets it from the window); where the window reaches further back (a dead letter replayed weeks late, a worker
-far behind), the raw table itself is read, as before.
+sets it from the window); where the window reaches further back (a dead letter replayed
+weeks late, a worker far behind), the raw table itself is read, as before.
 Identities are compared as :data:`Key` values (ints and text), whose hashing is C's.
 """
 
