@@ -6,10 +6,10 @@ from typing import Protocol
 
 from aiohttp import web
 
+from controlplane.api.auth import authenticate
 from controlplane.api.ratelimit import Endpoint, LimitClass
 from controlplane.catalog import Catalog, Principal
 from controlplane.store.models import Scope
-from promptline.http.auth import authenticate
 
 # The edge's routes are hot paths like resolve, so they follow resolve's row of seed
 # 001's table (10/s free, 500/s team, 2,500/s business), each route in its own bucket

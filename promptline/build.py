@@ -24,7 +24,7 @@ HOT_PATH_MODULES: Final = (
     "controlplane.api.resolve_io",
     "controlplane.api.resolve_route",
     "controlplane.api.windows",
-    "promptline.http.auth",
+    "controlplane.api.auth",
     "promptline.http.bodies",
     "ingest.observe",
     "ingest.request_tally",

@@ -10,11 +10,11 @@ from typing import TypeVar
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from controlplane.api.auth import authenticate
 from controlplane.api.ratelimit import Endpoint, RateLimiter
 from controlplane.catalog import Catalog, CatalogWatcher, Principal
 from controlplane.exposures import ExposureSink, NoExposures
 from controlplane.transactions import WriteConflict, write
-from promptline.http.auth import authenticate
 from promptline.http.errors import ApiError, ErrorKind
 
 log = logging.getLogger(__name__)

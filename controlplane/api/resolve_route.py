@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from controlplane.api.auth import authenticate
 from controlplane.api.context import KeptPlane
 from controlplane.api.ratelimit import Endpoint, LimitClass
 from controlplane.api.resolve_io import Answers, parse_resolve, prompt_name
 from controlplane.resolve import MissingVariablesError, resolve
 from controlplane.store.models import Scope
 from promptline.http.answers import ok_json
-from promptline.http.auth import authenticate
 from promptline.http.bodies import buffered_body, loads_body, read_json
 from promptline.http.errors import ApiError, ErrorKind
 

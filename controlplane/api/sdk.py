@@ -34,13 +34,13 @@ import orjson
 from aiohttp import hdrs, web
 
 from controlplane.api.answer_models import SdkConfig
+from controlplane.api.auth import authenticate
 from controlplane.api.context import admit
 from controlplane.api.presenters import now_iso
 from controlplane.api.ratelimit import Endpoint, LimitClass
 from controlplane.catalog import Catalog, CatalogWatcher
 from controlplane.sdk_config import ConfigCache
 from controlplane.store.models import Scope
-from promptline.http.auth import authenticate
 from promptline.http.errors import ApiError, ErrorKind
 from promptline.http.operations import Answer, Operation, Param
 from promptline.http.routes import served_routes

@@ -8,9 +8,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+from controlplane.api.auth import authenticate
 from controlplane.catalog import MAX_REMEMBERED_CALLERS, Catalog, Principal
 from controlplane.keys import digest
-from promptline.http.auth import authenticate
 from promptline.http.errors import ApiError
 
 KEY = "pl_sk_" + "k" * 32
