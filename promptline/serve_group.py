@@ -23,6 +23,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
+from promptline.http.scrape import GROUP_SCRAPE
 from promptline.metrics_merge import gauge, merge, render
 
 GROUP_ENV = "PROMPTLINE_SERVE_GROUP"
@@ -120,9 +121,6 @@ def _merged(texts: list[str], missing: int) -> bytes:
     return render(metrics)
 
 
-SIBLING_METRICS = web.AppKey("sibling_metrics", SiblingMetrics)
-
-
 def join(app: web.Application, group: Group, registry: CollectorRegistry) -> None:
     """Make ``app`` a member of ``group``: private metrics port, merged ``/metrics``, watch."""
 
@@ -134,7 +132,7 @@ def join(app: web.Application, group: Group, registry: CollectorRegistry) -> Non
         await web.TCPSite(runner, LOOPBACK, group.metrics_ports[group.index]).start()
         timeout = aiohttp.ClientTimeout(total=SIBLING_TIMEOUT_SECONDS)
         client = aiohttp.ClientSession(timeout=timeout)
-        app[SIBLING_METRICS] = SiblingMetrics(group, registry, client)
+        app[GROUP_SCRAPE] = SiblingMetrics(group, registry, client)
         watch = asyncio.create_task(_watch_parent(group.parent_pid))
         try:
             yield

@@ -16,14 +16,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from ingest.metrics import EDGE_METRICS
 from promptline.http.operations import Answer, Operation
 from promptline.http.routes import served_routes
-from promptline.serve_group import SIBLING_METRICS
+from promptline.http.scrape import GROUP_SCRAPE
 
 PATH = "/metrics"
 
 
 async def get_metrics(request: web.Request) -> web.Response:
     """Every metric of this application's registry (of its process group's, if in one)."""
-    siblings = request.app.get(SIBLING_METRICS)
+    siblings = request.app.get(GROUP_SCRAPE)
     if siblings is not None:
         body = await siblings.scrape()
     else:
