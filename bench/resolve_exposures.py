@@ -44,7 +44,7 @@ from promptline.clickhouse import connect
 from promptline.commands.migrate import run_migrations
 from promptline.devstack.services import LOOPBACK, free_port, running_broker_and_clickhouse
 from promptline.settings import Settings
-from workers.service import run_worker
+from promptline.worker import run_worker
 
 GOAL = 0.90
 TARGETS = ("off", "on")

@@ -87,7 +87,7 @@ def _positive(text: str) -> int:
 
 
 def _worker(settings: Settings, _args: argparse.Namespace) -> int:
-    from workers.service import main
+    from promptline.worker import main
 
     return main(settings)
 

@@ -35,11 +35,11 @@ from promptline.commands.deadletters import read_dead_letters
 from promptline.server import create_app
 from promptline.settings import Settings
 from promptline.topics import EventKind, dead_letter_topic, topic_name
+from promptline.worker import run_worker
 from schemas.domains import SMALLEST_MAGNITUDE, Domain
 from schemas.signal_columns import UINT32_MAX
 from tests.support.extremes import ALL_EXTREMES, DOMAINS, as_uint64
 from tests.workers.helpers import committed_offsets, query, wait_until
-from workers.service import run_worker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 

@@ -25,7 +25,7 @@ from guard.service import run_guard
 from promptline.commands.admin import quickstart
 from promptline.server import create_app
 from promptline.settings import Settings
-from workers.service import run_worker
+from promptline.worker import run_worker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse, pytest.mark.slow]
 

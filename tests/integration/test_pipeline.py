@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from promptline.commands.admin import quickstart
 from promptline.server import create_app
 from promptline.settings import Settings
+from promptline.worker import run_worker
 from tests.support.warehouse import wait_for_rows
-from workers.service import run_worker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 

@@ -26,9 +26,9 @@ from promptline.commands.admin import quickstart
 from promptline.commands.stack import local_env
 from promptline.devstack.services import free_port, http_ok
 from promptline.settings import Settings
+from promptline.worker import run_worker
 from promptline_sdk import Client
 from tests.support.warehouse import wait_for_rows
-from workers.service import run_worker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse, pytest.mark.slow]
 

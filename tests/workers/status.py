@@ -11,7 +11,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from promptline.settings import Settings
-from workers.service import run_worker
+from promptline.worker import run_worker
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
