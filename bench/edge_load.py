@@ -58,7 +58,6 @@ from controlplane.authoring import push_numbered_version
 from controlplane.store.engine import create_engine, session_factory
 from controlplane.tenancy import create_api_key, create_organization, create_project
 from promptline.commands.migrate import run_migrations
-from promptline.commands.stack import local_env
 from promptline.devstack.services import (
     LOOPBACK,
     free_port,
@@ -66,6 +65,7 @@ from promptline.devstack.services import (
     running,
     running_broker,
 )
+from promptline.devstack.stack import local_env
 from promptline.kafka import confluent_config, create_producer
 from promptline.settings import Settings
 

@@ -75,7 +75,6 @@ from bench.soak_http import ANALYTICS_PATH, RESOLVE_PATH
 from bench.soak_http import is_resolve as is_resolve  # the mix's rule, named here too
 from promptline.clickhouse import connect
 from promptline.commands.migrate import run_migrations
-from promptline.commands.stack import local_env
 from promptline.devstack.services import (
     LOOPBACK,
     free_port,
@@ -84,6 +83,7 @@ from promptline.devstack.services import (
     running_broker_and_clickhouse,
     tcp_open,
 )
+from promptline.devstack.stack import local_env
 from promptline.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -51,7 +51,7 @@ from bench.figures import add_json_option, figure, write_json
 from bench.worker_services import bench_settings
 from promptline.clickhouse import connect
 from promptline.commands.migrate import run_migrations
-from promptline.commands.stack import local_env
+from promptline.devstack.stack import local_env
 from promptline.kafka import create_consumer, create_producer
 from promptline.settings import Settings
 from promptline.topics import EventKind, topic_name

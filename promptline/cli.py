@@ -150,7 +150,7 @@ async def _listed(settings: Settings, args: argparse.Namespace) -> list[dict[str
 
 
 def _stack(settings: Settings, args: argparse.Namespace) -> int:
-    from promptline.commands import stack
+    from promptline.devstack import stack
 
     actions = {"up": stack.up, "down": stack.down, "status": stack.status}
     return actions[args.stack_command](settings)

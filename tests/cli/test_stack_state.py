@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from promptline.commands import admin, stack
+from promptline.commands import admin
 from promptline.commands.listings import list_keys
-from promptline.commands.stack import PROCESSES, StackPaths
+from promptline.devstack import stack
+from promptline.devstack.stack import PROCESSES, StackPaths
 from promptline.settings import Settings
 
 

@@ -38,7 +38,7 @@ from schemathesis.specs.openapi.checks import (
 
 from promptline.commands.admin import change_limits, quickstart
 from promptline.commands.served_limits import served_endpoints
-from promptline.commands.stack import local_env
+from promptline.devstack.stack import local_env
 from promptline.settings import Settings
 from tests.contract.conftest import REPORT
 

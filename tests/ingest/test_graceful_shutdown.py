@@ -31,7 +31,7 @@ import pytest
 
 from ingest.observe import CLIENT_CLOSED
 from promptline.commands.admin import quickstart
-from promptline.commands.stack import local_env
+from promptline.devstack.stack import local_env
 from promptline.settings import Settings
 from promptline.topics import EventKind
 from tests.ingest.kafka_reader import read_topic

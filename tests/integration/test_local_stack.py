@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from promptline.commands.stack import PROCESSES
 from promptline.devstack.services import free_port, pid_alive
+from promptline.devstack.stack import PROCESSES
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse, pytest.mark.slow]
 

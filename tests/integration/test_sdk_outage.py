@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from promptline.commands.admin import quickstart
-from promptline.commands.stack import local_env
 from promptline.devstack.services import free_port, http_ok
+from promptline.devstack.stack import local_env
 from promptline.settings import Settings
 from promptline.worker import run_worker
 from promptline_sdk import Client

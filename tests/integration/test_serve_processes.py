@@ -21,8 +21,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from promptline.commands.admin import create_key, create_org, create_proj
-from promptline.commands.stack import local_env
 from promptline.devstack.services import free_port
+from promptline.devstack.stack import local_env
 from promptline.serve_group import GROUP_ENV
 from promptline.settings import Settings
 

@@ -20,7 +20,7 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from promptline.clickhouse import connect
-from promptline.commands.stack import local_env
+from promptline.devstack.stack import local_env
 from promptline.kafka import create_producer
 from promptline.settings import Settings
 from promptline.topics import EventKind, topic_name

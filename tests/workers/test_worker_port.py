@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from promptline.commands.stack import LOCAL_WORKER_HTTP_PORT, local_settings
+from promptline.devstack.stack import LOCAL_WORKER_HTTP_PORT, local_settings
 from promptline.settings import Settings
 
 
