@@ -80,6 +80,8 @@ class FakeSink:
     async def rows(
         self, sql: str, parameters: dict[str, Any], settings: Any = None
     ) -> list[tuple[Any, ...]]:
+        if "FROM system.tables" in sql:
+            return []  # no key table: lookups read the raw tables
         if sql.startswith("SELECT count()"):
             self._log.append("count")  # what a refused insert stored: nothing, here
             return [(0,)]
