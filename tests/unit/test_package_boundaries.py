@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCT = ("schemas", "promptline", "controlplane", "ingest", "workers", "compare", "guard")
-PRODUCT += ("ui", "sql")
+PRODUCT: tuple[str, ...] = ("schemas", "promptline", "controlplane", "ingest", "workers")
+PRODUCT += ("compare", "guard", "ui", "sql")
 DOMAIN = ("controlplane", "ingest", "workers", "compare", "guard", "ui", "sql")
 KIT = (
     "promptline.settings",
@@ -27,9 +27,17 @@ KIT = (
     "promptline.logs",
     "promptline.heap",
 )
-COMPOSITION = ("promptline.cli", "promptline.server", "promptline.commands", "promptline.build")
-COMPOSITION += ("promptline.serve_group", "promptline.supervise", "promptline.__main__")
-COMPOSITION += ("promptline.worker_status",)
+COMPOSITION = (
+    "promptline.cli",
+    "promptline.server",
+    "promptline.worker",
+    "promptline.worker_status",
+    "promptline.commands",
+    "promptline.build",
+    "promptline.serve_group",
+    "promptline.supervise",
+    "promptline.__main__",
+)
 
 
 def _module(path: Path) -> str:
