@@ -28,6 +28,7 @@ HOT_PATH_MODULES: Final = (
     "promptline.http.bodies",
     "ingest.observe",
     "ingest.request_tally",
+    "ingest.event_tally",
     "ingest.accept",
     "ingest.admission",
     "ingest.analytics_body",
