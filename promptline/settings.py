@@ -268,7 +268,8 @@ class Settings(BaseSettings):
         ge=0,
         description=(
             "How far back a worker looks for an event's idempotency key before storing it; "
-            "0 looks through every stored event. With a raw TTL, at most the TTL."
+            "0 looks through every stored event. With a raw TTL, at most the TTL. Migrate "
+            "keeps the lookup's key table this long and a week more (at least 31 days)."
         ),
     )
 
