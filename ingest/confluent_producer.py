@@ -124,7 +124,13 @@ class ConfluentKafka:
         self._running = False
         poller, self._poller = self._poller, None
         if poller is not None:
-            await _bounded(poller.join, "the poll thread to end")
+            try:
+                await _bounded(poller.join, "the poll thread to end")
+            except asyncio.CancelledError:
+                # Cancelled while it ends (a stop that cancels a failed start's cleanup):
+                # left for the close that follows to wait for.
+                self._poller = poller
+                raise
         if flush:
             # Deliveries reported while flushing run their callbacks in this thread.
             await asyncio.to_thread(producer.flush, self._connect_timeout)

@@ -13,6 +13,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Iterator
+from typing import Any, cast
 
 import pytest
 from aiokafka.errors import KafkaError
@@ -72,3 +73,21 @@ async def test_stopping_the_edge_producer_while_it_retries_ends_its_poll_threads
     await producer.stop()
     assert _threads_creating_a_producer() == 0
     assert _poll_threads() == before
+
+
+async def test_a_close_cancelled_while_the_poll_thread_ends_leaves_it_to_the_next_close() -> None:
+    client = ConfluentKafka({"bootstrap.servers": "127.0.0.1:9"}, connect_timeout=1.0)
+    ending = threading.Event()
+    poller = threading.Thread(target=ending.wait, args=(5.0,), name="kafka-poll", daemon=True)
+    poller.start()
+    client._producer = cast(Any, object())  # a producer whose poll thread is ending
+    client._poller = poller
+    closing = asyncio.create_task(client._close(flush=False))
+    await asyncio.sleep(0.05)  # waiting for the poll thread
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    client._producer = cast(Any, object())
+    asyncio.get_running_loop().call_later(0.1, ending.set)
+    await client._close(flush=False)  # the stop after it
+    assert not poller.is_alive()
