@@ -127,18 +127,19 @@ async def comparison(
                 f"Prompt '{entry.name}' has no version '{requested_baseline[:MAX_NAME_LENGTH]}'.",
                 field="baseline",
             )
-    # The store's deployment history is read while ClickHouse answers, not after it.
+    # The store's deployment history is read while ClickHouse answers, not after it. It is
+    # waited for even when ClickHouse fails: a store read cut off midway (cancelled) can
+    # leave its connection in use when the service closes it.
     history = None
     if baseline is None:
         history = asyncio.create_task(stable_from_history(sessions, entry))
     try:
         totals, series = await _figures(warehouse, entry, scope)
-    except BaseException:
+    finally:
         if history is not None:
-            history.cancel()
-        raise
+            await asyncio.wait([history])
     if history is not None:
-        baseline = await history
+        baseline = history.result()
     if baseline is None:
         baseline = fallback_baseline(entry, totals.events())
     return build_report(entry, scope, totals, series, baseline)
