@@ -97,22 +97,27 @@ async def _period(client: Any) -> timedelta | None:
     return await KeyRetention(ClickHouseSink(client).rows).kept()
 
 
+async def _stored_long_ago(settings: Settings, client: Any) -> list[Any]:
+    """An event stored 40 days ago whose key the 31 days' TTL would have dropped by now;
+    returns its copy received now."""
+    tenant, prompt = Tenant(), uuid.uuid4()
+    old = analytics(tenant, prompt, HASH, key="forty-days-ago", at=millis() - timedelta(days=40))
+    row = ANALYTICS.to_row(old, Lineage(0, 0))
+    await client.insert(ANALYTICS.table, [row], column_names=list(ANALYTICS.columns))
+    await command(settings, "DELETE FROM dedup_keys WHERE dedup_key = 'forty-days-ago'")
+    return ANALYTICS.to_row(analytics(tenant, prompt, HASH, key="forty-days-ago"), Lineage(0, 1))
+
+
 @pytest.mark.clickhouse
 async def test_migrate_changes_the_period_so_no_worker_trusts_a_missing_key(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await runner.migrate(settings)
     monkeypatch.setattr(key_retention, "SETTLE_SECONDS", 0.0)
-    tenant, prompt = Tenant(), uuid.uuid4()
-    old = analytics(tenant, prompt, HASH, key="forty-days-ago", at=millis() - timedelta(days=40))
-    row = ANALYTICS.to_row(old, Lineage(0, 0))
-    copy = ANALYTICS.to_row(analytics(tenant, prompt, HASH, key="forty-days-ago"), Lineage(0, 1))
     client = await connect(settings)
     try:
         assert await _period(client) == timedelta(days=FLOOR_DAYS)
-        await client.insert(ANALYTICS.table, [row], column_names=list(ANALYTICS.columns))
-        # What the 31 days' TTL would have dropped by now:
-        await command(settings, "DELETE FROM dedup_keys WHERE dedup_key = 'forty-days-ago'")
+        copy = await _stored_long_ago(settings, client)
         keys = "SELECT count() FROM dedup_keys WHERE dedup_key = 'forty-days-ago'"
         assert await query(settings, keys) == [(0,)]
 
@@ -146,14 +151,9 @@ async def test_a_worker_trusting_less_than_the_window_reads_the_raw_table(
     settings: Settings,
 ) -> None:
     await runner.migrate(settings)
-    tenant, prompt = Tenant(), uuid.uuid4()
-    old = analytics(tenant, prompt, HASH, key="forty-days-ago", at=millis() - timedelta(days=40))
-    row = ANALYTICS.to_row(old, Lineage(0, 0))
-    copy = ANALYTICS.to_row(analytics(tenant, prompt, HASH, key="forty-days-ago"), Lineage(0, 1))
     client = await connect(settings)
     try:
-        await client.insert(ANALYTICS.table, [row], column_names=list(ANALYTICS.columns))
-        await command(settings, "DELETE FROM dedup_keys WHERE dedup_key = 'forty-days-ago'")
+        copy = await _stored_long_ago(settings, client)
         sink = Recorded(client)
         sink.queries = []
         # A worker with a 45-day window against a table migrated for 7 days (31 kept).
