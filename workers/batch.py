@@ -100,35 +100,26 @@ class Batch:
         self._started: float | None = None
 
     def add(self, table: str | None, record: Record, row: list[Any] | None) -> None:
-        """Record that ``record`` was consumed; ``row`` is None for a dead-lettered record."""
-        if self._started is None:
-            self._started = time.monotonic()
+        """Record that ``record`` was consumed; ``row`` is None for a dead-lettered record
+        (a fetch of one record, :meth:`take`)."""
         tp = TopicPartition(record.topic, record.partition)
-        self.next_offsets[tp] = record.offset + 1
-        block = self._blocks.get(tp)
-        if block is None:
-            block = Block(tp, record.offset, record.offset, record_marker(record))
-            self._blocks[tp] = block
-        block.last = record.offset
         if table is None or row is None:
-            return
-        block.table = table
-        block.rows.append(row)
-        block.records.append(record)
-        self._rows += 1
+            self.take(tp, None, record, record, (), ())
+        else:
+            self.take(tp, table, record, record, (record,), (row,))
 
     def take(
         self,
         tp: TopicPartition,
-        table: str,
+        table: str | None,
         first: Record,
         last: Record,
         records: Sequence[Record],
         rows: Sequence[list[Any]],
     ) -> None:
         """Record that the records ``first..last`` of ``tp`` (one fetch) were consumed, of
-        which ``records`` decoded to ``rows``: :meth:`add` for each, the bookkeeping done once
-        per fetch rather than once per record (a microsecond an event)."""
+        which ``records`` decoded to ``rows`` for ``table`` (None when none did), the
+        bookkeeping done once per fetch rather than once per record (a microsecond an event)."""
         if self._started is None:
             self._started = time.monotonic()
         self.next_offsets[tp] = last.offset + 1
@@ -137,7 +128,7 @@ class Batch:
             block = Block(tp, first.offset, first.offset, record_marker(first))
             self._blocks[tp] = block
         block.last = last.offset
-        if not rows:
+        if table is None or not rows:
             return
         block.table = table
         block.rows.extend(rows)
