@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -14,6 +16,26 @@ STATE = web.ResponseKey("state", int)
 
 def _usual(body: bytes) -> web.Response:
     return web.Response(body=body, content_type=CONTENT_TYPE)
+
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+async def _answered(*handlers: Handler) -> list[tuple[int, str, dict[str, str], bytes]]:
+    """What each handler answers a POST with on the wire: status, reason, headers (but the
+    date) and body."""
+    app = web.Application()
+    for n, handler in enumerate(handlers):
+        app.router.add_post(f"/{n}", handler)
+    answered = []
+    async with TestClient(TestServer(app)) as client:
+        for n in range(len(handlers)):
+            response = await client.post(f"/{n}", data=b"{}")
+            headers = {k: v for k, v in response.headers.items() if k != "Date"}
+            answered.append(
+                (response.status, response.reason or "", headers, await response.read())
+            )
+    return answered
 
 
 def test_this_aiohttp_gets_the_shortcut() -> None:
@@ -53,15 +75,7 @@ async def test_on_the_wire_it_is_the_usual_answer() -> None:
     async def usual(_request: web.Request) -> web.Response:
         return _usual(BODY)
 
-    app = web.Application()
-    app.router.add_get("/lean", lean)
-    app.router.add_get("/usual", usual)
-    async with TestClient(TestServer(app)) as client:
-        answered = []
-        for path in ("/lean", "/usual"):
-            response = await client.get(path)
-            headers = {k: v for k, v in response.headers.items() if k != "Date"}
-            answered.append((response.status, response.reason, headers, await response.read()))
+    answered = await _answered(lean, usual)
     assert answered[0] == answered[1]
     assert answered[0][0] == 200
     assert answered[0][2]["Content-Type"] == CONTENT_TYPE
@@ -84,14 +98,6 @@ async def test_on_the_wire_no_content_is_the_usual_204() -> None:
     async def usual(_request: web.Request) -> web.Response:
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/lean", lean)
-    app.router.add_post("/usual", usual)
-    async with TestClient(TestServer(app)) as client:
-        answered = []
-        for path in ("/lean", "/usual"):
-            response = await client.post(path, data=b"{}")
-            headers = {k: v for k, v in response.headers.items() if k != "Date"}
-            answered.append((response.status, response.reason, headers, await response.read()))
+    answered = await _answered(lean, usual)
     assert answered[0] == answered[1]
     assert answered[0][0] == 204 and answered[0][3] == b""
