@@ -45,3 +45,28 @@ def bench_settings(use_env: bool, **overrides: object) -> Iterator[Settings]:
                 database_url=f"sqlite+aiosqlite:///{root / 'control.db'}",
                 state_dir=root / "state",
             ).model_copy(update=own)
+
+
+def local_service_pids(settings: Settings) -> dict[str, int]:
+    """The local broker's and ClickHouse server's process ids, found by the ports the settings
+    name; empty for services elsewhere (``--use-env``), whose CPU this machine cannot see."""
+    ports = {
+        "ClickHouse server": settings.clickhouse_url.rsplit(":", 1)[-1].strip("/"),
+        "broker": settings.kafka_bootstrap_servers.rsplit(":", 1)[-1],
+    }
+    markers = {"ClickHouse server": "chdb_server", "broker": "tansu"}
+    found: dict[str, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            words = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        line = " ".join(words)
+        for name, marker in markers.items():
+            if marker in line and any(
+                word.endswith(f":{ports[name]}") or word == ports[name] for word in words
+            ):
+                found.setdefault(name, int(entry.name))
+    return found

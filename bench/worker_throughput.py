@@ -21,7 +21,10 @@ before, straight into ClickHouse (their keys too, through the views): every flus
 duplicate lookup then runs against the stored keys in its window, as in a warehouse that
 has been running for a while (``bench.worker_dedup`` compares that with an empty one in one
 run). Event ids are UUIDv7, as the edge makes them. The load average is printed before
-and after.
+and after. With the local services, their CPU per event over the same spans is printed too
+(the ClickHouse server's and the broker's, from ``/proc``), and the events/s the machine's
+cores could give at the worker's and the services' CPU per event together: a ceiling no
+worker passes on this machine.
 """
 
 from __future__ import annotations
@@ -47,8 +50,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import BaseModel
 from uuid_utils.compat import uuid7
 
-from bench.figures import add_json_option, figure, write_json
-from bench.worker_services import bench_settings
+from bench.figures import Figure, add_json_option, figure, write_json
+from bench.worker_services import bench_settings, local_service_pids
 from promptline.clickhouse import connect
 from promptline.commands.migrate import run_migrations
 from promptline.devstack.stack import local_env
@@ -224,6 +227,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def services_cpu(pids: dict[str, int]) -> dict[str, float]:
+    """Each local service's CPU so far, by name (``local_service_pids``)."""
+    return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def cpu_since(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each service used between two ``services_cpu`` readings."""
+    return {name: after[name] - before[name] for name in before if name in after}
+
+
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -241,8 +254,11 @@ BARE_TABLES: dict[str, type[BaseModel]] = {
 }
 
 
-async def bare_loop(settings: Settings, events: int) -> tuple[float, float]:
-    """The bare loop over the same topics; (seconds from its first stored block, CPU seconds)."""
+async def bare_loop(settings: Settings, events: int) -> tuple[float, float, dict[str, float]]:
+    """The bare loop over the same topics: seconds from its first stored block, its CPU
+    seconds, and the local services' CPU seconds over the same span."""
+    pids = local_service_pids(settings)
+    services_at_first: dict[str, float] = {}
     client = await connect(settings)
     specs = {spec.table: spec for spec in TABLES.values()}
     columns: dict[str, list[str]] = {}
@@ -301,11 +317,17 @@ async def bare_loop(settings: Settings, events: int) -> tuple[float, float]:
             consumed += taken
             if first_stored is None and taken:
                 first_stored, cpu_at_first = time.perf_counter(), self_cpu()
+                services_at_first = services_cpu(pids)
         done, cpu_done = time.perf_counter(), self_cpu()
+        services_done = services_cpu(pids)
     finally:
         await consumer.stop()
         await client.close()
-    return done - (first_stored or done), cpu_done - cpu_at_first
+    return (
+        done - (first_stored or done),
+        cpu_done - cpu_at_first,
+        cpu_since(services_at_first or services_done, services_done),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +341,7 @@ class WorkerRun:
     seconds: float
     cpu_seconds: float
     lifetime_cpu_seconds: float
+    service_cpu_seconds: dict[str, float]
 
     @property
     def rate(self) -> float:
@@ -329,6 +352,10 @@ class WorkerRun:
     def cpu_us(self) -> float:
         """Worker CPU per event, in microseconds."""
         return self.cpu_seconds / self.events * 1e6
+
+    def service_cpu_us(self) -> dict[str, float]:
+        """Each local service's CPU per event over the same span, in microseconds."""
+        return {name: cpu / self.events * 1e6 for name, cpu in self.service_cpu_seconds.items()}
 
 
 async def time_workers(settings: Settings, events: int, workers: int) -> WorkerRun:
@@ -355,14 +382,18 @@ async def time_workers(settings: Settings, events: int, workers: int) -> WorkerR
     started = time.perf_counter()
     first_row: float | None = None
     cpu_at_first = 0.0
+    pids = local_service_pids(settings)
+    services_at_first: dict[str, float] = {}
     try:
         while await committed(settings, admin) < events:
             if first_row is None and await stored_rows(settings) > stored_before:
                 first_row = time.perf_counter()
                 cpu_at_first = sum(cpu_seconds(process.pid) for process in processes)
+                services_at_first = services_cpu(pids)
             await asyncio.sleep(0.1)
         done = time.perf_counter()
         cpu_done = sum(cpu_seconds(process.pid) for process in processes)
+        services_done = services_cpu(pids)
     finally:
         await admin.close()
         for process in processes:
@@ -376,6 +407,7 @@ async def time_workers(settings: Settings, events: int, workers: int) -> WorkerR
         seconds=done - first_row,
         cpu_seconds=cpu_done - cpu_at_first,
         lifetime_cpu_seconds=children_cpu() - children_before,
+        service_cpu_seconds=cpu_since(services_at_first or services_done, services_done),
     )
 
 
@@ -392,6 +424,28 @@ def print_run(settings: Settings, workers: int, run: WorkerRun) -> None:
         f"worker CPU: {run.cpu_us:.1f} us/event (whole life, start-up and join included:"
         f" {run.lifetime_cpu_seconds / run.events * 1e6:.1f})"
     )
+
+
+def print_ceiling(worker: WorkerRun, bare_services: dict[str, float]) -> list[Figure]:
+    """The local services' CPU per event beside the worker's, and the events/s this machine's
+    cores could give at that CPU per event if every process kept busy in parallel: a ceiling
+    neither the worker nor the bare loop can pass here, whatever the worker does. Returns the
+    services' figures for ``--json``."""
+    services = worker.service_cpu_us()
+    if not services:
+        return []
+    figures = []
+    for name, us in services.items():
+        bare_us = bare_services.get(name, 0.0) / worker.events * 1e6
+        print(f"{name} CPU: {us:.1f} us/event (bare loop: {bare_us:.1f})")
+        figures.append(figure(f"{name} CPU per event vs bare loop", us, "us", bare_us))
+    total = worker.cpu_us + sum(services.values())
+    cores = len(os.sched_getaffinity(0))
+    print(
+        f"all CPU per event, worker and services: {total:.1f} us: at most"
+        f" {cores / total * 1e6:,.0f} events/s on this machine's {cores} cores"
+    )
+    return figures
 
 
 def load_average() -> str:
@@ -412,7 +466,7 @@ async def run(
     print(f"loaded {events} records into Kafka in {produce_seconds:.1f}s")
     worker = await time_workers(settings, events, workers)
     print_run(settings, workers, worker)
-    bare_seconds, bare_cpu = await bare_loop(settings, events)
+    bare_seconds, bare_cpu, bare_services = await bare_loop(settings, events)
     bare_rate = events / max(bare_seconds, 1e-9)
     bare_cpu_us = bare_cpu / events * 1e6
     print(
@@ -420,6 +474,7 @@ async def run(
         f" CPU {bare_cpu_us:.1f} us/event"
     )
     print(f"worker / bare: {worker.rate / bare_rate:.0%}")
+    services = print_ceiling(worker, bare_services)
     print(f"load average: {load_average()}")
     write_json(
         json_path,
@@ -427,6 +482,7 @@ async def run(
         [
             figure("worker events/s vs bare loop", worker.rate, "events/s", bare_rate),
             figure("worker CPU per event vs bare loop", worker.cpu_us, "us", bare_cpu_us),
+            *services,
         ],
     )
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from bench.figures import figure, read_json, write_json
 from bench.report import Outcome, parse_worker_throughput, table
 from bench.soak import Minute, is_resolve, judge
+from bench.worker_services import local_service_pids
+from promptline.settings import Settings
 
 WORKER_OUTPUT = """\
 loaded 2000 records into Kafka in 0.4s
@@ -82,3 +86,31 @@ def test_the_soak_verdict_takes_memory_from_minute_five_and_p99_against_minutes_
 def test_the_mix_holds_its_share_of_resolves_exactly() -> None:
     assert sum(is_resolve(n, 0.7) for n in range(1000)) == 700
     assert sum(is_resolve(n, 0.7) for n in range(10)) == 7
+
+
+def test_the_worker_bench_finds_the_local_services_by_their_ports() -> None:
+    """The worker bench reads the local services' CPU beside the worker's: it must find each
+    by the port its settings name, and nothing for a port no local service listens on."""
+    sleeper = "import time; time.sleep(60)"
+    clickhouse = subprocess.Popen(
+        [sys.executable, "-c", sleeper, "promptline.devstack.chdb_server", "--port", "38123"]
+    )
+    broker = subprocess.Popen(
+        [sys.executable, "-c", sleeper, "tansu", "--listener-url", "tcp://127.0.0.1:39092"]
+    )
+    try:
+        found = local_service_pids(
+            Settings(
+                clickhouse_url="http://127.0.0.1:38123",
+                kafka_bootstrap_servers="127.0.0.1:39092",
+            )
+        )
+        assert found == {"ClickHouse server": clickhouse.pid, "broker": broker.pid}
+        elsewhere = Settings(
+            clickhouse_url="http://127.0.0.1:38124", kafka_bootstrap_servers="127.0.0.1:39093"
+        )
+        assert local_service_pids(elsewhere) == {}
+    finally:
+        for process in (clickhouse, broker):
+            process.kill()
+            process.wait()
