@@ -209,16 +209,30 @@ class ConfluentKafka:
     async def send_batch(
         self, batch: ConfluentBatch, topic: str, partition: int
     ) -> asyncio.Future[Any]:
-        """Queue a batch's records to ``partition``; one future for all their acknowledgements."""
+        """Queue a batch's records to ``partition``; one future for all their acknowledgements.
+
+        The records share one delivery callback that counts them down in the poll thread and
+        reports the batch to the loop once, when the last is acknowledged or the first fails:
+        no future and no loop callback per record (resolve's exposures come this way, one per
+        answer). A full local queue is waited out as in :meth:`send`.
+        """
+        producer = self._started()
         assert self._loop is not None
         done: asyncio.Future[Any] = self._loop.create_future()
-        waiting = _BatchDelivery(done, len(batch.records))
         if not batch.records:
             done.set_result(None)
             return done
+        report = _BatchReport(self, done, len(batch.records))
         for key, value in batch.records:
-            delivery = await self.send(topic, value, key, partition)
-            delivery.add_done_callback(waiting.one_done)
+            while True:
+                try:
+                    producer.produce(topic, value, key, partition, on_delivery=report)
+                    break
+                except BufferError:
+                    await asyncio.sleep(FULL_QUEUE_WAIT)
+                except KafkaException as error:
+                    report.abandon()  # the records queued before are nobody's to report
+                    raise KafkaError(str(error)) from error
         return done
 
     def _started(self) -> Producer:
@@ -305,22 +319,28 @@ class ConfluentBatch:
         return True
 
 
-class _BatchDelivery:
-    """Settles a batch's one future once every record is acknowledged, or at the first failure."""
+class _BatchReport:
+    """One batch's delivery callback (poll thread): counts its records' acknowledgements and
+    hands the batch's one report to the loop when the last arrives or the first fails."""
 
-    def __init__(self, done: asyncio.Future[Any], count: int) -> None:
+    __slots__ = ("_done", "_left", "_report", "_reported")
+
+    def __init__(self, owner: ConfluentKafka, done: asyncio.Future[Any], count: int) -> None:
+        self._report = owner._delivered
         self._done = done
         self._left = count
+        self._reported = False
 
-    def one_done(self, delivery: asyncio.Future[Any]) -> None:
-        if self._done.done():
-            if not delivery.cancelled():
-                delivery.exception()
+    def __call__(self, error: Any, message: Any) -> None:
+        if self._reported:
             return
-        error = None if delivery.cancelled() else delivery.exception()
-        if delivery.cancelled() or error is not None:
-            self._done.set_exception(error or KafkaError("cancelled"))
-            return
-        self._left -= 1
-        if self._left == 0:
-            self._done.set_result(None)
+        if error is None:
+            self._left -= 1
+            if self._left:
+                return
+        self._reported = True
+        self._report(self._done, error, message)
+
+    def abandon(self) -> None:
+        """Report nothing more: the batch failed before all its records were queued."""
+        self._reported = True
