@@ -230,6 +230,9 @@ class ConfluentKafka:
                     break
                 except BufferError:
                     await asyncio.sleep(FULL_QUEUE_WAIT)
+                    if not self._running:  # stopped while waiting for room
+                        report.abandon()
+                        raise KafkaConnectionError("the producer is not running") from None
                 except KafkaException as error:
                     report.abandon()  # the records queued before are nobody's to report
                     raise KafkaError(str(error)) from error

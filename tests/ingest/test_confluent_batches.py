@@ -95,3 +95,29 @@ async def test_a_batch_sent_through_librdkafka_arrives_whole_before_its_future_i
     assert sorted((r["partition"], r["index"]) for r in records) == sorted(
         (partition, index) for partition in range(len(futures)) for index in range(200)
     )
+
+
+@pytest.mark.kafka
+async def test_a_batch_waiting_for_room_when_the_producer_stops_fails_instead_of_queueing(
+    migrated: Settings,
+) -> None:
+    """A full local queue is waited out record by record; a stop meanwhile must fail the
+    batch, not queue its rest into a producer nobody polls any more."""
+    config = {
+        **confluent_config(migrated),
+        "queue.buffering.max.messages": 5,
+        "linger.ms": 10_000,  # the first five stay queued, so the sixth waits for room
+        "message.timeout.ms": 60_000,
+    }
+    client = ConfluentKafka(config, connect_timeout=30)
+    await client.start()
+    topic = topic_name(migrated.kafka_topic_prefix, EventKind.EXPOSURE)
+    batch = client.create_batch()
+    for index in range(50):
+        assert batch.append(key=b"k", value=b"%d" % index, timestamp=None)
+    sending = asyncio.create_task(client.send_batch(batch, topic, 0))
+    await asyncio.sleep(0.2)
+    assert not sending.done()  # waiting for room
+    await client.stop()
+    with pytest.raises(KafkaError):
+        await sending
