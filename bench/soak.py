@@ -46,6 +46,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -154,6 +155,10 @@ class Minute:
     """The rest of the machine's busy CPU: other benchmarks on a shared machine, the kernel."""
     serve_wait: float = float("nan")
     """Seconds per second serve's threads were runnable but waited for a core."""
+    resolve_p99_ms: float = float("nan")
+    """The resolves' alone: resolve never waits for Kafka."""
+    event_p99_ms: float = float("nan")
+    """The analytics events' alone: each waits for the broker's acknowledgement."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +196,19 @@ def judge(minutes: list[Minute]) -> Verdict | None:
         worst_p99_ms=worst.p99_ms,
         worst_minute=worst.minute,
     )
+
+
+def p99_steadiness(minutes: list[Minute], attribute: str) -> tuple[float, int, float] | None:
+    """One kind's p99 judged as the criterion judges all requests': its worst minute from
+    minute 5 on, that minute, and its ratio to the kind's median of minutes 5 to 10. Tells
+    whose latency moved: resolve never waits for Kafka, an analytics event waits for its ack."""
+    by_number = {m.minute: getattr(m, attribute) for m in minutes}
+    window = [by_number.get(n, math.nan) for n in range(P99_WINDOW[0], P99_WINDOW[1] + 1)]
+    judged = [(value, number) for number, value in by_number.items() if number >= WARM_UP_MINUTES]
+    if any(math.isnan(value) for value in window) or not judged:
+        return None
+    worst, minute = max(judged)
+    return worst, minute, worst / statistics.median(window)
 
 
 def rss_mb(pid: int) -> float:
@@ -380,6 +398,7 @@ HEADER = (
     f"{'minute':>6}{'sent':>9}{'2xx':>9}{'failed':>7}{'p50 ms':>8}{'p99 ms':>9}{'max ms':>9}"
     f"{'serve MB':>9}{'worker MB':>10}{'load1':>6} | CPU, cores: {'gen':>5}{'us/req':>7}"
     f"{'serve':>6}{'worker':>7}{'broker':>7}{'CH':>6}{'other':>6} | serve waits"
+    f" | p99 ms: {'resolve':>8}{'event':>8}"
 )
 
 
@@ -389,7 +408,7 @@ def row(m: Minute) -> str:
         f"{m.max_ms:>9.0f}{m.serve_rss_mb:>9.1f}{m.worker_rss_mb:>10.1f}{m.load1:>6.2f} | "
         f"{'':>11} {m.generator_cpu:>5.2f}{m.generator_us_per_request:>7.0f}{m.serve_cpu:>6.2f}"
         f"{m.worker_cpu:>7.2f}{m.broker_cpu:>7.2f}{m.clickhouse_cpu:>6.2f}{m.other_cpu:>6.2f}"
-        f" | {m.serve_wait:>12.2f}"
+        f" | {m.serve_wait:>12.2f} | {'':>8}{m.resolve_p99_ms:>8.1f}{m.event_p99_ms:>8.1f}"
     )
 
 
@@ -430,6 +449,8 @@ def soak(
                 clickhouse_cpu=shares.get("clickhouse", float("nan")),
                 other_cpu=shares["other"],
                 serve_wait=shares["serve_wait"],
+                resolve_p99_ms=counts["resolve_p99_ms"],
+                event_p99_ms=counts["event_p99_ms"],
             )
             minutes.append(minute)
             print(row(minute), flush=True)
@@ -490,6 +511,14 @@ def report(minutes: list[Minute], stored: int, answered: int, waited: float) -> 
         f"({verdict.p99_reference_ms:.2f} ms; {'meets' if verdict.p99_ok else 'MISSES'} "
         f"<= {P99_FACTOR}x)"
     )
+    for label, attribute in (("resolves", "resolve_p99_ms"), ("analytics events", "event_p99_ms")):
+        steadiness = p99_steadiness(minutes, attribute)
+        if steadiness is not None:
+            worst_ms, minute, ratio = steadiness
+            print(
+                f"p99 of the {label} alone: worst {worst_ms:.2f} ms (minute {minute}), {ratio:.2f}x"
+                f" the median of minutes {P99_WINDOW[0]}-{P99_WINDOW[1]}"
+            )
     by_number = {m.minute: m for m in minutes}
     first, last = by_number[WARM_UP_MINUTES], minutes[-1]
     figures += [

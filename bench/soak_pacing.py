@@ -54,14 +54,19 @@ class Tally:
         self.ok_events = 0
         self.errors = 0
         self.latencies: list[float] = []
+        self.event_latencies: list[float] = []
+        """The analytics events' alone (they wait for the broker's ack; resolves do not)."""
 
     def _reset(self) -> None:
         self.sent = self.ok = self.ok_events = self.errors = 0
         self.latencies = []
+        self.event_latencies = []
 
     def answered(self, latency: float, ok: bool, event: bool) -> None:
         """An answer (``ok``: 2xx) or a failure, ``latency`` seconds after its due time."""
         self.latencies.append(latency)
+        if event:
+            self.event_latencies.append(latency)
         if ok:
             self.ok += 1
             self.ok_events += event
@@ -70,8 +75,10 @@ class Tally:
 
     def close(self, number: int, cpu_seconds: float, elapsed: float) -> dict[str, Any]:
         """The interval's JSON line (``number`` 0: the drain after the last minute)."""
-        latencies = self.latencies
+        latencies, events = self.latencies, self.event_latencies
         latencies.sort()
+        events.sort()
+        resolves = _without(latencies, events)
         line: dict[str, Any] = {
             "minute": number,
             "sent": self.sent,
@@ -81,8 +88,22 @@ class Tally:
             "p50_ms": percentile(latencies, 0.50) * 1000,
             "p99_ms": percentile(latencies, 0.99) * 1000,
             "max_ms": (latencies[-1] if latencies else float("nan")) * 1000,
+            "resolve_p99_ms": percentile(resolves, 0.99) * 1000,
+            "event_p99_ms": percentile(events, 0.99) * 1000,
             "generator_cpu": cpu_seconds / elapsed,
             "generator_us_per_request": cpu_seconds / self.sent * 1e6 if self.sent else None,
         }
         self._reset()
         return line
+
+
+def _without(ordered: list[float], part: list[float]) -> list[float]:
+    """``ordered`` less the values of ``part`` (both sorted), once each, still sorted."""
+    rest: list[float] = []
+    index = 0
+    for value in ordered:
+        if index < len(part) and part[index] == value:
+            index += 1
+        else:
+            rest.append(value)
+    return rest

@@ -8,6 +8,7 @@ import math
 
 import pytest
 
+from bench.soak import Minute, p99_steadiness
 from bench.soak_http import Answer, Requests, ResponseParser, is_resolve
 from bench.soak_loadgen import generate
 from bench.soak_pacing import Tally, due_count, due_time, next_tick, percentile
@@ -134,6 +135,8 @@ def test_a_minute_line_holds_that_minute_only() -> None:
     )
     assert line["p50_ms"] == pytest.approx(3.0)
     assert line["p99_ms"] == pytest.approx(200.0)
+    assert line["resolve_p99_ms"] == pytest.approx(3.0)  # the one resolve
+    assert line["event_p99_ms"] == pytest.approx(200.0)  # the events: 1 ms and 200 ms
     assert line["generator_cpu"] == pytest.approx(0.05)
     assert line["generator_us_per_request"] == pytest.approx(125_000.0)
     empty = tally.close(2, cpu_seconds=0.0, elapsed=10.0)
@@ -199,3 +202,29 @@ async def test_the_generator_counts_every_request_through_closes_and_failures(
     assert sum(line["ok"] + line["errors"] for line in lines) == 100
     assert sum(line["errors"] for line in lines) == 100 // 7
     assert answered["count"] == 100
+
+
+def test_each_kind_has_its_own_p99_however_equal_their_latencies() -> None:
+    tally = Tally()
+    resolves = [0.001 * n for n in range(1, 101)]
+    events = [0.001 * n for n in range(50, 250)]  # 50-100 ms also taken by resolves
+    for latency in resolves:
+        tally.answered(latency, True, False)
+    for latency in events:
+        tally.answered(latency, True, True)
+    line = tally.close(1, cpu_seconds=0.0, elapsed=60.0)
+    assert line["resolve_p99_ms"] == pytest.approx(100.0)
+    assert line["event_p99_ms"] == pytest.approx(248.0)  # nearest rank: the 199th of 200
+    assert line["p99_ms"] == pytest.approx(sorted(resolves + events)[int(0.99 * 300)] * 1000)
+
+
+def test_a_kinds_steadiness_is_judged_like_the_criterion() -> None:
+    def minute(number: int, resolve_ms: float, event_ms: float) -> Minute:
+        return Minute(number, 100, 100, 0, 1.0, 2.0, 100.0, 100.0, 0.5, 0.1,
+                      resolve_p99_ms=resolve_ms, event_p99_ms=event_ms)  # fmt: skip
+
+    minutes = [minute(n, 10.0, 20.0 + n) for n in range(1, 13)]
+    minutes[1] = minute(2, 90.0, 20.0)  # before minute 5: not judged
+    assert p99_steadiness(minutes, "resolve_p99_ms") == (10.0, 12, 1.0)
+    assert p99_steadiness(minutes, "event_p99_ms") == (32.0, 12, 32.0 / 27.5)
+    assert p99_steadiness(minutes[:8], "event_p99_ms") is None  # minutes 9 and 10 missing
