@@ -14,9 +14,12 @@ reference) and by the soak's own generator in closed loops; then the same mix ru
 requests sent and answered 2xx, p50, p99 and the slowest, the resident memory of the serve
 and worker processes, the load average, and the CPU (in cores) that the generator, serve,
 the worker, the broker, ClickHouse and the rest of the machine used in it, so that a
-minute whose p99 jumps shows who took the cores. Half of wrk's maximum would not be half
-of what this machine can serve while the Python generator shares its cores: on two cores
-it put the service past its knee (p99 of seconds, queues instead of a soak).
+minute whose p99 jumps shows who took the cores; and the p99 of the resolves and of the
+analytics events apart: resolve never waits for Kafka, an analytics event waits for the
+broker's acknowledgement, so a broker that slows down shows in the events' alone. Half of
+wrk's maximum would not be half of what this machine can serve while the Python generator
+shares its cores: on two cores it put the service past its knee (p99 of seconds, queues
+instead of a soak).
 
 The soak's load is paced open-loop by a load generator process of its own
 (``bench.soak_loadgen``: raw asyncio connections, prebuilt request bytes, a millisecond
