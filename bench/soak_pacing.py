@@ -56,17 +56,18 @@ class Tally:
         self.latencies: list[float] = []
         self.event_latencies: list[float] = []
         """The analytics events' alone (they wait for the broker's ack; resolves do not)."""
+        self.resolve_latencies: list[float] = []
 
     def _reset(self) -> None:
         self.sent = self.ok = self.ok_events = self.errors = 0
         self.latencies = []
         self.event_latencies = []
+        self.resolve_latencies = []
 
     def answered(self, latency: float, ok: bool, event: bool) -> None:
         """An answer (``ok``: 2xx) or a failure, ``latency`` seconds after its due time."""
         self.latencies.append(latency)
-        if event:
-            self.event_latencies.append(latency)
+        (self.event_latencies if event else self.resolve_latencies).append(latency)
         if ok:
             self.ok += 1
             self.ok_events += event
@@ -75,10 +76,9 @@ class Tally:
 
     def close(self, number: int, cpu_seconds: float, elapsed: float) -> dict[str, Any]:
         """The interval's JSON line (``number`` 0: the drain after the last minute)."""
-        latencies, events = self.latencies, self.event_latencies
-        latencies.sort()
-        events.sort()
-        resolves = _without(latencies, events)
+        latencies, events, resolves = self.latencies, self.event_latencies, self.resolve_latencies
+        for kind in (latencies, events, resolves):
+            kind.sort()
         line: dict[str, Any] = {
             "minute": number,
             "sent": self.sent,
@@ -95,15 +95,3 @@ class Tally:
         }
         self._reset()
         return line
-
-
-def _without(ordered: list[float], part: list[float]) -> list[float]:
-    """``ordered`` less the values of ``part`` (both sorted), once each, still sorted."""
-    rest: list[float] = []
-    index = 0
-    for value in ordered:
-        if index < len(part) and part[index] == value:
-            index += 1
-        else:
-            rest.append(value)
-    return rest
