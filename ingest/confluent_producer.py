@@ -171,16 +171,34 @@ class ConfluentKafka:
         producer = self._started()
         assert self._loop is not None
         delivery: asyncio.Future[Any] = self._loop.create_future()
-        report = partial(self._delivered, delivery)
+        await self._queue(
+            producer, topic, value, key, partition, partial(self._delivered, delivery)
+        )
+        return delivery
+
+    async def _queue(
+        self,
+        producer: Producer,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        partition: int | None,
+        report: Callable[[Any, Any], None],
+    ) -> None:
+        """Hand librdkafka one record, waiting out a full local queue; raises ``KafkaError``
+        if librdkafka refuses it, or if the producer stopped while waiting for room (the
+        record would go to a producer nobody polls any more)."""
         while True:
             try:
                 if partition is None:
                     producer.produce(topic, value, key, on_delivery=report)
                 else:
                     producer.produce(topic, value, key, partition, on_delivery=report)
-                return delivery
+                return
             except BufferError:
                 await asyncio.sleep(FULL_QUEUE_WAIT)
+                if not self._running:
+                    raise KafkaConnectionError("the producer is not running") from None
             except KafkaException as error:
                 raise KafkaError(str(error)) from error
 
@@ -224,18 +242,11 @@ class ConfluentKafka:
             return done
         report = _BatchReport(self, done, len(batch.records))
         for key, value in batch.records:
-            while True:
-                try:
-                    producer.produce(topic, value, key, partition, on_delivery=report)
-                    break
-                except BufferError:
-                    await asyncio.sleep(FULL_QUEUE_WAIT)
-                    if not self._running:  # stopped while waiting for room
-                        report.abandon()
-                        raise KafkaConnectionError("the producer is not running") from None
-                except KafkaException as error:
-                    report.abandon()  # the records queued before are nobody's to report
-                    raise KafkaError(str(error)) from error
+            try:
+                await self._queue(producer, topic, value, key, partition, report)
+            except KafkaError:
+                report.abandon()  # the records queued before are nobody's to report
+                raise
         return done
 
     def _started(self) -> Producer:

@@ -121,3 +121,27 @@ async def test_a_batch_waiting_for_room_when_the_producer_stops_fails_instead_of
     await client.stop()
     with pytest.raises(KafkaError):
         await sending
+
+
+@pytest.mark.kafka
+async def test_a_record_waiting_for_room_when_the_producer_stops_fails_instead_of_queueing(
+    migrated: Settings,
+) -> None:
+    """The same for one record through ``send`` (the edge's fallback when the queue is full)."""
+    config = {
+        **confluent_config(migrated),
+        "queue.buffering.max.messages": 5,
+        "linger.ms": 10_000,
+        "message.timeout.ms": 60_000,
+    }
+    client = ConfluentKafka(config, connect_timeout=30)
+    await client.start()
+    topic = topic_name(migrated.kafka_topic_prefix, EventKind.EXPOSURE)
+    for index in range(5):
+        await client.send(topic, b"%d" % index, b"k", 0)
+    sending = asyncio.create_task(client.send(topic, b"sixth", b"k", 0))
+    await asyncio.sleep(0.2)
+    assert not sending.done()  # waiting for room
+    await client.stop()
+    with pytest.raises(KafkaError):
+        await sending
