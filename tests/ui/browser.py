@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
@@ -241,9 +242,32 @@ def sign_in(driver: WebDriver, base: str, key: str) -> None:
     )
 
 
+GONE_FROM_THE_DOCUMENT = "does not belong to the document"
+"""How Chromium sometimes says an element is stale while its page is being replaced: an
+inspector error, not selenium's ``StaleElementReferenceException``."""
+
+
+def replaced(old: WebElement) -> Callable[[WebDriver], bool]:
+    """``expected_conditions.staleness_of``, also taking Chromium's inspector error for an
+    element no longer in the document as stale (the page it was on is gone)."""
+
+    def gone(_driver: WebDriver) -> bool:
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if GONE_FROM_THE_DOCUMENT in (error.msg or ""):
+                return True
+            raise
+        return False
+
+    return gone
+
+
 def submit_and_wait(driver: WebDriver, button: str, then: str) -> WebElement:
     """Click ``button`` (an id) and wait for the next page's element ``then``."""
     old = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.ID, button).click()
-    WebDriverWait(driver, WAIT_SECONDS).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, WAIT_SECONDS).until(replaced(old))
     return wait_for(driver, then)

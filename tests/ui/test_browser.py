@@ -19,7 +19,6 @@ from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
@@ -36,6 +35,7 @@ from tests.ui.browser import (
     Dashboard,
     chromium,
     eventually,
+    replaced,
     screenshot,
     served_dashboard,
     sign_in,
@@ -189,7 +189,7 @@ def test_signing_in_with_a_key_lands_on_the_prompts_and_search_narrows_them(
     search.send_keys("support")
     old = driver.find_element(By.TAG_NAME, "html")
     search.send_keys(Keys.ENTER)
-    WebDriverWait(driver, WAIT_SECONDS).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, WAIT_SECONDS).until(replaced(old))
     wait_for(driver, "table#prompts")
     assert "q=support" in driver.current_url
     rows = driver.find_elements(By.CSS_SELECTOR, "table#prompts tbody tr[data-prompt]")
