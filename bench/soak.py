@@ -65,6 +65,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from aiokafka.admin import AIOKafkaAdminClient
+
 from bench.figures import Figure, add_json_option, figure, write_json
 from bench.resolve_http import (
     PROMPT,
@@ -89,6 +91,7 @@ from promptline.devstack.services import (
 )
 from promptline.devstack.stack import local_env
 from promptline.settings import Settings
+from promptline.topics import all_topics
 
 ROOT = Path(__file__).resolve().parents[1]
 UNLIMITED = "1000000/second"
@@ -263,27 +266,73 @@ def catch_up(settings: Settings, answered: int, seconds: float) -> tuple[int, fl
     return stored, time.monotonic() - started
 
 
+def soak_settings(work: Path, **services: Any) -> Settings:
+    """Settings for the soak's serve and worker: topics, a ClickHouse database, a store and
+    ports of its own, over ``services`` (or the environment's, for those not given)."""
+    tag = uuid.uuid4().hex[:6]
+    return Settings(
+        kafka_topic_prefix=f"soak-{tag}.",
+        kafka_consumer_group=f"soak-{tag}",
+        clickhouse_database=f"soak_{tag}",
+        database_url=f"sqlite+aiosqlite:///{work / 'control.db'}",
+        listen_host=LOOPBACK,
+        listen_port=free_port(),
+        worker_http_port=free_port(),
+        state_dir=work / "state",
+        log_level="WARNING",
+        log_format="text",
+        **services,
+    )
+
+
+async def drop_soak_data(settings: Settings) -> None:
+    """Delete the soak's topics and ClickHouse database from services it did not start."""
+    client = await connect(settings, database="")
+    try:
+        await client.command(f"DROP DATABASE IF EXISTS `{settings.clickhouse_database}`")
+    finally:
+        await client.close()
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.delete_topics(all_topics(settings.kafka_topic_prefix))
+    finally:
+        await admin.close()
+
+
 @contextlib.contextmanager
-def services(work: Path) -> Iterator[tuple[Settings, str, int, int]]:
+def local_services(work: Path) -> Iterator[Settings]:
+    """The local broker and ClickHouse (Tansu and chDB) for the block, and settings for them."""
+    with running_broker_and_clickhouse(work) as (broker_port, clickhouse_port):
+        yield soak_settings(
+            work,
+            kafka_bootstrap_servers=f"{LOOPBACK}:{broker_port}",
+            kafka_enable_idempotence=False,
+            clickhouse_url=f"http://{LOOPBACK}:{clickhouse_port}",
+        )
+
+
+@contextlib.contextmanager
+def external_services(work: Path) -> Iterator[Settings]:
+    """Kafka and ClickHouse as the environment's ``PROMPTLINE_*`` settings name them (say
+    docker-compose's Apache Kafka and ClickHouse server); the soak's topics and database
+    are deleted afterwards."""
+    settings = soak_settings(work)
+    try:
+        yield settings
+    finally:
+        asyncio.run(drop_soak_data(settings))
+
+
+@contextlib.contextmanager
+def services(work: Path, external: bool = False) -> Iterator[tuple[Settings, str, int, int]]:
     """Broker, ClickHouse, a migrated store with the tenant, serve and a worker.
 
     Yields (settings, API key, serve's pid, worker's pid). The tenant is made before serve
-    starts, so its first catalog holds the key.
+    starts, so its first catalog holds the key. ``external``: the environment's Kafka and
+    ClickHouse instead of local ones started here.
     """
-    with running_broker_and_clickhouse(work) as (broker_port, clickhouse_port):
-        settings = Settings(
-            kafka_bootstrap_servers=f"{LOOPBACK}:{broker_port}",
-            kafka_enable_idempotence=False,
-            kafka_topic_prefix=f"soak-{uuid.uuid4().hex[:6]}.",
-            clickhouse_url=f"http://{LOOPBACK}:{clickhouse_port}",
-            database_url=f"sqlite+aiosqlite:///{work / 'control.db'}",
-            listen_host=LOOPBACK,
-            listen_port=free_port(),
-            worker_http_port=free_port(),
-            state_dir=work / "state",
-            log_level="WARNING",
-            log_format="text",
-        )
+    with (external_services if external else local_services)(work) as settings:
         asyncio.run(run_migrations(settings))
         key = asyncio.run(create_tenant(settings, OVERRIDES, "soak"))
         env = {**local_env(settings), "PYTHONPATH": str(ROOT)}
@@ -536,7 +585,7 @@ def report(minutes: list[Minute], stored: int, answered: int, waited: float) -> 
 
 
 def run(args: argparse.Namespace, work: Path) -> None:
-    with services(work) as (settings, key, serve_pid, worker_pid):
+    with services(work, args.services == "external") as (settings, key, serve_pid, worker_pid):
         asyncio.run(create_prompt(settings.base_url, key))
         time.sleep(1.0)  # the catalog's next reload holds the prompt
         spec: dict[str, Any] = {
@@ -614,6 +663,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--catch-up-seconds", type=float, default=300.0, help="bound on the worker's catch-up"
+    )
+    parser.add_argument(
+        "--services",
+        choices=("local", "external"),
+        default="local",
+        help="local: start Tansu and chDB here; external: the Kafka and ClickHouse that the "
+        "environment's PROMPTLINE_* settings name (e.g. docker-compose's)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs)")
     add_json_option(parser)
