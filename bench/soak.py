@@ -66,6 +66,8 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from bench.figures import Figure, add_json_option, figure, write_json
 from bench.resolve_http import (
@@ -285,19 +287,33 @@ def soak_settings(work: Path, **services: Any) -> Settings:
     )
 
 
-async def drop_soak_data(settings: Settings) -> None:
-    """Delete the soak's topics and ClickHouse database from services it did not start."""
-    client = await connect(settings, database="")
+async def drop_soak_data(settings: Settings) -> list[str]:
+    """Delete the soak's ClickHouse database and topics from services it did not start.
+
+    Returns what could not be deleted, and why: cleaning up never hides the error that
+    stopped the soak (services that went away, say).
+    """
+    left: list[str] = []
     try:
-        await client.command(f"DROP DATABASE IF EXISTS `{settings.clickhouse_database}`")
-    finally:
-        await client.close()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
+        client = await connect(settings, database="")
+        try:
+            await client.command(f"DROP DATABASE IF EXISTS `{settings.clickhouse_database}`")
+        finally:
+            await client.close()
+    except (ClickHouseError, OSError) as error:
+        left.append(f"ClickHouse database {settings.clickhouse_database}: {error}")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+    )
     try:
+        await admin.start()
         await admin.delete_topics(all_topics(settings.kafka_topic_prefix))
+    except (KafkaError, OSError) as error:
+        left.append(f"topics {settings.kafka_topic_prefix}*: {error!r}")
     finally:
         await admin.close()
+    return left
 
 
 @contextlib.contextmanager
@@ -321,7 +337,8 @@ def external_services(work: Path) -> Iterator[Settings]:
     try:
         yield settings
     finally:
-        asyncio.run(drop_soak_data(settings))
+        for what in asyncio.run(drop_soak_data(settings)):
+            print(f"not deleted: {what}", file=sys.stderr)
 
 
 @contextlib.contextmanager
