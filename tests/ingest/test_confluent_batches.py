@@ -98,6 +98,27 @@ async def test_a_batch_sent_through_librdkafka_arrives_whole_before_its_future_i
 
 
 @pytest.mark.kafka
+async def test_a_batch_larger_than_the_local_queue_waits_for_room_and_arrives_once_each(
+    migrated: Settings,
+) -> None:
+    """Queued until librdkafka's queue is full, then resumed where it stopped once there is
+    room: no record skipped, none queued twice."""
+    config = {**confluent_config(migrated), "queue.buffering.max.messages": 7}
+    client = ConfluentKafka(config, connect_timeout=30)
+    await client.start()
+    topic = topic_name(migrated.kafka_topic_prefix, EventKind.EXPOSURE)
+    try:
+        batch = client.create_batch()
+        for index in range(100):
+            assert batch.append(key=b"k", value=orjson.dumps({"index": index}), timestamp=None)
+        assert await asyncio.wait_for(await client.send_batch(batch, topic, 0), 30) is None
+    finally:
+        await client.stop()
+    records = await read_topic(migrated, EventKind.EXPOSURE, 100)
+    assert sorted(record["index"] for record in records) == list(range(100))
+
+
+@pytest.mark.kafka
 async def test_a_batch_waiting_for_room_when_the_producer_stops_fails_instead_of_queueing(
     migrated: Settings,
 ) -> None:
