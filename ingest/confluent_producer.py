@@ -240,18 +240,13 @@ class ConfluentKafka:
         if not batch.records:
             done.set_result(None)
             return done
-        records = batch.records
-        report = _BatchReport(self, done, len(records))
-        try:
-            queued = _produce_from(producer, topic, partition, records, 0, report)
-            while queued < len(records):
-                await asyncio.sleep(FULL_QUEUE_WAIT)
-                if not self._running:
-                    raise KafkaConnectionError("the producer is not running")
-                queued = _produce_from(producer, topic, partition, records, queued, report)
-        except KafkaError:
-            report.abandon()  # the records queued before are nobody's to report
-            raise
+        report = _BatchReport(self, done, len(batch.records))
+        for key, value in batch.records:
+            try:
+                await self._queue(producer, topic, value, key, partition, report)
+            except KafkaError:
+                report.abandon()  # the records queued before are nobody's to report
+                raise
         return done
 
     def _started(self) -> Producer:
@@ -308,30 +303,6 @@ async def _bounded(call: Callable[[], object], what: str) -> None:
         await asyncio.wait_for(done, CLOSE_WAIT_SECONDS)
     except TimeoutError:
         log.warning("waited %.0f s for %s; going on without it", CLOSE_WAIT_SECONDS, what)
-
-
-def _produce_from(
-    producer: Producer,
-    topic: str,
-    partition: int,
-    records: list[tuple[bytes | None, bytes]],
-    start: int,
-    report: Callable[[Any, Any], None],
-) -> int:
-    """Hand librdkafka ``records`` from ``start`` on until its local queue is full; returns
-    how far it got. One plain loop: no coroutine per record (a batch's records are resolve's
-    exposures, one per answer). Raises ``KafkaError`` if librdkafka refuses a record."""
-    produce = producer.produce
-    index = start
-    try:
-        for index in range(start, len(records)):
-            key, value = records[index]
-            produce(topic, value, key, partition, on_delivery=report)
-    except BufferError:
-        return index
-    except KafkaException as error:
-        raise KafkaError(str(error)) from error
-    return len(records)
 
 
 def _settle(reports: list[Report]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from hashlib import blake2b
 
-from promptline import units
 from promptline.units import unit_id
 
 
@@ -19,13 +18,6 @@ def test_each_project_key_gives_its_own_hash_whatever_the_order_of_calls() -> No
             for user in ("usr_1", "usr_2", "ü-ser", ""):
                 assert unit_id(key, f"{user}{round_}") == _reference(key, f"{user}{round_}")
     assert unit_id(keys[0], "usr_1") != unit_id(keys[1], "usr_1")
-
-
-def test_the_hasher_cache_starts_over_when_full_and_stays_right() -> None:
-    for index in range(units.HASHERS_KEPT + 10):
-        key = index.to_bytes(4, "big") * 8
-        assert unit_id(key, "usr") == _reference(key, "usr")
-    assert len(units._hashers) <= units.HASHERS_KEPT
 
 
 def test_as_given_is_the_user_id_itself() -> None:
