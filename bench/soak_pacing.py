@@ -9,6 +9,7 @@ iteration, instead of a timer per request.
 
 from __future__ import annotations
 
+import heapq
 import math
 from typing import Any
 
@@ -53,20 +54,17 @@ class Tally:
         self.ok = 0
         self.ok_events = 0
         self.errors = 0
-        self.latencies: list[float] = []
         self.event_latencies: list[float] = []
         """The analytics events' alone (they wait for the broker's ack; resolves do not)."""
         self.resolve_latencies: list[float] = []
 
     def _reset(self) -> None:
         self.sent = self.ok = self.ok_events = self.errors = 0
-        self.latencies = []
         self.event_latencies = []
         self.resolve_latencies = []
 
     def answered(self, latency: float, ok: bool, event: bool) -> None:
         """An answer (``ok``: 2xx) or a failure, ``latency`` seconds after its due time."""
-        self.latencies.append(latency)
         (self.event_latencies if event else self.resolve_latencies).append(latency)
         if ok:
             self.ok += 1
@@ -76,9 +74,10 @@ class Tally:
 
     def close(self, number: int, cpu_seconds: float, elapsed: float) -> dict[str, Any]:
         """The interval's JSON line (``number`` 0: the drain after the last minute)."""
-        latencies, events, resolves = self.latencies, self.event_latencies, self.resolve_latencies
-        for kind in (latencies, events, resolves):
-            kind.sort()
+        events, resolves = self.event_latencies, self.resolve_latencies
+        events.sort()
+        resolves.sort()
+        latencies = list(heapq.merge(events, resolves))  # all requests: the two kinds together
         line: dict[str, Any] = {
             "minute": number,
             "sent": self.sent,
