@@ -194,29 +194,35 @@ def judge(minutes: list[Minute]) -> Verdict | None:
         return None
     by_number = {m.minute: m for m in minutes}
     first, last = by_number[WARM_UP_MINUTES], minutes[-1]
-    window = [by_number[n].p99_ms for n in range(P99_WINDOW[0], P99_WINDOW[1] + 1)]
-    judged = [m for m in minutes if m.minute >= WARM_UP_MINUTES]
-    worst = max(judged, key=lambda m: m.p99_ms)
+    worst, minute, reference = _worst_against_window(minutes, "p99_ms")
     return Verdict(
         serve_growth=last.serve_rss_mb / first.serve_rss_mb - 1,
         worker_growth=last.worker_rss_mb / first.worker_rss_mb - 1,
-        p99_reference_ms=statistics.median(window),
-        worst_p99_ms=worst.p99_ms,
-        worst_minute=worst.minute,
+        p99_reference_ms=reference,
+        worst_p99_ms=worst,
+        worst_minute=minute,
     )
+
+
+def _worst_against_window(minutes: list[Minute], attribute: str) -> tuple[float, int, float]:
+    """A per-minute figure's worst minute from minute 5 on (the latest of equals), that
+    minute, and the figure's median over minutes 5 to 10 (NaN where one is missing)."""
+    by_number = {m.minute: getattr(m, attribute) for m in minutes}
+    window = [by_number.get(n, math.nan) for n in range(P99_WINDOW[0], P99_WINDOW[1] + 1)]
+    judged = [(value, number) for number, value in by_number.items() if number >= WARM_UP_MINUTES]
+    worst, minute = max(judged, default=(math.nan, 0))
+    missing = any(math.isnan(value) for value in window)
+    return worst, minute, math.nan if missing else statistics.median(window)
 
 
 def p99_steadiness(minutes: list[Minute], attribute: str) -> tuple[float, int, float] | None:
     """One kind's p99 judged as the criterion judges all requests': its worst minute from
     minute 5 on, that minute, and its ratio to the kind's median of minutes 5 to 10. Tells
     whose latency moved: resolve never waits for Kafka, an analytics event waits for its ack."""
-    by_number = {m.minute: getattr(m, attribute) for m in minutes}
-    window = [by_number.get(n, math.nan) for n in range(P99_WINDOW[0], P99_WINDOW[1] + 1)]
-    judged = [(value, number) for number, value in by_number.items() if number >= WARM_UP_MINUTES]
-    if any(math.isnan(value) for value in window) or not judged:
+    worst, minute, reference = _worst_against_window(minutes, attribute)
+    if math.isnan(reference) or not minute:
         return None
-    worst, minute = max(judged)
-    return worst, minute, worst / statistics.median(window)
+    return worst, minute, worst / reference
 
 
 def rss_mb(pid: int) -> float:
